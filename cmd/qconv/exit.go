@@ -7,6 +7,9 @@ import (
 	"io"
 	"io/fs"
 	"strings"
+
+	"github.com/qconv/qconv/gguf"
+	"github.com/qconv/qconv/safetensors"
 )
 
 // Exit codes, the same for every command (docs/cli.md).
@@ -89,5 +92,5 @@ func printError(w io.Writer, err error) {
 
 // isInvalidInput reports whether err says an input file is malformed.
 func isInvalidInput(err error) bool {
-	return false
+	return errors.Is(err, gguf.ErrInvalid) || errors.Is(err, safetensors.ErrInvalid)
 }

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/qconv/qconv/internal/sharedfiles"
+)
+
+// qconv runs the CLI in-process and returns its exit code and output.
+func qconv(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, streams{in: strings.NewReader(""), out: &out, err: &errb})
+	return code, out.String(), errb.String()
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{"inspect"}, {"inspect", "--bogus", "x"}, {"nosuchcommand"}, {"inspect", "/nonexistent/file.gguf"}} {
+		code, _, stderr := qconv(t, args...)
+		if code != exitUsage || !strings.HasPrefix(stderr, "qconv: ") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
+		}
+	}
+	code, out, _ := qconv(t, "--version")
+	if code != 0 || !strings.HasPrefix(out, "qconv ") {
+		t.Errorf("--version: %d %q", code, out)
+	}
+	code, out, _ = qconv(t, "completion", "bash")
+	if code != 0 || !strings.Contains(out, "bash completion") {
+		t.Errorf("completion bash: exit %d", code)
+	}
+}
+
+func TestInspectFixtures(t *testing.T) {
+	fx := sharedfiles.Path(t, "fixtures")
+	cases := []struct {
+		path    string
+		code    int
+		format  string
+		tensors int
+		errHas  string
+	}{
+		{"gguf-stories260k/tinyllamas-stories-260k-f32.gguf", 0, "gguf", 48, ""},
+		{"gguf-llama-tiny-random/llama-2-tiny-random.gguf", 0, "gguf", -1, ""},
+		{"gguf-vocab/ggml-vocab-llama.v1.gguf", 0, "gguf", 0, ""},
+		{"gguf-endian/test-le-v3.gguf", 0, "gguf", 3, ""},
+		{"hf-stories260k-bf16-sharded", 0, "safetensors", 48, ""},
+		{"hf-stories260k-bf16-sharded/model.safetensors.index.json", 0, "safetensors", 48, ""},
+		{"hf-gpt2-tiny/model.safetensors", 0, "safetensors", -1, ""},
+		{"safetensors-dtypes/all_dtypes.safetensors", 0, "safetensors", 36, ""},
+		{"gguf-endian/test-be-v3.gguf", 1, "", 0, "big-endian"},
+		{"gguf-stories260k/tinyllamas-stories-260k-q8_0.gguf", 1, "", 0, "blk.0.ffn_down.weight"},
+		{"invalid/ollama-truncated-test.gguf", 1, "", 0, "truncated"},
+		{"invalid/prerelease-FUGG-magic-example.gguf", 1, "", 0, "FUGG"},
+		{"invalid/unknown-value-type-13-test_writer.gguf", 1, "", 0, "unknown value type 13"},
+		{"invalid/TinyLLama-v0.ggmlv3.q4_0.bin", 1, "", 0, "GGJT"},
+		{"invalid/safetensors_abuse_attempt_1.safetensors", 1, "", 0, "header length"},
+	}
+	for _, c := range cases {
+		t.Run(c.path, func(t *testing.T) {
+			p := filepath.Join(fx, c.path)
+			code, out, stderr := qconv(t, "inspect", "--json", p)
+			if code != c.code {
+				t.Fatalf("exit %d, want %d; stderr %s", code, c.code, stderr)
+			}
+			if c.code != 0 {
+				if !strings.Contains(stderr, c.errHas) || !strings.Contains(stderr, filepath.Base(p)) {
+					t.Errorf("stderr %q should name the file and say %q", stderr, c.errHas)
+				}
+				return
+			}
+			var rep struct {
+				Format   string         `json:"format"`
+				Metadata map[string]any `json:"metadata"`
+				Tensors  []struct {
+					Name   string  `json:"name"`
+					Type   string  `json:"type"`
+					Shape  []int64 `json:"shape"`
+					Offset int64   `json:"offset"`
+					NBytes int64   `json:"nbytes"`
+				} `json:"tensors"`
+			}
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Fatalf("--json output is not JSON: %v", err)
+			}
+			if rep.Format != c.format || (c.tensors >= 0 && len(rep.Tensors) != c.tensors) {
+				t.Errorf("format %s with %d tensors", rep.Format, len(rep.Tensors))
+			}
+			// The text form succeeds too and lists every tensor.
+			code, text, _ := qconv(t, "inspect", p)
+			if code != 0 {
+				t.Fatalf("text inspect exit %d", code)
+			}
+			for _, tn := range rep.Tensors {
+				if !strings.Contains(text, tn.Name) {
+					t.Errorf("text output lacks tensor %s", tn.Name)
+					break
+				}
+			}
+		})
+	}
+}
+
+func TestInspectShapeOrder(t *testing.T) {
+	p := sharedfiles.Path(t, "fixtures", "gguf-stories260k", "tinyllamas-stories-260k-f32.gguf")
+	_, out, _ := qconv(t, "inspect", "--json", p)
+	var rep struct {
+		Metadata map[string]any
+		Tensors  []struct {
+			Name  string
+			Shape []int64
+		}
+	}
+	json.Unmarshal([]byte(out), &rep)
+	if rep.Metadata["general.architecture"] != "llama" {
+		t.Errorf("architecture %v", rep.Metadata["general.architecture"])
+	}
+	for _, tn := range rep.Tensors {
+		// ffn_gate maps n_embd 64 to n_ff 172: shape [172, 64], outermost first.
+		if tn.Name == "blk.0.ffn_gate.weight" && (len(tn.Shape) != 2 || tn.Shape[0] != 172 || tn.Shape[1] != 64) {
+			t.Errorf("ffn_gate shape %v, want [172 64]", tn.Shape)
+		}
+	}
+}
