@@ -1,0 +1,215 @@
+package convert
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/qconv/qconv/gguf"
+	"github.com/qconv/qconv/quantize"
+)
+
+// Options configure a conversion. The zero value plus a Target converts
+// with llama-quantize's defaults.
+type Options struct {
+	Target Target
+	Select SelectOptions
+	// Imatrix maps tensor names to importance vectors (one weight per
+	// column; experts concatenated for 3-D tensors). Nil for none.
+	Imatrix map[string][]float32
+	// AllowNonFinite lets NaN and Inf through instead of failing.
+	AllowNonFinite bool
+	// KVOverrides are set after everything else (--override-kv).
+	KVOverrides []gguf.KV
+}
+
+// PlannedTensor is one output tensor and how it is made.
+type PlannedTensor struct {
+	Src    *Tensor
+	Choice Choice
+	Out    gguf.TensorInfo // Type and Dims; offsets set by the layout
+}
+
+// Plan is a conversion decided in full before any data moves: every
+// tensor's target type, the output metadata, and the output file's layout.
+type Plan struct {
+	Source  *Source
+	Options Options
+	Tensors []PlannedTensor // in output order
+	KVs     []gguf.KV
+	Layout  *gguf.Layout
+}
+
+// SourceBytes is the total stored size of the input tensors.
+func (p *Plan) SourceBytes() int64 {
+	var n int64
+	for _, t := range p.Tensors {
+		n += int64(len(t.Src.data))
+	}
+	return n
+}
+
+// Elements is the total number of weights.
+func (p *Plan) Elements() int64 {
+	var n int64
+	for _, t := range p.Tensors {
+		n += t.Src.Elements()
+	}
+	return n
+}
+
+// TensorBytes is the total size of the output tensor data.
+func (p *Plan) TensorBytes() int64 {
+	var n int64
+	for _, t := range p.Layout.Tensors {
+		n += t.Size
+	}
+	return n
+}
+
+// BitsPerWeight is the output's tensor bits per weight.
+func (p *Plan) BitsPerWeight() float64 {
+	if e := p.Elements(); e > 0 {
+		return float64(p.TensorBytes()) * 8 / float64(e)
+	}
+	return 0
+}
+
+// modelInfo reads the facts the mixture rules use from GGUF metadata.
+func modelInfo(s *Source) ModelInfo {
+	var m ModelInfo
+	f := s.GGUF
+	if f == nil {
+		return m
+	}
+	m.Arch, _ = f.String("general.architecture")
+	geti := func(key string) int {
+		if v, ok := f.Uint(m.Arch + "." + key); ok && v < 1<<31 {
+			return int(v)
+		}
+		if v, ok := f.Int(m.Arch + "." + key); ok && v >= 0 && v < 1<<31 {
+			return int(v)
+		}
+		// Per-layer arrays: llama uses layer 0's value.
+		if kv, ok := f.KV(m.Arch + "." + key); ok && kv.Type() == gguf.ValueArray && kv.Len() > 0 {
+			if v, ok := kv.Index(0).AsInt(); ok && v >= 0 && v < 1<<31 {
+				return int(v)
+			}
+		}
+		return 0
+	}
+	m.NLayer = geti("block_count")
+	m.NExpert = geti("expert_count")
+	m.NHead = geti("attention.head_count")
+	m.NHeadKV = m.NHead
+	if _, ok := f.KV(m.Arch + ".attention.head_count_kv"); ok {
+		m.NHeadKV = geti("attention.head_count_kv")
+	}
+	return m
+}
+
+// NewPlan decides every tensor's type and lays out the output file.
+func NewPlan(s *Source, o Options) (*Plan, error) {
+	for _, t := range s.Tensors {
+		if err := t.Check(); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.Path, err)
+		}
+	}
+	sel := o.Select
+	sel.Pure = sel.Pure || o.Target.Pure
+	sel.OnlyCopy = sel.OnlyCopy || o.Target.Copy
+	if o.Imatrix != nil {
+		sel.Imatrix = true
+		sel.ImatrixEntries = make([]string, 0, len(o.Imatrix))
+		for name := range o.Imatrix {
+			sel.ImatrixEntries = append(sel.ImatrixEntries, name)
+		}
+	}
+	ts, err := NewTypeSelector(o.Target.FileType, modelInfo(s), sel)
+	if err != nil {
+		return nil, err
+	}
+	descs := make([]TensorDesc, len(s.Tensors))
+	names := make([]string, len(s.Tensors))
+	for i, t := range s.Tensors {
+		descs[i] = TensorDesc{Name: t.Name, Shape: t.Dims, Type: t.Type}
+		names[i] = t.Name
+	}
+	choices, err := ts.SelectAll(descs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.Path, err)
+	}
+	p := &Plan{Source: s, Options: o}
+	// A GGUF input is rewritten in llama-quantize's tensor order; a
+	// safetensors input keeps its own.
+	order := make([]int, len(s.Tensors))
+	for i := range order {
+		order[i] = i
+	}
+	if s.Format == "gguf" {
+		order = LlamaOrder(names)
+	}
+	infos := make([]gguf.TensorInfo, 0, len(order))
+	for _, i := range order {
+		t, c := s.Tensors[i], choices[i]
+		if c.Quantize {
+			tr, ok := quantize.Lookup(c.Type)
+			if !ok || !tr.CanQuantize() {
+				return nil, fmt.Errorf("%s: tensor %q: qconv cannot quantize to %s yet", s.Path, t.Name, c.Type)
+			}
+			if !t.Decodable() {
+				return nil, fmt.Errorf("%s: tensor %q: qconv cannot decode its type %s", s.Path, t.Name, t.DType)
+			}
+		}
+		out := gguf.TensorInfo{Name: t.Name, Type: c.Type, Dims: t.Dims}
+		p.Tensors = append(p.Tensors, PlannedTensor{Src: t, Choice: c, Out: out})
+		infos = append(infos, out)
+	}
+	p.KVs = outputKVs(s, o, ts.FileType(), choices)
+	l, err := gguf.NewLayout(p.KVs, infos)
+	if err != nil {
+		return nil, fmt.Errorf("%s: laying out the output: %w", s.Path, err)
+	}
+	p.Layout = l
+	for i := range p.Tensors {
+		p.Tensors[i].Out = l.Tensors[i]
+	}
+	return p, nil
+}
+
+// outputKVs is the output metadata: the input's, with what llama-quantize
+// changes (general.quantization_version, general.file_type, split.* keys
+// removed) and the overrides.
+func outputKVs(s *Source, o Options, ft FileType, choices []Choice) []gguf.KV {
+	var kvs []gguf.KV
+	for _, kv := range s.KVs {
+		if strings.HasPrefix(kv.Key, "split.") {
+			continue
+		}
+		kvs = append(kvs, kv)
+	}
+	set := func(key string, v gguf.Value) {
+		for i := range kvs {
+			if kvs[i].Key == key {
+				kvs = append(kvs[:i], kvs[i+1:]...)
+				break
+			}
+		}
+		kvs = append(kvs, gguf.KV{Key: key, Value: v})
+	}
+	if !o.Target.Copy {
+		quantized := false
+		for _, c := range choices {
+			if ti, ok := c.Type.Info(); ok && ti.Quantized {
+				quantized = true
+			}
+		}
+		if quantized || s.Format == "gguf" {
+			set("general.quantization_version", gguf.Uint32(2))
+		}
+		set("general.file_type", gguf.Uint32(uint32(ft)))
+	}
+	for _, kv := range o.KVOverrides {
+		set(kv.Key, kv.Value)
+	}
+	return kvs
+}

@@ -1,0 +1,269 @@
+package convert
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/qconv/qconv/gguf"
+	"github.com/qconv/qconv/internal/atomicfile"
+	"github.com/qconv/qconv/internal/synth"
+	"github.com/qconv/qconv/quantize"
+)
+
+// tinyModel writes the demo model once per test into dir.
+func tinyModel(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "tiny-f16.gguf")
+	if err := synth.Tiny().WriteFile(t.Context(), p, false); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func plan(t *testing.T, in, to string, mod func(*Options)) *Plan {
+	t.Helper()
+	src, err := OpenSource(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	tgt, err := ParseTarget(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Target: tgt}
+	if mod != nil {
+		mod(&o)
+	}
+	p, err := NewPlan(src, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConvertDeterministicAcrossJobs(t *testing.T) {
+	dir := t.TempDir()
+	in := tinyModel(t, dir)
+	for _, to := range []string{"q8_0", "q4_0", "q5_1", "q4_k_m", "q6_k"} {
+		t.Run(to, func(t *testing.T) {
+			var first []byte
+			for _, j := range []int{1, 2, 7} {
+				out := filepath.Join(dir, to+".gguf")
+				p := plan(t, in, to, nil)
+				rep, err := p.Write(t.Context(), out, RunOptions{Jobs: j, Force: true, SHA256: true, MaxMemory: 3 << 20})
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := os.ReadFile(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if int64(len(b)) != rep.OutputBytes {
+					t.Errorf("report says %d bytes, file has %d", rep.OutputBytes, len(b))
+				}
+				if first == nil {
+					first = b
+					checkOutput(t, out, in)
+				} else if !bytes.Equal(first, b) {
+					t.Fatalf("-j %d output differs from -j 1", j)
+				}
+			}
+		})
+	}
+}
+
+// checkOutput parses out and compares every tensor with the source.
+func checkOutput(t *testing.T, out, in string) {
+	t.Helper()
+	f, err := gguf.Open(out)
+	if err != nil {
+		t.Fatalf("output does not parse: %v", err)
+	}
+	defer f.Close()
+	src, err := gguf.Open(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if v, _ := f.Uint32("general.quantization_version"); v != 2 {
+		t.Errorf("general.quantization_version = %d", v)
+	}
+	if len(f.Tensors()) != len(src.Tensors()) {
+		t.Fatalf("%d tensors, source has %d", len(f.Tensors()), len(src.Tensors()))
+	}
+	for i, ti := range f.Tensors() {
+		j := src.TensorIndex(ti.Name)
+		if j < 0 {
+			t.Fatalf("tensor %s not in source", ti.Name)
+		}
+		sti := src.Tensors()[j]
+		n := int(ti.NElements())
+		got, want := make([]float32, n), make([]float32, n)
+		if err := quantize.Dequantize(ti.Type, got, f.TensorData(i)); err != nil {
+			t.Fatal(err)
+		}
+		if err := quantize.Dequantize(sti.Type, want, src.TensorData(j)); err != nil {
+			t.Fatal(err)
+		}
+		var se, ss float64
+		for k := range got {
+			d := float64(got[k] - want[k])
+			se += d * d
+			ss += float64(want[k]) * float64(want[k])
+		}
+		if rel := math.Sqrt(se / ss); rel > 0.12 {
+			t.Errorf("%s (%s): relative RMSE %.3f", ti.Name, ti.Type, rel)
+		}
+	}
+}
+
+func TestConvertQ4KMTypes(t *testing.T) {
+	dir := t.TempDir()
+	p := plan(t, tinyModel(t, dir), "Q4_K_M", nil)
+	got := map[string]gguf.Type{}
+	for _, pt := range p.Tensors {
+		got[pt.Src.Name] = pt.Out.Type
+	}
+	// The tiny model has 4 layers: llama's use_more_bits gives attn_v and
+	// ffn_down Q6_K where i < n/8 || i >= 7n/8 || (i - n/8) % 3 == 2, and
+	// with n = 4 (n/8 = 0, 7n/8 = 3) that is layers 2 and 3.
+	want := map[string]gguf.Type{
+		"token_embd.weight":        gguf.TypeQ4_K,
+		"output.weight":            gguf.TypeQ6_K,
+		"output_norm.weight":       gguf.TypeF32,
+		"blk.0.attn_v.weight":      gguf.TypeQ4_K,
+		"blk.1.attn_v.weight":      gguf.TypeQ4_K,
+		"blk.2.attn_v.weight":      gguf.TypeQ6_K,
+		"blk.3.attn_v.weight":      gguf.TypeQ6_K,
+		"blk.1.ffn_down.weight":    gguf.TypeQ4_K,
+		"blk.0.ffn_down.weight":    gguf.TypeQ4_K,
+		"blk.3.ffn_down.weight":    gguf.TypeQ6_K,
+		"blk.1.attn_q.weight":      gguf.TypeQ4_K,
+		"blk.1.ffn_up.weight":      gguf.TypeQ4_K,
+		"blk.1.attn_norm.weight":   gguf.TypeF32,
+		"blk.2.attn_output.weight": gguf.TypeQ4_K,
+	}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("%s: %s, want %s", name, got[name], w)
+		}
+	}
+	// llama-quantize's order: tensors outside blk.N first, then by block.
+	var lead []string
+	for _, pt := range p.Tensors {
+		if strings.HasPrefix(pt.Src.Name, "blk.") {
+			break
+		}
+		lead = append(lead, pt.Src.Name)
+	}
+	if len(lead) != 3 {
+		t.Errorf("tensors before the blocks: %v", lead)
+	}
+	if last := p.Tensors[len(p.Tensors)-1].Src.Name; !strings.HasPrefix(last, "blk.3.") {
+		t.Errorf("last tensor %s, want one of block 3", last)
+	}
+}
+
+func TestConvertInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	in := tinyModel(t, dir)
+	out := filepath.Join(dir, "out.gguf")
+	ctx, cancel := context.WithCancel(t.Context())
+	p := plan(t, in, "q4_k", nil)
+	_, err := p.Write(ctx, out, RunOptions{Jobs: 2, Progress: func(pr Progress) {
+		if pr.TensorsDone >= 2 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	assertOnly(t, dir, "tiny-f16.gguf")
+}
+
+func TestConvertRefusals(t *testing.T) {
+	dir := t.TempDir()
+	in := tinyModel(t, dir)
+	p := plan(t, in, "q8_0", nil)
+	if _, err := p.Write(t.Context(), in, RunOptions{Force: true}); !errors.Is(err, atomicfile.ErrSameAsInput) {
+		t.Errorf("output = input: %v", err)
+	}
+	out := filepath.Join(dir, "out.gguf")
+	os.WriteFile(out, []byte("keep"), 0o644)
+	if _, err := p.Write(t.Context(), out, RunOptions{}); !errors.Is(err, atomicfile.ErrExists) {
+		t.Errorf("existing output: %v", err)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "keep" {
+		t.Error("existing output changed")
+	}
+	assertOnly(t, dir, "out.gguf", "tiny-f16.gguf")
+}
+
+func TestConvertNonFinite(t *testing.T) {
+	dir := t.TempDir()
+	in := tinyModel(t, dir)
+	// Poison one value of blk.1.ffn_up.weight (F16 0x7e00 = NaN).
+	f, err := gguf.Open(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ti, _ := f.Tensor("blk.1.ffn_up.weight")
+	f.Close()
+	row := int64(5)
+	fh, _ := os.OpenFile(in, os.O_RDWR, 0)
+	fh.WriteAt([]byte{0x00, 0x7e}, ti.FileOffset+(row*ti.Dims[0]+3)*2)
+	fh.Close()
+
+	p := plan(t, in, "q8_0", nil)
+	out := filepath.Join(dir, "out.gguf")
+	_, err = p.Write(t.Context(), out, RunOptions{})
+	if err == nil || !strings.Contains(err.Error(), "blk.1.ffn_up.weight") || !strings.Contains(err.Error(), "row 5") {
+		t.Fatalf("err = %v, want one naming the tensor and row 5", err)
+	}
+	assertOnly(t, dir, "tiny-f16.gguf")
+	p = plan(t, in, "q8_0", func(o *Options) { o.AllowNonFinite = true })
+	if _, err := p.Write(t.Context(), out, RunOptions{}); err != nil {
+		t.Fatalf("with AllowNonFinite: %v", err)
+	}
+}
+
+// TestConvertDiskFull converts into a tmpfs too small for the output.
+func TestConvertDiskFull(t *testing.T) {
+	dir := t.TempDir()
+	in := tinyModel(t, dir)
+	mnt := filepath.Join(dir, "small")
+	os.Mkdir(mnt, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small tmpfs here: %v %s", err, out)
+	}
+	defer exec.Command("umount", mnt).Run()
+	p := plan(t, in, "q8_0", nil)
+	_, err := p.Write(t.Context(), filepath.Join(mnt, "out.gguf"), RunOptions{})
+	if err == nil || !strings.Contains(err.Error(), "no space left") {
+		t.Fatalf("err = %v, want a no-space error", err)
+	}
+	assertOnly(t, mnt)
+}
+
+// assertOnly fails unless dir holds exactly names (no temporary files).
+func assertOnly(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	es, _ := os.ReadDir(dir)
+	var got []string
+	for _, e := range es {
+		if e.Name() != "small" {
+			got = append(got, e.Name())
+		}
+	}
+	if strings.Join(got, ",") != strings.Join(names, ",") {
+		t.Errorf("%s holds %v, want %v", dir, got, names)
+	}
+}

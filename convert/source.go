@@ -1,0 +1,238 @@
+package convert
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/qconv/qconv/gguf"
+	"github.com/qconv/qconv/quantize"
+	"github.com/qconv/qconv/safetensors"
+)
+
+// Tensor is one tensor of a Source: its shape in ggml order, its stored
+// type, and a zero-copy view of its bytes.
+type Tensor struct {
+	Name string
+	// Dims in ggml order: Dims[0] is the row length (the innermost,
+	// contiguous dimension). A safetensors [out, in] weight has Dims
+	// [in, out].
+	Dims []int64
+	// Type is the ggml type of the stored bytes. For a safetensors dtype
+	// with no ggml equivalent (F8, unsigned integers, BOOL) it is the type
+	// the tensor is kept as when it is not quantized: F32 for floats.
+	Type gguf.Type
+	// DType is the stored type as the source format names it ("F16",
+	// "q4_K", "F8_E4M3").
+	DType string
+
+	data        []byte
+	stDT        safetensors.DType // set for safetensors sources: decoded by safetensors.ToFloat32
+	rowLen      int64
+	unsupported string // why the tensor cannot be converted, "" when it can
+}
+
+// Rows is the number of rows (the product of Dims[1:]).
+func (t *Tensor) Rows() int64 {
+	n := int64(1)
+	for _, d := range t.Dims[min(1, len(t.Dims)):] {
+		n *= d
+	}
+	if len(t.Dims) == 0 {
+		return 1
+	}
+	return n
+}
+
+// RowLen is the number of elements per row.
+func (t *Tensor) RowLen() int64 { return t.rowLen }
+
+// Elements is the number of elements.
+func (t *Tensor) Elements() int64 { return t.Rows() * t.rowLen }
+
+// Raw returns the stored bytes (a view of the mapped file).
+func (t *Tensor) Raw() []byte { return t.data }
+
+// rowBytes is the stored size of one row.
+func (t *Tensor) rowBytes() int64 { return int64(len(t.data)) / max(t.Rows(), 1) }
+
+// Check returns an error when the tensor cannot be written to a GGUF at
+// all (a safetensors dtype with no ggml equivalent).
+func (t *Tensor) Check() error {
+	if t.unsupported != "" {
+		return fmt.Errorf("tensor %q: %s", t.Name, t.unsupported)
+	}
+	return nil
+}
+
+// Decodable reports whether ReadRows can produce float32 values.
+func (t *Tensor) Decodable() bool {
+	if t.unsupported != "" {
+		return false
+	}
+	if t.stDT != 0 {
+		return true
+	}
+	tr, ok := quantize.Lookup(t.Type)
+	return ok && tr.DequantizeRow != nil
+}
+
+// ReadRows decodes rows [row0, row0+n) into dst as float32; len(dst) must be
+// n*RowLen().
+func (t *Tensor) ReadRows(row0, n int64, dst []float32) error {
+	if row0 < 0 || n < 0 || row0+n > t.Rows() || int64(len(dst)) != n*t.rowLen {
+		return fmt.Errorf("tensor %q: rows [%d,%d) out of range or buffer of %d values", t.Name, row0, row0+n, len(dst))
+	}
+	rb := t.rowBytes()
+	src := t.data[row0*rb : (row0+n)*rb]
+	if t.stDT != 0 {
+		if err := safetensors.ToFloat32(dst, src, t.stDT); err != nil {
+			return fmt.Errorf("tensor %q: %w", t.Name, err)
+		}
+		return nil
+	}
+	if err := quantize.Dequantize(t.Type, dst, src); err != nil {
+		return fmt.Errorf("tensor %q: %w", t.Name, err)
+	}
+	return nil
+}
+
+// Source is an opened input model: a GGUF file, a safetensors file, a
+// sharded safetensors index or a checkpoint directory. Its tensors are
+// views of memory-mapped files, valid until Close.
+type Source struct {
+	Path    string
+	Format  string // "gguf" or "safetensors"
+	Tensors []*Tensor
+	// KVs is the metadata to carry into the output: a GGUF input's
+	// key-value pairs, or a safetensors input's __metadata__ as strings.
+	KVs []gguf.KV
+	// GGUF is the input file when Format is "gguf".
+	GGUF *gguf.File
+	// Checkpoint is the input when Format is "safetensors".
+	Checkpoint *safetensors.Checkpoint
+	// Files are the paths of every file the source reads (shards included),
+	// so an output never overwrites one of them.
+	Files []string
+}
+
+// OpenSource opens path as a model input, detecting the format from the
+// file's first bytes (a directory or .json index is a safetensors
+// checkpoint).
+func OpenSource(path string) (*Source, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() && filepath.Ext(path) != ".json" {
+		isGGUF, err := hasGGUFMagic(path)
+		if err != nil {
+			return nil, err
+		}
+		if isGGUF {
+			return openGGUFSource(path)
+		}
+	}
+	return openSafetensorsSource(path)
+}
+
+func hasGGUFMagic(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	var magic [4]byte
+	n, _ := f.Read(magic[:])
+	return n == 4 && bytes.Equal(magic[:], []byte("GGUF")), nil
+}
+
+func openGGUFSource(path string) (*Source, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	s := &Source{Path: path, Format: "gguf", GGUF: f, KVs: f.KVs(), Files: []string{path}}
+	for i, ti := range f.Tensors() {
+		t := &Tensor{Name: ti.Name, Dims: ti.Dims, Type: ti.Type, DType: ti.Type.String(), data: f.TensorData(i)}
+		t.rowLen = 1
+		if len(ti.Dims) > 0 {
+			t.rowLen = ti.Dims[0]
+		}
+		s.Tensors = append(s.Tensors, t)
+	}
+	return s, nil
+}
+
+// keepTypes maps the safetensors dtypes that ggml stores as they are.
+var keepTypes = map[safetensors.DType]gguf.Type{
+	safetensors.F32:  gguf.TypeF32,
+	safetensors.F16:  gguf.TypeF16,
+	safetensors.BF16: gguf.TypeBF16,
+	safetensors.F64:  gguf.TypeF64,
+	safetensors.I8:   gguf.TypeI8,
+	safetensors.I16:  gguf.TypeI16,
+	safetensors.I32:  gguf.TypeI32,
+	safetensors.I64:  gguf.TypeI64,
+}
+
+func openSafetensorsSource(path string) (*Source, error) {
+	c, err := safetensors.OpenCheckpoint(path)
+	if err != nil {
+		return nil, err
+	}
+	s := &Source{Path: path, Format: "safetensors", Checkpoint: c}
+	for _, f := range c.Files() {
+		s.Files = append(s.Files, f.Path())
+	}
+	meta := c.Metadata()
+	keys := make([]string, 0, len(meta))
+	for k := range meta {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		s.KVs = append(s.KVs, gguf.KV{Key: k, Value: gguf.String(meta[k])})
+	}
+	for _, st := range c.Tensors() {
+		data, err := c.Data(st.Name)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		t := &Tensor{Name: st.Name, DType: st.DType.String(), data: data, stDT: st.DType}
+		t.Dims = make([]int64, len(st.Shape))
+		for i, d := range st.Shape {
+			t.Dims[len(st.Shape)-1-i] = d
+		}
+		t.rowLen = 1
+		if len(t.Dims) > 0 {
+			t.rowLen = t.Dims[0]
+		}
+		switch gt, ok := keepTypes[st.DType]; {
+		case ok:
+			t.Type = gt
+		case st.DType.IsFloat():
+			t.Type = gguf.TypeF32 // F8 and other floats widen to F32 when kept
+		default:
+			t.unsupported = fmt.Sprintf("dtype %s has no GGUF equivalent", st.DType)
+		}
+		s.Tensors = append(s.Tensors, t)
+	}
+	return s, nil
+}
+
+// Close releases the mapped files.
+func (s *Source) Close() error {
+	var errs []error
+	if s.GGUF != nil {
+		errs = append(errs, s.GGUF.Close())
+	}
+	if s.Checkpoint != nil {
+		errs = append(errs, s.Checkpoint.Close())
+	}
+	return errors.Join(errs...)
+}
