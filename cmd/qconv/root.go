@@ -76,6 +76,7 @@ error, 130 interrupted.`,
 
 	root.AddCommand(
 		newInspectCmd(g, s),
+		newConvertCmd(g, s),
 	)
 	return root
 }
