@@ -1,0 +1,123 @@
+package kernels
+
+import (
+	"math"
+)
+
+// actKind is the format activations are quantized to for a weight type.
+type actKind int
+
+const (
+	actNone actKind = iota // float activations
+	actQ8_0                // 32-blocks, d = amax/127 rounded to fp16
+	actQ8_1                // as Q8_0, plus s = d·Σq rounded to fp16
+	actQ8_K                // 256-blocks, f32 d, per-16 sums of q
+)
+
+// acts holds rows of quantized activations in a struct-of-arrays form
+// (this package's own; not the GGUF block bytes): the int8 values of all
+// rows back to back, then per-block scales, and where the kind needs them
+// per-block sums. The values equal what ggml's x86 CPU backend computes
+// for the same row.
+type acts struct {
+	kind actKind
+	k    int       // values per row
+	nb   int       // blocks per row (k/32 or k/256)
+	q    []int8    // rows*k
+	d    []float32 // rows*nb block scales (fp16-exact for Q8_0/Q8_1)
+	s    []float32 // Q8_1: rows*nb, d·Σq rounded to fp16
+	bsum []int16   // Q8_K: rows*k/16, Σq per 16 values
+}
+
+// row returns the int8 values of activation row r.
+func (a *acts) row(r int) []int8 { return a.q[r*a.k : (r+1)*a.k] }
+
+// quantizeActs quantizes rows rows of k values of x to kind.
+func quantizeActs(kind actKind, x []float32, rows, k int) *acts {
+	a := &acts{kind: kind, k: k, q: make([]int8, rows*k)}
+	switch kind {
+	case actQ8_0, actQ8_1:
+		a.nb = k / 32
+		a.d = make([]float32, rows*a.nb)
+		if kind == actQ8_1 {
+			a.s = make([]float32, rows*a.nb)
+		}
+		for i := range rows * a.nb {
+			d, s := quantizeBlock32(a.q[32*i:32*i+32], x[32*i:32*i+32])
+			a.d[i] = fp16Round(d)
+			if kind == actQ8_1 {
+				a.s[i] = fp16Round(d * float32(s)) // unrounded d, as ggml
+			}
+		}
+	case actQ8_K:
+		a.nb = k / 256
+		a.d = make([]float32, rows*a.nb)
+		a.bsum = make([]int16, rows*k/16)
+		for i := range rows * a.nb {
+			quantizeBlockK(a.q[256*i:256*i+256], x[256*i:256*i+256], &a.d[i], a.bsum[16*i:16*i+16])
+		}
+	default:
+		panic("kernels: no activation format")
+	}
+	return a
+}
+
+// quantizeBlock32 quantizes 32 values to int8 with d = amax/127 stored
+// rounded to fp16, scaling by the unrounded 127/amax and rounding to
+// nearest even (what ggml's AVX2 row quantizer does). It returns the
+// unrounded d and Σq.
+func quantizeBlock32(q []int8, x []float32) (d float32, sum int32) {
+	q = q[:32]
+	x = x[:32]
+	var amax float32
+	for _, v := range x {
+		amax = max(amax, abs32(v))
+	}
+	var id float32
+	if amax != 0 {
+		id = 127 / amax
+	}
+	for i, v := range x {
+		qi := int32(math.RoundToEven(float64(v * id)))
+		q[i] = int8(qi)
+		sum += qi
+	}
+	return amax / 127, sum
+}
+
+// quantizeBlockK quantizes 256 values as ggml's Q8_K reference does: the
+// value of largest magnitude (first one on ties) maps to -127 via
+// iscale = -127/max, values round to nearest even and clamp at 127, and
+// d = 1/iscale.
+func quantizeBlockK(q []int8, x []float32, d *float32, bsum []int16) {
+	q = q[:256]
+	x = x[:256]
+	bsum = bsum[:16]
+	var amax, mx float32
+	for _, v := range x {
+		if av := abs32(v); av > amax {
+			amax, mx = av, v
+		}
+	}
+	if amax == 0 {
+		*d = 0
+		clear(q)
+		clear(bsum)
+		return
+	}
+	iscale := -127 / mx
+	for i, v := range x {
+		qi := min(127, int32(math.RoundToEven(float64(iscale*v))))
+		q[i] = int8(qi)
+	}
+	for j := range 16 {
+		var s int16
+		for _, v := range q[16*j : 16*j+16] {
+			s += int16(v)
+		}
+		bsum[j] = s
+	}
+	*d = 1 / iscale
+}
+
+func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) &^ (1 << 31)) }

@@ -1,0 +1,85 @@
+package kernels
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/qconv/qconv/gguf"
+	"github.com/qconv/qconv/internal/sharedfiles"
+	"github.com/qconv/qconv/quantize"
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+		// benchfmt configuration lines, for benchstat grouping
+		fmt.Printf("kernels-best: %s\nkernels-tiers: %v\n", Best(), Tiers())
+	}
+	os.Exit(m.Run())
+}
+
+// benchMatrix returns an n x k matrix of type t: rows of ggml-quantized
+// golden data repeated (quantized types), or quantize/ output of random
+// values (float types).
+func benchMatrix(b *testing.B, t gguf.Type, n, k int) *Matrix {
+	rb := k / t.BlockSize() * t.BlockBytes()
+	data := make([]byte, n*rb)
+	if t.BlockSize() == 1 {
+		rng := rand.New(rand.NewPCG(5, 6))
+		src := make([]float32, k)
+		for i := range src {
+			src[i] = float32(rng.NormFloat64())
+		}
+		for r := range n {
+			if err := quantize.Quantize(t, data[r*rb:(r+1)*rb], src, k, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	} else {
+		g := loadGolden(b, filepath.Join(sharedfiles.Path(b, "golden", "data"),
+			fmt.Sprintf("%s.ref.10x%d.qgld", strings.ToLower(t.String()), k)))
+		for r := range n {
+			copy(data[r*rb:(r+1)*rb], g.quant[(r%g.rows)*rb:])
+		}
+	}
+	return &Matrix{Type: t, Rows: n, Cols: k, Data: data}
+}
+
+// BenchmarkMatMul: y = x·Wᵀ with W 4096 x 4096, every supported type and
+// available tier, quantized activations, b activation rows, one thread
+// (run with -cpu 1; use -benchtime short on shared machines). SetBytes is
+// the weight bytes, so MB/s is weight bandwidth.
+func BenchmarkMatMul(b *testing.B) {
+	const n, k = 4096, 4096
+	for _, t := range gguf.Types() {
+		if !Supported(t) {
+			continue
+		}
+		m := benchMatrix(b, t, n, k)
+		for _, tier := range Tiers() {
+			for _, batch := range []int{1, 8} {
+				name := fmt.Sprintf("type=%s/tier=%s/b=%d", strings.ToLower(t.String()), tier, batch)
+				b.Run(name, func(b *testing.B) {
+					x := make([]float32, batch*k)
+					rng := rand.New(rand.NewPCG(1, 1))
+					for i := range x {
+						x[i] = float32(rng.NormFloat64())
+					}
+					y := make([]float32, batch*n)
+					opts := Options{Threads: 1, Tier: tier}
+					b.SetBytes(int64(len(m.Data)))
+					b.ReportAllocs()
+					for b.Loop() {
+						MatMul(y, x, batch, m, opts)
+					}
+					b.ReportMetric(2*float64(n)*k*float64(batch)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
+			}
+		}
+	}
+}

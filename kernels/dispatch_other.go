@@ -1,0 +1,6 @@
+//go:build purego || !amd64
+
+package kernels
+
+// initArch has nothing to add without amd64 assembly.
+func initArch() {}
