@@ -77,6 +77,7 @@ error, 130 interrupted.`,
 	root.AddCommand(
 		newInspectCmd(g, s),
 		newConvertCmd(g, s),
+		newDemoCmd(g, s),
 	)
 	return root
 }
