@@ -78,6 +78,7 @@ error, 130 interrupted.`,
 		newInspectCmd(g, s),
 		newConvertCmd(g, s),
 		newDemoCmd(g, s),
+		newSynthCmd(g, s),
 	)
 	return root
 }
