@@ -244,11 +244,9 @@ func (r *runner) convert(ctx context.Context, pt *PlannedTensor, t task, off, ou
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	if !r.plan.Options.AllowNonFinite {
-		for i, v := range buf {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				row := t.row0 + int64(i)/rowLen
-				return fmt.Errorf("%s: tensor %q: row %d holds %v at column %d (use --allow-non-finite to convert anyway)", name, src.Name, row, v, int64(i)%rowLen)
-			}
+		if i := firstNonFinite(buf); i >= 0 {
+			row := t.row0 + int64(i)/rowLen
+			return fmt.Errorf("%s: tensor %q: row %d holds %v at column %d (use --allow-non-finite to convert anyway)", name, src.Name, row, buf[i], int64(i)%rowLen)
 		}
 	}
 	tr, ok := quantize.Lookup(pt.Out.Type)
@@ -320,4 +318,25 @@ func fileSHA256(path string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// firstNonFinite returns the index of the first NaN or Inf in v, or -1.
+// It tests the exponent bits, several values per step, so that the check
+// costs little next to quantization.
+func firstNonFinite(v []float32) int {
+	const exp = 0x7f800000
+	i := 0
+	for ; i+4 <= len(v); i += 4 {
+		a, b := math.Float32bits(v[i])&exp, math.Float32bits(v[i+1])&exp
+		c, d := math.Float32bits(v[i+2])&exp, math.Float32bits(v[i+3])&exp
+		if a == exp || b == exp || c == exp || d == exp {
+			break
+		}
+	}
+	for ; i < len(v); i++ {
+		if math.Float32bits(v[i])&exp == exp {
+			return i
+		}
+	}
+	return -1
 }

@@ -267,3 +267,24 @@ func assertOnly(t *testing.T, dir string, names ...string) {
 		t.Errorf("%s holds %v, want %v", dir, got, names)
 	}
 }
+
+func TestFirstNonFinite(t *testing.T) {
+	v := make([]float32, 11)
+	if firstNonFinite(v) != -1 {
+		t.Fatal("zeros reported non-finite")
+	}
+	v[3] = math.MaxFloat32
+	v[4] = float32(math.SmallestNonzeroFloat32)
+	if firstNonFinite(v) != -1 {
+		t.Fatal("finite extremes reported non-finite")
+	}
+	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
+		for _, at := range []int{0, 5, 10} {
+			w := append([]float32(nil), v...)
+			w[at] = bad
+			if got := firstNonFinite(w); got != at {
+				t.Errorf("%v at %d: got %d", bad, at, got)
+			}
+		}
+	}
+}

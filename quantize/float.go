@@ -51,8 +51,10 @@ func quantizeRowF16(dst []byte, src []float32, _ []float32) {
 
 func dequantizeRowF16(dst []float32, src []byte) {
 	src = src[:2*len(dst)]
+	t := fp16Table
 	for i := range dst {
-		dst[i] = fp16ToFP32(binary.LittleEndian.Uint16(src[2*i:]))
+		s := src[2*i : 2*i+2 : 2*i+2]
+		dst[i] = t[uint16(s[0])|uint16(s[1])<<8]
 	}
 }
 

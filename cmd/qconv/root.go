@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
@@ -18,8 +19,10 @@ type streams struct {
 
 // globalOptions are the flags every command shares.
 type globalOptions struct {
-	configFile string
-	config     *config // resolved before a command runs
+	configFile  string
+	cpuProfile  string
+	profileFile *os.File
+	config      *config // resolved before a command runs
 }
 
 // run executes qconv with args and returns the exit code.
@@ -62,7 +65,14 @@ error, 130 interrupted.`,
 				return withCode(exitUsage, err)
 			}
 			g.config = cfg
-			return cfg.apply(cmd)
+			if err := cfg.apply(cmd); err != nil {
+				return err
+			}
+			return g.startProfile()
+		},
+		PersistentPostRunE: func(cmd *cobra.Command, args []string) error {
+			g.stopProfile()
+			return nil
 		},
 	}
 	root.SetIn(s.in)
@@ -72,6 +82,8 @@ error, 130 interrupted.`,
 		return withCode(exitUsage, fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath()))
 	})
 	root.PersistentFlags().StringVar(&g.configFile, "config", "", "config file (default ./qconv.yaml, then the user config dir)")
+	root.PersistentFlags().StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile to this file (for developers)")
+	root.PersistentFlags().MarkHidden("cpuprofile")
 	root.SetVersionTemplate("qconv {{.Version}}\n")
 
 	root.AddCommand(

@@ -79,9 +79,9 @@ func Create(final string, o Options) (*File, error) {
 // Final is the name the file gets on Commit.
 func (f *File) Final() string { return f.final }
 
-// Reserve makes the temporary file size bytes long, allocating the disk
-// blocks where the platform can so that a full disk is reported now, not
-// halfway through the data.
+// Reserve makes the temporary file size bytes long (zero-filled). On Linux
+// it first checks the free space, so that a disk too small for the output
+// is reported before any work rather than halfway through the data.
 func (f *File) Reserve(size int64) error {
 	if err := reserve(f.File, size); err != nil {
 		return fmt.Errorf("reserving %d bytes for %s: %w", size, f.final, err)
