@@ -165,7 +165,7 @@ func ParseIndex(data []byte, name string) (*Index, error) {
 		return nil, fail("", "index has data after its JSON object")
 	}
 	if !sawMap {
-		return nil, fail("", "index has no weight_map")
+		return nil, fail("", "not a sharded-checkpoint index: no weight_map object")
 	}
 	if len(ix.WeightMap) == 0 {
 		return nil, fail("", "weight_map is empty")
