@@ -3,6 +3,7 @@ package convert
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"math"
 	"os"
@@ -13,8 +14,10 @@ import (
 
 	"github.com/qconv/qconv/gguf"
 	"github.com/qconv/qconv/internal/atomicfile"
+	"github.com/qconv/qconv/internal/sharedfiles"
 	"github.com/qconv/qconv/internal/synth"
 	"github.com/qconv/qconv/quantize"
+	"github.com/qconv/qconv/safetensors"
 )
 
 // tinyModel writes the demo model once per test into dir.
@@ -285,6 +288,85 @@ func TestFirstNonFinite(t *testing.T) {
 			if got := firstNonFinite(w); got != at {
 				t.Errorf("%v at %d: got %d", bad, at, got)
 			}
+		}
+	}
+}
+
+// TestConvertSafetensorsSharded converts the sharded BF16 checkpoint to F32
+// and checks every value is the BF16 value widened exactly, and that the
+// tensors keep their names and shapes (reversed into ggml order).
+func TestConvertSafetensorsSharded(t *testing.T) {
+	in := sharedfiles.Path(t, "fixtures", "hf-stories260k-bf16-sharded")
+	out := filepath.Join(t.TempDir(), "out.gguf")
+	p := plan(t, in, "f32", nil)
+	if _, err := p.Write(t.Context(), out, RunOptions{Jobs: 3}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ck, err := safetensors.OpenCheckpoint(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Close()
+	if len(f.Tensors()) != len(ck.Tensors()) {
+		t.Fatalf("%d tensors, checkpoint has %d", len(f.Tensors()), len(ck.Tensors()))
+	}
+	for i, ti := range f.Tensors() {
+		st, ok := ck.Tensor(ti.Name)
+		if !ok {
+			t.Fatalf("%s not in the checkpoint", ti.Name)
+		}
+		raw, _ := ck.Data(ti.Name)
+		got := f.TensorData(i)
+		if len(ti.Dims) == 1 {
+			// llama-quantize's rules keep 1-D tensors (norms) as stored.
+			if ti.Type != gguf.TypeBF16 || !bytes.Equal(got, raw) {
+				t.Fatalf("%s: 1-D tensor became %s or changed", ti.Name, ti.Type)
+			}
+			continue
+		}
+		if ti.Type != gguf.TypeF32 || len(ti.Dims) != len(st.Shape) || ti.Dims[0] != st.Shape[len(st.Shape)-1] {
+			t.Fatalf("%s: %s %v, source %s %v", ti.Name, ti.Type, ti.Dims, st.DType, st.Shape)
+		}
+		for k := 0; k < len(raw)/2; k++ {
+			want := uint32(raw[2*k]) | uint32(raw[2*k+1])<<8
+			if g := binary.LittleEndian.Uint32(got[4*k:]); g != want<<16 {
+				t.Fatalf("%s[%d] = %#08x, want %#08x", ti.Name, k, g, want<<16)
+			}
+		}
+	}
+}
+
+// TestConvertCopyKeepsTensors rewrites a real GGUF with COPY: every tensor's
+// bytes are unchanged, metadata carried over.
+func TestConvertCopyKeepsTensors(t *testing.T) {
+	in := sharedfiles.Path(t, "fixtures", "gguf-stories260k", "tinyllamas-stories-260k-f32.gguf")
+	out := filepath.Join(t.TempDir(), "out.gguf")
+	p := plan(t, in, "COPY", nil)
+	if _, err := p.Write(t.Context(), out, RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := gguf.Open(in)
+	defer a.Close()
+	b, err := gguf.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for i, ti := range a.Tensors() {
+		d, ok := b.TensorDataByName(ti.Name)
+		if !ok || !bytes.Equal(d, a.TensorData(i)) {
+			t.Fatalf("%s changed", ti.Name)
+		}
+	}
+	for _, kv := range a.KVs() {
+		v, ok := b.KV(kv.Key)
+		if !ok || !v.Equal(kv.Value) {
+			t.Errorf("metadata %s not carried over", kv.Key)
 		}
 	}
 }
