@@ -91,12 +91,14 @@ var ErrImatrixSize = errors.New("imatrix size mismatch")
 type ImatrixError struct {
 	File   string // path or name of the file
 	Offset int64  // byte offset of the offending field (legacy format); -1 when not tied to one
-	Entry  string // entry (tensor) name; may be empty
+	Index  int    // entry number in the file (legacy format); -1 when not tied to one
+	Entry  string // entry (tensor) name; empty when unknown or not tied to one
 	Msg    string
 	Err    error // underlying error (a gguf.FormatError), may be nil
 }
 
-// Error formats the error as `imatrix FILE: offset N: entry "NAME": msg`.
+// Error formats the error as `imatrix FILE: offset N: entry I "NAME": msg`
+// (parts that do not apply are left out).
 func (e *ImatrixError) Error() string {
 	var b strings.Builder
 	b.WriteString("imatrix ")
@@ -105,7 +107,12 @@ func (e *ImatrixError) Error() string {
 	if e.Offset >= 0 {
 		fmt.Fprintf(&b, "offset %d: ", e.Offset)
 	}
-	if e.Entry != "" {
+	switch {
+	case e.Index >= 0 && e.Entry != "":
+		fmt.Fprintf(&b, "entry %d %q: ", e.Index, e.Entry)
+	case e.Index >= 0:
+		fmt.Fprintf(&b, "entry %d: ", e.Index)
+	case e.Entry != "":
 		fmt.Fprintf(&b, "entry %q: ", e.Entry)
 	}
 	b.WriteString(e.Msg)
@@ -172,7 +179,7 @@ func ParseImatrix(data []byte, name string) (*Imatrix, error) {
 	if len(data) >= 4 && string(data[:4]) == gguf.Magic {
 		f, err := gguf.Parse(data, name)
 		if err != nil {
-			return nil, &ImatrixError{File: name, Offset: -1, Msg: "GGUF imatrix", Err: err}
+			return nil, &ImatrixError{File: name, Offset: -1, Index: -1, Msg: "GGUF imatrix", Err: err}
 		}
 		return ImatrixFromGGUF(f)
 	}
@@ -181,15 +188,16 @@ func ParseImatrix(data []byte, name string) (*Imatrix, error) {
 
 // datReader reads the legacy format with bounds checks.
 type datReader struct {
-	b    []byte
-	off  int64
-	name string
+	b     []byte
+	off   int64
+	name  string
+	index int // entry being read; -1 outside entries
 }
 
 func (r *datReader) left() int64 { return int64(len(r.b)) - r.off }
 
 func (r *datReader) fail(off int64, entry, format string, args ...any) error {
-	return &ImatrixError{File: r.name, Offset: off, Entry: entry, Msg: fmt.Sprintf(format, args...)}
+	return &ImatrixError{File: r.name, Offset: off, Index: r.index, Entry: entry, Msg: fmt.Sprintf(format, args...)}
 }
 
 // i32 reads one int32; what names the field for the truncation error.
@@ -224,7 +232,7 @@ func (r *datReader) str(n int32, entry, what string) (string, error) {
 // as Imatrix.Path and in error messages. It never panics and allocates at
 // most a small multiple of len(data).
 func ParseImatrixDat(data []byte, name string) (*Imatrix, error) {
-	r := &datReader{b: data, name: name}
+	r := &datReader{b: data, name: name, index: -1}
 	nEntries, err := r.i32("", "entry count")
 	if err != nil {
 		return nil, err
@@ -244,20 +252,20 @@ func ParseImatrixDat(data []byte, name string) (*Imatrix, error) {
 		Names:   make([]string, 0, capacity),
 	}
 	for i := range int(nEntries) {
-		label := fmt.Sprintf("#%d", i)
-		nameLen, err := r.i32(label, "name length")
+		r.index = i
+		nameLen, err := r.i32("", "name length")
 		if err != nil {
 			return nil, err
 		}
 		if nameLen == 0 {
-			return nil, r.fail(r.off-4, label, "empty entry name")
+			return nil, r.fail(r.off-4, "", "empty entry name")
 		}
-		entry, err := r.str(nameLen, label, "entry name")
+		entry, err := r.str(nameLen, "", "entry name")
 		if err != nil {
 			return nil, err
 		}
 		if _, dup := im.Entries[entry]; dup {
-			return nil, r.fail(r.off-int64(nameLen), entry, "duplicate entry name (entry %d)", i)
+			return nil, r.fail(r.off-int64(nameLen), entry, "duplicate entry name")
 		}
 		ncallAt := r.off
 		ncall, err := r.i32(entry, "ncall")
@@ -296,6 +304,7 @@ func ParseImatrixDat(data []byte, name string) (*Imatrix, error) {
 		im.Names = append(im.Names, entry)
 	}
 
+	r.index = -1
 	// Optional trailer: chunk count, then the dataset name. llama-imatrix
 	// writes both; a chunk count alone is accepted as llama-quantize does.
 	if r.left() == 0 {
@@ -335,7 +344,7 @@ func ParseImatrixDat(data []byte, name string) (*Imatrix, error) {
 func ImatrixFromGGUF(f *gguf.File) (*Imatrix, error) {
 	name := f.Name()
 	fail := func(entry, format string, args ...any) error {
-		return &ImatrixError{File: name, Offset: -1, Entry: entry, Msg: fmt.Sprintf(format, args...)}
+		return &ImatrixError{File: name, Offset: -1, Index: -1, Entry: entry, Msg: fmt.Sprintf(format, args...)}
 	}
 	if t, ok := f.KV("general.type"); ok {
 		if s, isStr := t.Interface().(string); !isStr || s != "imatrix" {
