@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -13,9 +14,9 @@ import (
 type Options struct {
 	Target Target
 	Select SelectOptions
-	// Imatrix maps tensor names to importance vectors (one weight per
-	// column; experts concatenated for 3-D tensors). Nil for none.
-	Imatrix map[string][]float32
+	// Imatrix is the importance matrix (already filtered by
+	// --include-weights/--exclude-weights), nil for none.
+	Imatrix *quantize.Imatrix
 	// AllowNonFinite lets NaN and Inf through instead of failing.
 	AllowNonFinite bool
 	// KVOverrides are set after everything else (--override-kv).
@@ -27,6 +28,9 @@ type PlannedTensor struct {
 	Src    *Tensor
 	Choice Choice
 	Out    gguf.TensorInfo // Type and Dims; offsets set by the layout
+	// Imatrix is the tensor's importance vector (RowLen entries per 2-D
+	// slice, experts one after another), nil when quantized without one.
+	Imatrix []float32
 }
 
 // Plan is a conversion decided in full before any data moves: every
@@ -119,10 +123,7 @@ func NewPlan(s *Source, o Options) (*Plan, error) {
 	sel.OnlyCopy = sel.OnlyCopy || o.Target.Copy
 	if o.Imatrix != nil {
 		sel.Imatrix = true
-		sel.ImatrixEntries = make([]string, 0, len(o.Imatrix))
-		for name := range o.Imatrix {
-			sel.ImatrixEntries = append(sel.ImatrixEntries, name)
-		}
+		sel.ImatrixEntries = append([]string{}, o.Imatrix.Names...)
 	}
 	ts, err := NewTypeSelector(o.Target.FileType, modelInfo(s), sel)
 	if err != nil {
@@ -161,7 +162,13 @@ func NewPlan(s *Source, o Options) (*Plan, error) {
 			}
 		}
 		out := gguf.TensorInfo{Name: t.Name, Type: c.Type, Dims: t.Dims}
-		p.Tensors = append(p.Tensors, PlannedTensor{Src: t, Choice: c, Out: out})
+		pt := PlannedTensor{Src: t, Choice: c, Out: out}
+		if c.Quantize && c.UseImatrix {
+			if pt.Imatrix, err = tensorImatrix(o.Imatrix, t); err != nil {
+				return nil, fmt.Errorf("%s: %w", s.Path, err)
+			}
+		}
+		p.Tensors = append(p.Tensors, pt)
 		infos = append(infos, out)
 	}
 	p.KVs = outputKVs(s, o, ts.FileType(), choices)
@@ -174,6 +181,21 @@ func NewPlan(s *Source, o Options) (*Plan, error) {
 		p.Tensors[i].Out = l.Tensors[i]
 	}
 	return p, nil
+}
+
+// tensorImatrix returns t's importance vector. As in llama-quantize, a
+// size mismatch is an error except for token_embd.weight, which is then
+// quantized without one.
+func tensorImatrix(im *quantize.Imatrix, t *Tensor) ([]float32, error) {
+	experts := int64(1)
+	if len(t.Dims) >= 3 {
+		experts = t.Rows() / max(t.Dims[1], 1)
+	}
+	v, err := im.For(t.Name, int(t.RowLen()), int(experts))
+	if err != nil && t.Name == "token_embd.weight" && errors.Is(err, quantize.ErrImatrixSize) {
+		return nil, nil
+	}
+	return v, err
 }
 
 // outputKVs is the output metadata: the input's, with what llama-quantize
@@ -210,6 +232,13 @@ func outputKVs(s *Source, o Options, ft FileType, choices []Choice) []gguf.KV {
 	}
 	for _, kv := range o.KVOverrides {
 		set(kv.Key, kv.Value)
+	}
+	// llama-quantize records the importance matrix after the user's
+	// overrides.
+	if o.Imatrix != nil {
+		for _, kv := range o.Imatrix.QuantizeKVs() {
+			set(kv.Key, kv.Value)
+		}
 	}
 	return kvs
 }

@@ -254,8 +254,8 @@ func (r *runner) convert(ctx context.Context, pt *PlannedTensor, t task, off, ou
 		return fmt.Errorf("%s: tensor %q: cannot write type %s", name, src.Name, pt.Out.Type)
 	}
 	var im []float32
-	if pt.Choice.UseImatrix && tr.Imatrix != quantize.ImatrixIgnored {
-		im = r.plan.Options.Imatrix[src.Name]
+	if tr.Imatrix != quantize.ImatrixIgnored {
+		im = pt.Imatrix
 	}
 	// A 3-D tensor holds one 2-D matrix per expert, each with its own
 	// slice of the importance vector.

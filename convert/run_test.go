@@ -370,3 +370,78 @@ func TestConvertCopyKeepsTensors(t *testing.T) {
 		}
 	}
 }
+
+// writeDat writes a legacy llama-imatrix file with one entry per name,
+// each of n values (ncall 1), and returns the vectors.
+func writeDat(t *testing.T, path string, names []string, n int) map[string][]float32 {
+	t.Helper()
+	le := binary.LittleEndian
+	var b []byte
+	b = le.AppendUint32(b, uint32(len(names)))
+	vecs := map[string][]float32{}
+	for k, name := range names {
+		b = le.AppendUint32(b, uint32(len(name)))
+		b = append(b, name...)
+		b = le.AppendUint32(b, 1) // ncall
+		b = le.AppendUint32(b, uint32(n))
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(1 + (i*7+k)%13) // positive, uneven weights
+			b = le.AppendUint32(b, math.Float32bits(v[i]))
+		}
+		vecs[name] = v
+	}
+	b = le.AppendUint32(b, 10) // chunks
+	b = le.AppendUint32(b, 4)
+	b = append(b, "wiki"...)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return vecs
+}
+
+func TestConvertWithImatrix(t *testing.T) {
+	dir := t.TempDir()
+	in := tinyModel(t, dir)
+	imPath := filepath.Join(dir, "imatrix.dat")
+	vecs := writeDat(t, imPath, []string{"blk.1.ffn_up.weight", "blk.2.attn_v.weight"}, 256)
+	im, err := quantize.ReadImatrix(imPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := plan(t, in, "q4_k_m", func(o *Options) { o.Imatrix = im })
+	out := filepath.Join(dir, "out.gguf")
+	if _, err := p.Write(t.Context(), out, RunOptions{Jobs: 2}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	src, _ := gguf.Open(in)
+	defer src.Close()
+	if n, _ := f.Uint32("quantize.imatrix.entries_count"); n != 2 {
+		t.Errorf("quantize.imatrix.entries_count = %d", n)
+	}
+	if ds, _ := f.String("quantize.imatrix.dataset"); ds != "wiki" {
+		t.Errorf("quantize.imatrix.dataset = %q", ds)
+	}
+	// Each tensor's bytes equal quantizing its source rows with (for the
+	// two listed tensors) or without the importance vector.
+	for _, name := range []string{"blk.1.ffn_up.weight", "blk.2.attn_v.weight", "blk.1.ffn_gate.weight"} {
+		ti, _ := f.Tensor(name)
+		sti, _ := src.Tensor(name)
+		data, _ := f.TensorDataByName(name)
+		sdata, _ := src.TensorDataByName(name)
+		vals := make([]float32, sti.NElements())
+		quantize.Dequantize(sti.Type, vals, sdata)
+		with := make([]byte, len(data))
+		if err := quantize.Quantize(ti.Type, with, vals, int(ti.Dims[0]), vecs[name]); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(with, data) {
+			t.Errorf("%s (%s): bytes differ from quantizing with its importance vector (%v)", name, ti.Type, vecs[name] != nil)
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/qconv/qconv/convert"
 	"github.com/qconv/qconv/gguf"
+	"github.com/qconv/qconv/quantize"
 )
 
 type convertOptions struct {
@@ -40,6 +41,9 @@ type convertOptions struct {
 	overrideKV         []string
 	allowRequantize    bool
 	allowNonFinite     bool
+	imatrix            string
+	includeWeights     []string
+	excludeWeights     []string
 }
 
 func newConvertCmd(g *globalOptions, s streams) *cobra.Command {
@@ -89,6 +93,9 @@ are the same for every -j and every CPU.`,
 	f.StringArrayVar(&o.tensorTypes, "tensor-type", nil, "REGEX=TYPE: type for tensors whose name matches REGEX (repeatable; first match wins)")
 	f.StringVar(&o.tensorTypeFile, "tensor-type-file", "", "file of REGEX=TYPE lines, as --tensor-type")
 	f.StringArrayVar(&o.overrideKV, "override-kv", nil, "KEY=TYPE:VALUE metadata override, TYPE one of int, float, bool, str (repeatable)")
+	f.StringVar(&o.imatrix, "imatrix", "", "importance matrix file (llama-imatrix's .dat or GGUF format)")
+	f.StringArrayVar(&o.includeWeights, "include-weights", nil, "use the importance matrix only for tensors whose name contains this (repeatable)")
+	f.StringArrayVar(&o.excludeWeights, "exclude-weights", nil, "do not use the importance matrix for tensors whose name contains this (repeatable)")
 	f.BoolVar(&o.allowRequantize, "allow-requantize", false, "allow quantized input tensors (dequantized, then quantized again)")
 	f.BoolVar(&o.allowNonFinite, "allow-non-finite", false, "convert tensors holding NaN or Inf instead of failing")
 	cmd.MarkFlagRequired("to")
@@ -136,6 +143,18 @@ func (o *convertOptions) options() (convert.Options, error) {
 			return opts, usageErrorf("--tensor-type %q: %v", r, err)
 		}
 		sel.TensorTypes = append(sel.TensorTypes, ov)
+	}
+	if o.imatrix != "" {
+		im, err := quantize.ReadImatrix(o.imatrix)
+		if err != nil {
+			return opts, err
+		}
+		if err := im.Filter(o.includeWeights, o.excludeWeights); err != nil {
+			return opts, usageErrorf("%v", err)
+		}
+		opts.Imatrix = im
+	} else if len(o.includeWeights)+len(o.excludeWeights) > 0 {
+		return opts, usageErrorf("--include-weights and --exclude-weights need --imatrix")
 	}
 	for _, kv := range o.overrideKV {
 		v, err := parseOverrideKV(kv)

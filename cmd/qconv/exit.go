@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/qconv/qconv/gguf"
+	"github.com/qconv/qconv/quantize"
 	"github.com/qconv/qconv/safetensors"
 )
 
@@ -92,5 +93,5 @@ func printError(w io.Writer, err error) {
 
 // isInvalidInput reports whether err says an input file is malformed.
 func isInvalidInput(err error) bool {
-	return errors.Is(err, gguf.ErrInvalid) || errors.Is(err, safetensors.ErrInvalid)
+	return errors.Is(err, gguf.ErrInvalid) || errors.Is(err, safetensors.ErrInvalid) || errors.Is(err, quantize.ErrInvalidImatrix)
 }
