@@ -2,6 +2,8 @@ package kernels
 
 import (
 	"math"
+
+	"github.com/qconv/qconv/gguf"
 )
 
 // actKind is the format activations are quantized to for a weight type.
@@ -121,3 +123,32 @@ func quantizeBlockK(q []int8, x []float32, d *float32, bsum []int16) {
 }
 
 func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) &^ (1 << 31)) }
+
+// ActivationValues returns the activations the quantized path of MatMul
+// multiplies W by, as float32: x (rows x k) quantized to the format ggml
+// pairs with weight type t (Q8_0, Q8_1 or Q8_K) and expanded again
+// (q·d per block). For F32, F16 and BF16 weights it returns a copy of x.
+// A float64 matmul over these values and the dequantized weights differs
+// from MatMul only by summation order (and, for Q8_1 partners, by the fp16
+// rounding of the block sums s), which lets callers check the quantized
+// path tightly. It panics when t has no kernel or k does not fit.
+func ActivationValues(t gguf.Type, x []float32, rows, k int) []float32 {
+	if t >= gguf.TypeCount || table[TierGo][t].float == nil {
+		panic("kernels: no kernel for " + t.String())
+	}
+	kind := table[TierGo][t].act
+	if len(x) != rows*k {
+		panic("kernels: ActivationValues: len(x) != rows*k")
+	}
+	out := make([]float32, len(x))
+	if kind == actNone {
+		copy(out, x)
+		return out
+	}
+	a := quantizeActs(kind, x, rows, k)
+	bs := k / a.nb
+	for i, q := range a.q {
+		out[i] = float32(q) * a.d[i/bs]
+	}
+	return out
+}

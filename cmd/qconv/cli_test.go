@@ -127,3 +127,21 @@ func TestInspectShapeOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	code, out, stderr := qconv(t, "demo", "--dir", dir)
+	if code != 0 {
+		t.Fatalf("demo exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"generated", "converted", "PASS", "Q4_K_M"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	// The converted file is kept with --dir and is valid.
+	code, _, stderr = qconv(t, "inspect", filepath.Join(dir, "demo-Q4_K_M.gguf"))
+	if code != 0 {
+		t.Errorf("inspect of the demo output: exit %d %s", code, stderr)
+	}
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,7 +14,8 @@ import (
 	"github.com/qconv/qconv/convert"
 	"github.com/qconv/qconv/gguf"
 	"github.com/qconv/qconv/internal/synth"
-	"github.com/qconv/qconv/quantize"
+	"github.com/qconv/qconv/kernels"
+	"github.com/qconv/qconv/verify"
 )
 
 type demoOptions struct {
@@ -88,6 +88,7 @@ func runDemo(cmd *cobra.Command, s streams, o *demoOptions) error {
 	}
 	name := strings.ToUpper(tgt.FileType.String())
 	out := filepath.Join(dir, "demo-"+name+".gguf")
+	t0 = time.Now()
 	rep, err := plan.Write(ctx, out, convert.RunOptions{Jobs: o.jobs, Force: true, SHA256: true})
 	if err != nil {
 		return err
@@ -102,13 +103,29 @@ func runDemo(cmd *cobra.Command, s streams, o *demoOptions) error {
 	}
 	sort.Strings(mix)
 	fmt.Fprintf(w, "2. converted to %s with %d workers in %s\n   %s (%.2f bits per weight); tensor types: %s\n   sha256 %s\n",
-		out, rep.Jobs, since(t0.Add(time.Duration(0))), humanBytes(rep.OutputBytes), rep.BitsPerWeight, strings.Join(mix, ", "), rep.SHA256)
+		out, rep.Jobs, since(t0), humanBytes(rep.OutputBytes), rep.BitsPerWeight, strings.Join(mix, ", "), rep.SHA256)
 
-	worst, worstName, err := compareFiles(out, in)
+	t0 = time.Now()
+	vf, err := gguf.Open(out)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "3. checked every tensor against its source: worst relative RMSE %.4f (%s)\n", worst, worstName)
+	defer vf.Close()
+	vrep, err := verify.Run(ctx, vf, verify.Options{Source: src, Thresholds: verify.DefaultThresholds(), Jobs: o.jobs, Kernel: verify.KernelCheck{}})
+	if err != nil {
+		return err
+	}
+	ranked := vrep.Worst()
+	fmt.Fprintf(w, "3. verified against the source in %s: %s\n", since(t0), vrep.Summary.Message)
+	if len(ranked) > 0 && ranked[0].Compare != nil && ranked[0].Threshold != nil {
+		worst := ranked[0]
+		fmt.Fprintf(w, "   worst tensor %s (%s): relative RMSE %.4f, threshold %.3f; packed kernels (%s) match the FP32 reference\n",
+			worst.Name, worst.Type, float64(worst.Compare.RelRMSE), float64(*worst.Threshold), kernels.Best())
+	}
+	if !vrep.Passed() {
+		vrep.WriteText(w)
+		return errSilentFailure
+	}
 	if o.dir != "" || o.keep {
 		fmt.Fprintf(w, "\nfiles kept in %s; try:\n  qconv inspect %s\n", dir, out)
 	}
@@ -116,55 +133,3 @@ func runDemo(cmd *cobra.Command, s streams, o *demoOptions) error {
 }
 
 func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }
-
-// compareFiles dequantizes every tensor of out and returns the largest
-// relative RMSE against the same tensor of in.
-func compareFiles(out, in string) (float64, string, error) {
-	fo, err := gguf.Open(out)
-	if err != nil {
-		return 0, "", err
-	}
-	defer fo.Close()
-	src, err := convert.OpenSource(in)
-	if err != nil {
-		return 0, "", err
-	}
-	defer src.Close()
-	byName := map[string]*convert.Tensor{}
-	for _, t := range src.Tensors {
-		byName[t.Name] = t
-	}
-	worst, worstName := 0.0, ""
-	for i, ti := range fo.Tensors() {
-		st := byName[ti.Name]
-		if st == nil {
-			return 0, "", fmt.Errorf("%s: tensor %s is not in %s", out, ti.Name, in)
-		}
-		n := ti.NElements()
-		got, want := make([]float32, n), make([]float32, n)
-		if err := dequantize(ti.Type, got, fo.TensorData(i)); err != nil {
-			return 0, "", fmt.Errorf("%s: tensor %s: %w", out, ti.Name, err)
-		}
-		if err := st.ReadRows(0, st.Rows(), want); err != nil {
-			return 0, "", err
-		}
-		var se, ss float64
-		for k := range got {
-			d := float64(got[k]) - float64(want[k])
-			se += d * d
-			ss += float64(want[k]) * float64(want[k])
-		}
-		if ss > 0 {
-			if r := sqrtRatio(se, ss); r > worst || worstName == "" {
-				worst, worstName = r, ti.Name
-			}
-		}
-	}
-	return worst, worstName, nil
-}
-
-func dequantize(t gguf.Type, dst []float32, src []byte) error {
-	return quantize.Dequantize(t, dst, src)
-}
-
-func sqrtRatio(a, b float64) float64 { return math.Sqrt(a / b) }

@@ -12,14 +12,12 @@ import (
 )
 
 type verifyOptions struct {
-	against  string
-	json     bool
-	maxError []string
-	sample   int64
-	jobs     int
-	// kernel is the packed-kernel check to run on each tensor; nil until
-	// kernels/ provides one (see verify.KernelChecker).
-	kernel verify.KernelChecker
+	against   string
+	json      bool
+	maxError  []string
+	sample    int64
+	jobs      int
+	noKernels bool
 }
 
 func newVerifyCmd(g *globalOptions, s streams) *cobra.Command {
@@ -43,6 +41,14 @@ when it holds non-finite values where the source does not, when its shape
 differs, or when it is missing from FILE or absent from SOURCE. Tensors of
 types qconv cannot dequantize are reported as skipped.
 
+Kernel checks (unless --no-kernels): for every quantized 2-D tensor, the
+packed matmul kernels (the best tier this CPU has, and pure Go) multiply a
+seeded sample of its rows (64, or --sample) by seeded random activations,
+one and eight rows at a time, and the result is compared with a float64
+matmul over the dequantized rows; the error of each output, relative to
+sum|w|*max|x|, must stay within 5e-3 (8-bit activations) or 1e-5 (float
+weights).
+
 --sample N compares, for tensors with more than N rows, N rows chosen by a
 fixed seeded draw per tensor name: the same rows on every run.
 
@@ -62,11 +68,15 @@ The table lists the worst tensors first. Exit status: 0 every check passed,
 	f.StringArrayVar(&o.maxError, "max-error", nil, "TYPE=VALUE: maximum relative RMSE for ggml type TYPE (repeatable)")
 	f.Int64Var(&o.sample, "sample", 0, "compare at most ROWS seeded-random rows per tensor (0: every row)")
 	f.IntVarP(&o.jobs, "jobs", "j", runtime.GOMAXPROCS(0), "tensors checked at once")
+	f.BoolVar(&o.noKernels, "no-kernels", false, "skip the packed matmul kernel checks")
 	return cmd
 }
 
 func runVerify(cmd *cobra.Command, s streams, o *verifyOptions, path string) error {
-	opts := verify.Options{Thresholds: verify.DefaultThresholds(), Sample: o.sample, Jobs: o.jobs, Kernel: o.kernel}
+	opts := verify.Options{Thresholds: verify.DefaultThresholds(), Sample: o.sample, Jobs: o.jobs}
+	if !o.noKernels {
+		opts.Kernel = verify.KernelCheck{}
+	}
 	if o.jobs < 1 {
 		return usageErrorf("-j must be at least 1")
 	}
