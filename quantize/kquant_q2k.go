@@ -19,22 +19,29 @@ func q2KBlock(dst []byte, x, qw *[qkK]float32) {
 	y := (*[q2KBytes]byte)(dst)
 	var (
 		L      [qkK]uint8
-		Laux   [16]uint8
-		weight [16]float32
 		mins   [16]float32
 		scales [16]float32
+		bs     [2]qkxBatch // sub-blocks 0-7 and 8-15, searched side by side
 	)
+	for h := range bs {
+		bs[h].loadX(x[128*h:], 16)
+	}
 	sc := (*[16]byte)(y[0:16])
 	var dh, dminh uint16
 	if qw == nil {
+		for h := range bs {
+			b := &bs[h]
+			for i := range 16 {
+				for j, v := range &b.x[i] {
+					b.w[i][j] = abs32(v)
+				}
+			}
+			b.search(16, 3, -0.5, 0.1, 15, false, true)
+			copy(scales[8*h:], b.scale[:])
+			copy(mins[8*h:], b.min[:])
+		}
 		var maxScale, maxMin float32
 		for j := 0; j < 16; j++ {
-			xs := (*[16]float32)(x[16*j:])
-			for l, v := range xs {
-				weight[l] = abs32(v)
-			}
-			scales[j] = makeQkx2Quants(16, 3, xs[:], weight[:], L[16*j:16*j+16], &mins[j], Laux[:],
-				-0.5, 0.1, 15, true)
 			if scales[j] > maxScale {
 				maxScale = scales[j]
 			}
@@ -68,17 +75,18 @@ func q2KBlock(dst []byte, x, qw *[qkK]float32) {
 			sumX2 += float32(v * v)
 		}
 		sigma2 := sumX2 / qkK
-		for j := 0; j < 16; j++ {
-			xs := (*[16]float32)(x[16*j:])
-			ws := (*[16]float32)(qw[16*j:])
-			for l, v := range xs {
-				weight[l] = float32(ws[l] * sqrt32(sigma2+float32(v*v)))
+		for h := range bs {
+			b := &bs[h]
+			for i := range 16 {
+				for j, v := range &b.x[i] {
+					w := float32(qw[128*h+16*j+i] * sqrt32(sigma2+float32(v*v)))
+					b.w[i][j] = w
+					sw[8*h+j] += w
+				}
 			}
-			for _, w := range weight {
-				sw[j] += w
-			}
-			scales[j] = makeQkx3Quants(16, 3, xs[:], weight[:], L[16*j:16*j+16], &mins[j], Laux[:],
-				-0.9, 0.05, 36, false)
+			b.search(16, 3, -0.9, 0.05, 36, true, false)
+			copy(scales[8*h:], b.scale[:])
+			copy(mins[8*h:], b.min[:])
 		}
 		dm := makeQpQuants(16, 15, scales[:], Ls[:], sw[:])
 		mm := makeQpQuants(16, 15, mins[:], Lm[:], sw[:])
@@ -92,17 +100,15 @@ func q2KBlock(dst []byte, x, qw *[qkK]float32) {
 
 	// Requantize with the stored scales and fp16 d, dmin.
 	df, dminf := fp16ToFP32(dh), fp16ToFP32(dminh)
-	for j := 0; j < 16; j++ {
-		d := df * float32(sc[j]&0xF)
-		if d == 0 {
-			continue // keeps the search's codes
+	// Sub-blocks with d == 0 keep the search's codes.
+	for h := range bs {
+		var d, m [8]float32
+		for j := 0; j < 8; j++ {
+			d[j] = df * float32(sc[8*h+j]&0xF)
+			m[j] = dminf * float32(sc[8*h+j]>>4)
 		}
-		m := dminf * float32(sc[j]>>4)
-		xs := (*[16]float32)(x[16*j:])
-		ls := (*[16]uint8)(L[16*j:])
-		for ii, v := range xs {
-			ls[ii] = uint8(clampInt32(nearestInt((v+m)/d), 0, 3))
-		}
+		bs[h].requant(16, 3, &d, &m)
+		bs[h].storeL(L[128*h:], 16)
 	}
 	pack2Bit((*[64]byte)(y[16:80]), &L)
 }

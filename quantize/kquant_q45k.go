@@ -76,31 +76,35 @@ func q5KBlock(dst []byte, x, qw *[qkK]float32) {
 // Either way every element is then requantized with the fp16-rounded
 // d·scale and dmin·min, exactly as ggml does after storing them.
 func q45KScales(x, qw *[qkK]float32, nmax int, L *[qkK]uint8, s *[12]byte) (d, dmin uint16) {
-	var (
-		Laux    [32]uint8
-		weights [32]float32
-		mins    [8]float32
-		scales  [8]float32
-	)
+	// The 8 sub-blocks are searched side by side (search_simd.go).
+	var b qkxBatch
+	b.loadX(x[:], 32)
 	*s = [12]byte{}
 	if qw == nil {
 		rmin, rdelta, nstep := float32(-1), float32(0.1), 20
 		if nmax == 31 {
 			rmin, nstep = -0.5, 15
 		}
+		// Weights av_x + |x|, av_x = sqrt(Σx²/32) per sub-block (lane).
+		var avX [8]float32
+		for i := range 32 {
+			for j, v := range &b.x[i] {
+				avX[j] += float32(v * v)
+			}
+		}
+		for j, s2 := range avX {
+			avX[j] = sqrt32(s2 / 32)
+		}
+		for i := range 32 {
+			ws := &b.w[i]
+			for j, v := range &b.x[i] {
+				ws[j] = avX[j] + abs32(v)
+			}
+		}
+		b.search(32, nmax, rmin, rdelta, nstep, false, false)
+		scales, mins := &b.scale, &b.min
 		var maxScale, maxMin float32 // scales are positive: the min is subtracted
 		for j := 0; j < 8; j++ {
-			xs := (*[32]float32)(x[32*j:])
-			var sumX2 float32
-			for _, v := range xs {
-				sumX2 += float32(v * v)
-			}
-			avX := sqrt32(sumX2 / 32)
-			for l, v := range xs {
-				weights[l] = avX + abs32(v)
-			}
-			scales[j] = makeQkx2Quants(32, nmax, xs[:], weights[:], L[32*j:32*j+32], &mins[j], Laux[:],
-				rmin, rdelta, nstep, false)
 			if scales[j] > maxScale {
 				maxScale = scales[j]
 			}
@@ -125,29 +129,25 @@ func q45KScales(x, qw *[qkK]float32, nmax int, L *[qkK]uint8, s *[12]byte) (d, d
 		d = fp32ToFP16(maxScale / 63)
 		dmin = fp32ToFP16(maxMin / 63)
 	} else {
-		var sw [8]float32
 		var Ls, Lm [8]uint8
 		var sumX2 float32
 		for _, v := range x {
 			sumX2 += float32(v * v)
 		}
 		sigma2 := 2 * sumX2 / qkK
-		for j := 0; j < 8; j++ {
-			xs := (*[32]float32)(x[32*j:])
-			ws := (*[32]float32)(qw[32*j:])
-			var sumw float32
-			for l, v := range xs {
-				weights[l] = float32(ws[l] * sqrt32(sigma2+float32(v*v)))
+		// Weights qw·sqrt(σ² + x²) and their sums Σw per sub-block.
+		var sw [8]float32
+		for i := range 32 {
+			ws := &b.w[i]
+			for j, v := range &b.x[i] {
+				w := float32(qw[32*j+i] * sqrt32(sigma2+float32(v*v)))
+				ws[j] = w
+				sw[j] += w
 			}
-			for _, w := range weights {
-				sumw += w
-			}
-			sw[j] = sumw
-			scales[j] = makeQkx3Quants(32, nmax, xs[:], weights[:], L[32*j:32*j+32], &mins[j], Laux[:],
-				-0.9, 0.05, 36, false)
 		}
-		dBlock := makeQpQuants(8, 63, scales[:], Ls[:], sw[:])
-		mBlock := makeQpQuants(8, 63, mins[:], Lm[:], sw[:])
+		b.search(32, nmax, -0.9, 0.05, 36, true, false)
+		dBlock := makeQpQuants(8, 63, b.scale[:], Ls[:], sw[:])
+		mBlock := makeQpQuants(8, 63, b.min[:], Lm[:], sw[:])
 		for j := 0; j < 8; j++ {
 			ls, lm := Ls[j], Lm[j]
 			if nmax == 31 { // only ggml's Q5_K path clamps here
@@ -161,20 +161,14 @@ func q45KScales(x, qw *[qkK]float32, nmax int, L *[qkK]uint8, s *[12]byte) (d, d
 
 	// Requantize with the stored (fp16-rounded) scales.
 	df, dminf := fp16ToFP32(d), fp16ToFP32(dmin)
-	ihi := int32(nmax)
+	var dd, dm [8]float32
 	for j := 0; j < 8; j++ {
 		sc, m := getScaleMinK4(j, s)
-		dd := df * float32(sc)
-		if dd == 0 {
-			continue // ggml keeps the search's codes for this sub-block
-		}
-		dm := dminf * float32(m)
-		xs := (*[32]float32)(x[32*j:])
-		ls := (*[32]uint8)(L[32*j:])
-		for ii, v := range xs {
-			ls[ii] = uint8(clampInt32(nearestInt((v+dm)/dd), 0, ihi))
-		}
+		dd[j] = df * float32(sc)
+		dm[j] = dminf * float32(m)
 	}
+	b.requant(32, nmax, &dd, &dm)
+	b.storeL(L[:], 32)
 	return d, dmin
 }
 

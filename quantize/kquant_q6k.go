@@ -15,17 +15,27 @@ func quantizeRowQ6K(dst []byte, src, imatrix []float32) {
 func q6KBlock(dst []byte, x, qw *[qkK]float32) {
 	y := (*[q6KBytes]byte)(dst)
 	var (
-		L      [qkK]int8
+		L      [qkK]uint8
 		scales [16]float32
+		bs     [2]qkxBatch // sub-blocks 0-7 and 8-15, searched side by side
 	)
-	var maxScale, maxAbsScale float32
-	for ib := 0; ib < 16; ib++ {
-		var w []float32
-		if qw != nil {
-			w = qw[16*ib : 16*ib+16]
+	for h := range bs {
+		b := &bs[h]
+		b.loadX(x[128*h:], 16)
+		for i := range 16 {
+			for j, v := range &b.x[i] {
+				if qw != nil {
+					b.w[i][j] = qw[128*h+16*j+i]
+				} else {
+					b.w[i][j] = float32(v * v) // rmse_type 1
+				}
+			}
 		}
-		scale := makeQxQuants(16, 32, x[16*ib:16*ib+16], L[16*ib:16*ib+16], 1, w)
-		scales[ib] = scale
+		b.qxSearch(16, 32)
+		copy(scales[8*h:], b.scale[:])
+	}
+	var maxScale, maxAbsScale float32
+	for _, scale := range scales {
 		if a := abs32(scale); a > maxAbsScale {
 			maxAbsScale, maxScale = a, scale
 		}
@@ -42,24 +52,24 @@ func q6KBlock(dst []byte, x, qw *[qkK]float32) {
 		// MIN(127, nearest_int(...)) stored into an int8_t.
 		sc[ib] = byte(int8(min(127, nearestInt(iscale*scales[ib]))))
 	}
+	// Requantize with the fp16 d; sub-blocks with d == 0 keep the search's
+	// codes. (x + 0)/d rounds to the same code as x/d: only the sign of a
+	// zero can differ.
 	df := fp16ToFP32(dh)
-	for j := 0; j < 16; j++ {
-		d := df * float32(int8(sc[j]))
-		if d == 0 {
-			continue // keeps the search's codes
+	for h := range bs {
+		var d, zero [8]float32
+		for j := 0; j < 8; j++ {
+			d[j] = df * float32(int8(sc[8*h+j]))
 		}
-		xs := (*[16]float32)(x[16*j:])
-		ls := (*[16]int8)(L[16*j:])
-		for ii, v := range xs {
-			ls[ii] = int8(clampInt32(nearestInt(v/d), -32, 31) + 32)
-		}
+		bs[h].requantRange(16, -32, 31, 32, &d, &zero)
+		bs[h].storeL(L[128*h:], 16)
 	}
 	for j := 0; j < qkK; j += 128 {
 		ql := (*[64]byte)(y[j/2:])
 		qh := (*[32]byte)(y[128+j/4:])
-		a := (*[128]int8)(L[j:])
+		a := (*[128]uint8)(L[j:])
 		for l := 0; l < 32; l++ {
-			q1, q2, q3, q4 := uint8(a[l]), uint8(a[l+32]), uint8(a[l+64]), uint8(a[l+96])
+			q1, q2, q3, q4 := a[l], a[l+32], a[l+64], a[l+96]
 			ql[l] = q1&0xF | (q3&0xF)<<4
 			ql[l+32] = q2&0xF | (q4&0xF)<<4
 			qh[l] = q1>>4 | (q2>>4)<<2 | (q3>>4)<<4 | (q4>>4)<<6

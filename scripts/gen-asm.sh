@@ -1,8 +1,13 @@
 #!/bin/sh
-# Regenerates kernels/zkernels_amd64.s and kernels/zkernels_amd64.go from the
-# avo program in kernels/_asm (its own module, so avo stays out of the main
-# go.sum). Run from anywhere; `go generate ./kernels` calls it too.
+# Regenerates the avo-generated amd64 assembly: kernels/zkernels_amd64.{s,go}
+# from kernels/_asm and quantize/zsearch_amd64.{s,go} from quantize/_asm
+# (each its own module, so avo stays out of the main go.sum). Run from
+# anywhere; `go generate ./kernels` and `go generate ./quantize` call it too.
 set -eu
-cd "$(dirname "$0")/../kernels/_asm"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root/kernels/_asm"
 go run . -out ../zkernels_amd64.s -stubs ../zkernels_amd64.go -pkg kernels
 gofmt -w ../zkernels_amd64.go
+cd "$root/quantize/_asm"
+go run . -out ../zsearch_amd64.s -stubs ../zsearch_amd64.go -pkg quantize
+gofmt -w ../zsearch_amd64.go
