@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/qconv/qconv/gguf"
+	"github.com/qconv/qconv/internal/atomicfile"
 	"github.com/qconv/qconv/quantize"
 	"github.com/qconv/qconv/safetensors"
 )
@@ -18,7 +19,7 @@ const (
 	exitOK       = 0   // success
 	exitFailure  = 1   // invalid input, or a check that failed
 	exitUsage    = 2   // bad flags or arguments, unreadable files, I/O errors
-	exitSignaled = 130 // interrupted by SIGINT (128 + 2)
+	exitSignaled = 128 // plus the signal number: 130 for SIGINT, 143 for SIGTERM
 )
 
 // exitError carries an exit code through cobra's error return.
@@ -57,7 +58,14 @@ func exitCode(ctx context.Context, err error) int {
 		return ee.code
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		return exitSignaled
+		var se signalError
+		if errors.As(context.Cause(ctx), &se) {
+			return exitSignaled + int(se.sig)
+		}
+		return exitSignaled + 2
+	}
+	if errors.Is(err, atomicfile.ErrExists) || errors.Is(err, atomicfile.ErrSameAsInput) {
+		return exitUsage
 	}
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
 		return exitUsage
