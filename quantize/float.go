@@ -44,6 +44,10 @@ func dequantizeRowF32(dst []float32, src []byte) {
 
 func quantizeRowF16(dst []byte, src []float32, _ []float32) {
 	dst = dst[:2*len(src)]
+	if n := len(src) &^ 31; simdConv && n > 0 {
+		f32ToF16AVX2(&dst[0], &src[0], n)
+		dst, src = dst[2*n:], src[n:]
+	}
 	for i, v := range src {
 		binary.LittleEndian.PutUint16(dst[2*i:], fp32ToFP16(v))
 	}
@@ -77,6 +81,10 @@ func bf16ToFP32(h uint16) float32 { return math.Float32frombits(uint32(h) << 16)
 
 func quantizeRowBF16(dst []byte, src []float32, _ []float32) {
 	dst = dst[:2*len(src)]
+	if n := len(src) &^ 15; simdConv && n > 0 {
+		f32ToBF16AVX2(&dst[0], &src[0], n)
+		dst, src = dst[2*n:], src[n:]
+	}
 	for i, v := range src {
 		binary.LittleEndian.PutUint16(dst[2*i:], fp32ToBF16(v))
 	}
@@ -84,6 +92,10 @@ func quantizeRowBF16(dst []byte, src []float32, _ []float32) {
 
 func dequantizeRowBF16(dst []float32, src []byte) {
 	src = src[:2*len(dst)]
+	if n := len(dst) &^ 31; simdConv && n > 0 {
+		bf16ToF32AVX2(&dst[0], &src[0], n)
+		dst, src = dst[n:], src[2*n:]
+	}
 	for i := range dst {
 		dst[i] = bf16ToFP32(binary.LittleEndian.Uint16(src[2*i:]))
 	}

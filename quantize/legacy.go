@@ -63,17 +63,6 @@ func init() {
 	})
 }
 
-// cTrunc converts f to int32 the way a C cast compiled for x86-64 does
-// (cvttss2si): truncation toward zero, and 0x80000000 for NaN and for
-// values outside the int32 range. Narrower C casts keep the low bits of
-// that result, which Go's int8/uint8 conversions of an int32 also do.
-func cTrunc(f float32) int32 {
-	if f >= -2147483648 && f < 2147483648 {
-		return int32(f)
-	}
-	return math.MinInt32
-}
-
 // roundf is C's roundf: nearest integer, halfway cases away from zero.
 // The float64 detour is exact for every float32.
 func roundf(f float32) float32 { return float32(math.Round(float64(f))) }
@@ -440,6 +429,10 @@ func quantizeRowQ8_0(dst []byte, src []float32, _ []float32) {
 func dequantizeRowQ8_0(dst []float32, src []byte) {
 	nb := len(dst) / qk
 	src = src[:nb*34]
+	if simdConv && nb > 0 {
+		dequantQ8_0AVX2(&dst[0], &src[0], nb, &fp16Table[0])
+		return
+	}
 	for i := 0; i < nb; i++ {
 		b := src[i*34 : i*34+34]
 		y := dst[i*qk : i*qk+qk]
