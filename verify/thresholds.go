@@ -44,7 +44,10 @@ var defaultThresholds = Thresholds{
 	gguf.TypeIQ4_XS:  0.14,   // outliers (imatrix) 0.0877
 	gguf.TypeTQ1_0:   1.0,    // non-ternary gauss002 0.8355; capped at FallbackThreshold
 	gguf.TypeTQ2_0:   1.0,    // as TQ1_0
-	gguf.TypeMXFP4:   0.18,   // §9.2 only: 0.117
+	gguf.TypeMXFP4:   0.30,   // golden-style rows: outliers 0.180, sparse 0.200 (measured with qconv's byte-exact MXFP4)
+	gguf.TypeNVFP4:   0.16,   // golden-style rows 0.104, leaving out "large" (scales above 448 saturate: 0.84)
+	gguf.TypeQ1_0:    1.0,    // 1 bit per weight: 0.98; capped at FallbackThreshold
+	gguf.TypeQ2_0:    1.0,    // 0.78 x 1.5; capped
 	gguf.TypeIQ3_S:   0.26,   // §9.2 only: 0.171
 	gguf.TypeIQ3_XXS: 0.33,   // §9.2 only: 0.220
 	gguf.TypeIQ2_XXS: 0.57,   // §9.2 only: 0.377
