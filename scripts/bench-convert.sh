@@ -47,7 +47,10 @@ for ((r = 0; r < runs; r++)); do
 done
 echo
 echo "medians over $runs runs (wall s, user s, peak RSS MiB, output bytes):"
-sort -k1,1 -k2,2 "$results" | awk -F'\t' '
-	function flush() { if (n) { asort(w); asort(u); asort(m); k = int((n + 1) / 2); printf "%-15s %-7s %7.2f %7.2f %6d %12s\n", tool, typ, w[k], u[k], m[k], bytes } }
-	{ if ($1 != tool || $2 != typ) { flush(); tool = $1; typ = $2; n = 0; delete w; delete u; delete m } n++; w[n] = $3; u[n] = $4; m[n] = $5; bytes = $6 }
-	END { flush() }'
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+cut -f1,2 "$results" | sort -u | while IFS=$'\t' read -r tool typ; do
+	rows=$(awk -F'\t' -v t="$tool" -v y="$typ" '$1 == t && $2 == y' "$results")
+	printf '%-15s %-7s %7s %7s %6s %12s\n' "$tool" "$typ" \
+		"$(cut -f3 <<<"$rows" | median)" "$(cut -f4 <<<"$rows" | median)" \
+		"$(cut -f5 <<<"$rows" | median)" "$(cut -f6 <<<"$rows" | head -1)"
+done
