@@ -20,6 +20,7 @@ func initArch() {
 	avx2 := &table[TierAVX2]
 	avx2[gguf.TypeQ8_0].quant = avx2Q8_0
 	avx2[gguf.TypeQ4_0].quant = avx2Q4_0
+	registerKQuantsAVX2(avx2)
 
 	// cpu leaves BW/VL set when AVX-512F is disabled via GODEBUG, so test
 	// all of them.
@@ -31,4 +32,5 @@ func initArch() {
 	avx512 := &table[TierAVX512]
 	avx512[gguf.TypeQ8_0].quant = vnniQ8_0
 	avx512[gguf.TypeQ4_0].quant = vnniQ4_0
+	registerKQuantsAVX512(avx512)
 }
