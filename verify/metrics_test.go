@@ -229,7 +229,7 @@ func TestThresholds(t *testing.T) {
 			t.Errorf("no default threshold for %s (docs/verify.md)", tr.Name)
 		}
 	}
-	if th.For(gguf.TypeIQ1_M) != FallbackThreshold {
+	if th.For(gguf.TypeI32) != FallbackThreshold {
 		t.Error("fallback")
 	}
 	for in, want := range map[string]float64{"q4_k=0.1": 0.1, "Q8_0 = 0": 0, "bf16=1e-3": 1e-3} {

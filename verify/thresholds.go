@@ -51,6 +51,10 @@ var defaultThresholds = Thresholds{
 	gguf.TypeIQ3_S:   0.26,   // §9.2 only: 0.171
 	gguf.TypeIQ3_XXS: 0.33,   // §9.2 only: 0.220
 	gguf.TypeIQ2_XXS: 0.57,   // §9.2 only: 0.377
+	gguf.TypeIQ2_XS:  0.57,   // not measured; more bits than IQ2_XXS, so its threshold
+	gguf.TypeIQ2_S:   0.57,   // not measured; as IQ2_XS
+	gguf.TypeIQ1_S:   1.0,    // not measured; 1.56 bpw, capped at FallbackThreshold
+	gguf.TypeIQ1_M:   1.0,    // not measured; capped
 }
 
 // DefaultThresholds returns a new copy of the default table

@@ -377,16 +377,19 @@ func TestVerify(t *testing.T) {
 	})
 
 	t.Run("skipped-type", func(t *testing.T) {
-		p := filepath.Join(t.TempDir(), "iq2.gguf")
-		iq := make([]byte, 2*66) // two iq2_xxs blocks, d = 0
+		p := filepath.Join(t.TempDir(), "i32.gguf")
+		ints := make([]byte, 4*8) // an i32 tensor: not a weight type, not dequantized
 		norm := binary.LittleEndian.AppendUint32(nil, 0x3F800000)
-		infos := []gguf.TensorInfo{{Name: "w", Type: gguf.TypeIQ2_XXS, Dims: []int64{256, 2}}, {Name: "n", Type: gguf.TypeF32, Dims: []int64{1}}}
-		writeGGUF(t, p, nil, infos, [][]byte{iq, norm})
+		infos := []gguf.TensorInfo{{Name: "w", Type: gguf.TypeI32, Dims: []int64{8}}, {Name: "n", Type: gguf.TypeF32, Dims: []int64{1}}}
+		writeGGUF(t, p, nil, infos, [][]byte{ints, norm})
 		code, out, stderr := qconv(t, "verify", p)
-		if code != 0 || !strings.Contains(out, "skipped: cannot dequantize iq2_xxs") || !strings.Contains(out, "PASS: 1 tensors with finite values and scales, 1 skipped") {
+		if code != 0 || !strings.Contains(out, "skipped: cannot dequantize i32") || !strings.Contains(out, "PASS: 1 tensors with finite values and scales, 1 skipped") {
 			t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
 		}
-		// Its scales are still checked.
+		// An iq2_xxs tensor with an infinite block scale fails.
+		p = filepath.Join(t.TempDir(), "iq2.gguf")
+		iq := make([]byte, 2*66) // two iq2_xxs blocks
+		infos = []gguf.TensorInfo{{Name: "w", Type: gguf.TypeIQ2_XXS, Dims: []int64{256, 2}}, {Name: "n", Type: gguf.TypeF32, Dims: []int64{1}}}
 		binary.LittleEndian.PutUint16(iq[66:], 0x7C00)
 		writeGGUF(t, p, nil, infos, [][]byte{iq, norm})
 		code, out, stderr = qconv(t, "verify", p)
