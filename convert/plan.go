@@ -81,20 +81,22 @@ func (p *Plan) BitsPerWeight() float64 {
 // modelInfo reads the facts the mixture rules use from GGUF metadata.
 func modelInfo(s *Source) ModelInfo {
 	var m ModelInfo
-	f := s.GGUF
-	if f == nil {
+	if v, ok := s.KV("general.architecture"); ok {
+		m.Arch, _ = v.AsString()
+	}
+	if m.Arch == "" {
 		return m
 	}
-	m.Arch, _ = f.String("general.architecture")
 	geti := func(key string) int {
-		if v, ok := f.Uint(m.Arch + "." + key); ok && v < 1<<31 {
-			return int(v)
+		kv, ok := s.KV(m.Arch + "." + key)
+		if !ok {
+			return 0
 		}
-		if v, ok := f.Int(m.Arch + "." + key); ok && v >= 0 && v < 1<<31 {
+		if v, ok := kv.AsInt(); ok && v >= 0 && v < 1<<31 {
 			return int(v)
 		}
 		// Per-layer arrays: llama uses layer 0's value.
-		if kv, ok := f.KV(m.Arch + "." + key); ok && kv.Type() == gguf.ValueArray && kv.Len() > 0 {
+		if kv.Type() == gguf.ValueArray && kv.Len() > 0 {
 			if v, ok := kv.Index(0).AsInt(); ok && v >= 0 && v < 1<<31 {
 				return int(v)
 			}
@@ -105,7 +107,7 @@ func modelInfo(s *Source) ModelInfo {
 	m.NExpert = geti("expert_count")
 	m.NHead = geti("attention.head_count")
 	m.NHeadKV = m.NHead
-	if _, ok := f.KV(m.Arch + ".attention.head_count_kv"); ok {
+	if _, ok := s.KV(m.Arch + ".attention.head_count_kv"); ok {
 		m.NHeadKV = geti("attention.head_count_kv")
 	}
 	return m

@@ -194,7 +194,7 @@ func (r *runner) run(ctx context.Context, t task) error {
 	var err error
 	if !pt.Choice.Quantize && src.storedAs(pt.Out.Type) {
 		// Same type: copy the mapped bytes, no buffers.
-		_, err = r.f.WriteAt(src.data[t.row0*inRow:(t.row0+t.rows)*inRow], off)
+		_, err = r.f.WriteAt(src.rawRows(t.row0, t.rows), off)
 	} else {
 		err = r.convert(ctx, pt, t, off, outRow)
 	}

@@ -298,7 +298,9 @@ func TestFirstNonFinite(t *testing.T) {
 func TestConvertSafetensorsSharded(t *testing.T) {
 	in := sharedfiles.Path(t, "fixtures", "hf-stories260k-bf16-sharded")
 	out := filepath.Join(t.TempDir(), "out.gguf")
-	p := plan(t, in, "f32", nil)
+	// The index (not the directory, which OpenHF converts as a llama
+	// checkpoint) keeps the stored names.
+	p := plan(t, filepath.Join(in, "model.safetensors.index.json"), "f32", nil)
 	if _, err := p.Write(t.Context(), out, RunOptions{Jobs: 3}); err != nil {
 		t.Fatal(err)
 	}

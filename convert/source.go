@@ -33,6 +33,9 @@ type Tensor struct {
 	stDT        safetensors.DType // set for safetensors sources: decoded by safetensors.ToFloat32
 	rowLen      int64
 	unsupported string // why the tensor cannot be converted, "" when it can
+	// rowMap, when set, reorders rows: output row i is stored row
+	// rowMap[i] (the Q/K permutation of a Hugging Face llama checkpoint).
+	rowMap []int64
 }
 
 // Rows is the number of rows (the product of Dims[1:]).
@@ -53,8 +56,24 @@ func (t *Tensor) RowLen() int64 { return t.rowLen }
 // Elements is the number of elements.
 func (t *Tensor) Elements() int64 { return t.Rows() * t.rowLen }
 
-// Raw returns the stored bytes (a view of the mapped file).
+// Raw returns the stored bytes (a view of the mapped file), in stored row
+// order: for a tensor whose rows are reordered (see ReadRows) it is not the
+// output order.
 func (t *Tensor) Raw() []byte { return t.data }
+
+// rawRows returns the stored bytes of output rows [row0, row0+n): a view
+// of the mapped file, or a gathered copy when the rows are reordered.
+func (t *Tensor) rawRows(row0, n int64) []byte {
+	rb := t.rowBytes()
+	if t.rowMap == nil {
+		return t.data[row0*rb : (row0+n)*rb]
+	}
+	out := make([]byte, 0, n*rb)
+	for _, r := range t.rowMap[row0 : row0+n] {
+		out = append(out, t.data[r*rb:(r+1)*rb]...)
+	}
+	return out
+}
 
 // rowBytes is the stored size of one row.
 func (t *Tensor) rowBytes() int64 { return int64(len(t.data)) / max(t.Rows(), 1) }
@@ -81,11 +100,25 @@ func (t *Tensor) Decodable() bool {
 }
 
 // ReadRows decodes rows [row0, row0+n) into dst as float32; len(dst) must be
-// n*RowLen().
+// n*RowLen(). Rows come in output order, which differs from the stored
+// order for reordered tensors.
 func (t *Tensor) ReadRows(row0, n int64, dst []float32) error {
 	if row0 < 0 || n < 0 || row0+n > t.Rows() || int64(len(dst)) != n*t.rowLen {
 		return fmt.Errorf("tensor %q: rows [%d,%d) out of range or buffer of %d values", t.Name, row0, row0+n, len(dst))
 	}
+	if t.rowMap != nil {
+		for i, r := range t.rowMap[row0 : row0+n] {
+			if err := t.readStored(r, 1, dst[int64(i)*t.rowLen:int64(i+1)*t.rowLen]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return t.readStored(row0, n, dst)
+}
+
+// readStored decodes stored rows [row0, row0+n).
+func (t *Tensor) readStored(row0, n int64, dst []float32) error {
 	rb := t.rowBytes()
 	src := t.data[row0*rb : (row0+n)*rb]
 	if t.stDT != 0 {
@@ -119,13 +152,42 @@ type Source struct {
 	Files []string
 }
 
+// KV returns the value of a metadata key of the source.
+func (s *Source) KV(key string) (gguf.Value, bool) {
+	if s.GGUF != nil {
+		return s.GGUF.KV(key)
+	}
+	for _, kv := range s.KVs {
+		if kv.Key == key {
+			return kv.Value, true
+		}
+	}
+	return gguf.Value{}, false
+}
+
+// SourceOptions control how OpenSourceWith reads an input.
+type SourceOptions struct {
+	// Raw keeps a checkpoint directory's tensor names and metadata as
+	// they are, skipping the architecture handling of OpenHF.
+	Raw bool
+}
+
 // OpenSource opens path as a model input, detecting the format from the
 // file's first bytes (a directory or .json index is a safetensors
-// checkpoint).
-func OpenSource(path string) (*Source, error) {
+// checkpoint). A directory with a config.json is a Hugging Face checkpoint,
+// read by OpenHF.
+func OpenSource(path string) (*Source, error) { return OpenSourceWith(path, SourceOptions{}) }
+
+// OpenSourceWith is OpenSource with options.
+func OpenSourceWith(path string, o SourceOptions) (*Source, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
+	}
+	if st.IsDir() && !o.Raw {
+		if _, err := os.Stat(filepath.Join(path, "config.json")); err == nil {
+			return OpenHF(path)
+		}
 	}
 	if !st.IsDir() && filepath.Ext(path) != ".json" {
 		isGGUF, err := hasGGUFMagic(path)

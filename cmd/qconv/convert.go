@@ -44,6 +44,7 @@ type convertOptions struct {
 	imatrix            string
 	includeWeights     []string
 	excludeWeights     []string
+	raw                bool
 }
 
 func newConvertCmd(g *globalOptions, s streams) *cobra.Command {
@@ -56,8 +57,13 @@ choosing each tensor's type exactly as llama-quantize does.
 
 INPUT is a .gguf file (v1, v2 or v3; already-quantized tensors need
 --allow-requantize), a .safetensors file, a sharded checkpoint's
-model.safetensors.index.json, or a checkpoint directory. Tensor names and
-metadata are carried over (safetensors __metadata__ as strings).
+model.safetensors.index.json, or a checkpoint directory. A Hugging Face
+checkpoint directory (config.json naming a supported architecture, see
+docs/architectures.md) is converted as convert_hf_to_gguf.py does: GGUF
+tensor names, llama's Q/K rows permuted, norms in F32, the hyperparameters
+and the SentencePiece tokenizer as metadata. With --raw, or for a single
+safetensors file or index, tensor names and metadata are carried over
+(safetensors __metadata__ as strings).
 
 TYPE is a llama file type with its mixture of tensor types (Q4_K_M, Q5_K_M,
 Q2_K, Q3_K_S, Q3_K_M, Q3_K_L, Q4_K_S, Q5_K_S, Q6_K, Q8_0, Q4_0, Q4_1, Q5_0,
@@ -98,6 +104,7 @@ are the same for every -j and every CPU.`,
 	f.StringArrayVar(&o.excludeWeights, "exclude-weights", nil, "do not use the importance matrix for tensors whose name contains this (repeatable)")
 	f.BoolVar(&o.allowRequantize, "allow-requantize", false, "allow quantized input tensors (dequantized, then quantized again)")
 	f.BoolVar(&o.allowNonFinite, "allow-non-finite", false, "convert tensors holding NaN or Inf instead of failing")
+	f.BoolVar(&o.raw, "raw", false, "checkpoint directory: keep tensor names and metadata as stored, skipping the architecture conversion")
 	cmd.MarkFlagRequired("to")
 	return cmd
 }
@@ -266,7 +273,7 @@ func runConvert(cmd *cobra.Command, s streams, o *convertOptions, input string) 
 	if err != nil {
 		return usageErrorf("--max-memory: %v", err)
 	}
-	src, err := convert.OpenSource(input)
+	src, err := convert.OpenSourceWith(input, convert.SourceOptions{Raw: o.raw})
 	if err != nil {
 		return err
 	}
