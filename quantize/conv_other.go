@@ -17,3 +17,29 @@ func dequantTQ2_0AVX2(dst *float32, src *byte, nb int, tab *float32) {
 func dequantQ8_0AVX2(dst *float32, src *byte, nb int, tab *float32) {
 	panic("quantize: no SIMD conversion")
 }
+func dequantQ4KAVX2(dst *float32, src *byte, nb int, tab *float32) {
+	panic("quantize: no SIMD conversion")
+}
+func dequantQ5KAVX2(dst *float32, src *byte, nb int, tab *float32) {
+	panic("quantize: no SIMD conversion")
+}
+func dequantQ6KAVX2(dst *float32, src *byte, nb int, tab *float32) {
+	panic("quantize: no SIMD conversion")
+}
+func dequantQ2KAVX2(dst *float32, src *byte, nb int, tab *float32) {
+	panic("quantize: no SIMD conversion")
+}
+func dequantQ3KAVX2(dst *float32, src *byte, nb int, tab *float32) {
+	panic("quantize: no SIMD conversion")
+}
+func dequantQ4_0AVX2(dst *float32, src *byte, nb int, tab *float32) {
+	panic("quantize: no SIMD conversion")
+}
+func dequantQ4_1AVX2(dst *float32, src *byte, nb int, tab *float32) {
+	panic("quantize: no SIMD conversion")
+}
+func dequantQ5_1AVX2(dst *float32, src *byte, nb int, tab *float32) {
+	panic("quantize: no SIMD conversion")
+}
+func quantQ4_1AVX2(dst *byte, src *float32, nb int) { panic("quantize: no SIMD conversion") }
+func quantQ5_1AVX2(dst *byte, src *float32, nb int) { panic("quantize: no SIMD conversion") }

@@ -115,6 +115,11 @@ func q2KBlock(dst []byte, x, qw *[qkK]float32) {
 
 func dequantizeRowQ2K(dst []float32, src []byte) {
 	nb := len(dst) / qkK
+	if simdConv && nb > 0 {
+		src = src[:nb*q2KBytes]
+		dequantQ2KAVX2(&dst[0], &src[0], nb, &fp16Table[0])
+		return
+	}
 	for i := 0; i < nb; i++ {
 		b := (*[q2KBytes]byte)(src[i*q2KBytes:])
 		y := (*[qkK]float32)(dst[i*qkK:])

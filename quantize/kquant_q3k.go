@@ -22,10 +22,25 @@ func q3KBlock(dst []byte, x, qw *[qkK]float32) {
 	s := (*[12]byte)(y[96:108])
 	*s = [12]byte{}
 	var dh uint16
+	// Without an imatrix the 16 sub-blocks are searched and requantized
+	// side by side where a SIMD kernel exists (search_simd.go).
+	batched := qw == nil && simdSearch
+	var bt [2]qkxBatch
 	if qw == nil {
 		var maxScale, amax float32
+		if batched {
+			bt[0].loadX(x[:128], 16)
+			bt[1].loadX(x[128:], 16)
+			q3Search8x16x2AVX2(&bt[0].x[0][0], &bt[1].x[0][0])
+			for h := range bt {
+				copy(scales[8*h:8*h+8], bt[h].scale[:])
+			}
+		} else {
+			for j := 0; j < 16; j++ {
+				scales[j] = makeQ3Quants(16, 4, x[16*j:16*j+16], L[16*j:16*j+16], true)
+			}
+		}
 		for j := 0; j < 16; j++ {
-			scales[j] = makeQ3Quants(16, 4, x[16*j:16*j+16], L[16*j:16*j+16], true)
 			if a := abs32(scales[j]); a > amax {
 				amax, maxScale = a, scales[j]
 			}
@@ -73,7 +88,24 @@ func q3KBlock(dst []byte, x, qw *[qkK]float32) {
 
 	// Requantize with the stored scales and fp16 d.
 	df := fp16ToFP32(dh)
-	for j := 0; j < 16; j++ {
+	if batched {
+		// (x + 0)/d is x/d up to the sign of a zero, which nearestInt drops.
+		var zero [8]float32
+		for h := range bt {
+			var d [8]float32
+			for j := range d {
+				d[j] = df * float32(getScaleK3(s, 8*h+j))
+			}
+			bt[h].requantRange(16, -4, 3, 4, &d, &zero)
+			for j := 0; j < 8; j++ {
+				ls := (*[16]int8)(L[128*h+16*j:])
+				for i := range ls {
+					ls[i] = int8(bt[h].l[i][j])
+				}
+			}
+		}
+	}
+	for j := 0; j < 16 && !batched; j++ {
 		d := df * float32(getScaleK3(s, j))
 		if d == 0 {
 			continue // keeps the search's codes
@@ -126,6 +158,11 @@ func getScaleK3(s *[12]byte, j int) int32 {
 
 func dequantizeRowQ3K(dst []float32, src []byte) {
 	nb := len(dst) / qkK
+	if simdConv && nb > 0 {
+		src = src[:nb*q3KBytes]
+		dequantQ3KAVX2(&dst[0], &src[0], nb, &fp16Table[0])
+		return
+	}
 	for i := 0; i < nb; i++ {
 		b := (*[q3KBytes]byte)(src[i*q3KBytes:])
 		y := (*[qkK]float32)(dst[i*qkK:])

@@ -174,6 +174,11 @@ func q45KScales(x, qw *[qkK]float32, nmax int, L *[qkK]uint8, s *[12]byte) (d, d
 
 func dequantizeRowQ4K(dst []float32, src []byte) {
 	nb := len(dst) / qkK
+	if simdConv && nb > 0 {
+		src = src[:nb*q4KBytes]
+		dequantQ4KAVX2(&dst[0], &src[0], nb, &fp16Table[0])
+		return
+	}
 	for i := 0; i < nb; i++ {
 		b := (*[q4KBytes]byte)(src[i*q4KBytes:])
 		y := (*[qkK]float32)(dst[i*qkK:])
@@ -197,6 +202,11 @@ func dequantizeRowQ4K(dst []float32, src []byte) {
 
 func dequantizeRowQ5K(dst []float32, src []byte) {
 	nb := len(dst) / qkK
+	if simdConv && nb > 0 {
+		src = src[:nb*q5KBytes]
+		dequantQ5KAVX2(&dst[0], &src[0], nb, &fp16Table[0])
+		return
+	}
 	for i := 0; i < nb; i++ {
 		b := (*[q5KBytes]byte)(src[i*q5KBytes:])
 		y := (*[qkK]float32)(dst[i*qkK:])

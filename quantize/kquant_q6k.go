@@ -79,6 +79,11 @@ func q6KBlock(dst []byte, x, qw *[qkK]float32) {
 
 func dequantizeRowQ6K(dst []float32, src []byte) {
 	nb := len(dst) / qkK
+	if simdConv && nb > 0 {
+		src = src[:nb*q6KBytes]
+		dequantQ6KAVX2(&dst[0], &src[0], nb, &fp16Table[0])
+		return
+	}
 	for i := 0; i < nb; i++ {
 		b := (*[q6KBytes]byte)(src[i*q6KBytes:])
 		y := (*[qkK]float32)(dst[i*qkK:])

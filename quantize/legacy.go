@@ -175,6 +175,10 @@ func quantizeRowQ4_0Imatrix(dst []byte, src, imatrix []float32) {
 func dequantizeRowQ4_0(dst []float32, src []byte) {
 	nb := len(dst) / qk
 	src = src[:nb*18]
+	if simdConv && nb > 0 {
+		dequantQ4_0AVX2(&dst[0], &src[0], nb, &fp16Table[0])
+		return
+	}
 	for i := 0; i < nb; i++ {
 		b := src[i*18 : i*18+18]
 		y := dst[i*qk : i*qk+qk]
@@ -195,22 +199,45 @@ func quantizeRowQ4_1(dst []byte, src []float32, imatrix []float32) {
 		quantizeRowQ4_1Imatrix(dst, src, imatrix)
 		return
 	}
+	if simdConv && nb > 0 {
+		quantQ4_1AVX2(&dst[0], &src[0], nb)
+		fixZeroMin(dst, src, 20, q4_1Block)
+		return
+	}
 	for i := 0; i < nb; i++ {
-		x := src[i*qk : i*qk+qk]
-		y := dst[i*20 : i*20+20]
-		min, max := minMax(x)
-		d := (max - min) / 15
-		id := inverse(d)
-		putFP16(y, d)
-		putFP16(y[2:], min)
-		for j := 0; j < qk/2; j++ {
-			x0 := float32((x[j] - min) * id)
-			x1 := float32((x[j+qk/2] - min) * id)
-			// (int8_t)(v + 0.5f): round half up by truncation, then MIN(15, ·).
-			xi0 := uint8(minInt8(15, int8(cTrunc(x0+0.5))))
-			xi1 := uint8(minInt8(15, int8(cTrunc(x1+0.5))))
-			y[4+j] = xi0 | xi1<<4
+		q4_1Block(dst[i*20:i*20+20], src[i*qk:i*qk+qk])
+	}
+}
+
+// fixZeroMin redoes with the scalar block function the blocks (of
+// blockBytes) whose stored minimum is ±0 in fp16: the SIMD min/max scan
+// finds the right value but, for a zero, not necessarily the sign of the
+// first zero element, which the scalar scan keeps (and fp16 stores).
+func fixZeroMin(dst []byte, src []float32, blockBytes int, block func(y []byte, x []float32)) {
+	nb := len(src) / qk
+	dst = dst[:nb*blockBytes]
+	for i := 0; i < nb; i++ {
+		if binary.LittleEndian.Uint16(dst[i*blockBytes+2:])&0x7fff == 0 {
+			block(dst[i*blockBytes:i*blockBytes+blockBytes], src[i*qk:i*qk+qk])
 		}
+	}
+}
+
+// q4_1Block quantizes one block of 32 as quantize_row_q4_1_ref.
+func q4_1Block(y []byte, x []float32) {
+	x, y = x[:qk], y[:20]
+	min, max := minMax(x)
+	d := (max - min) / 15
+	id := inverse(d)
+	putFP16(y, d)
+	putFP16(y[2:], min)
+	for j := 0; j < qk/2; j++ {
+		x0 := float32((x[j] - min) * id)
+		x1 := float32((x[j+qk/2] - min) * id)
+		// (int8_t)(v + 0.5f): round half up by truncation, then MIN(15, ·).
+		xi0 := uint8(minInt8(15, int8(cTrunc(x0+0.5))))
+		xi1 := uint8(minInt8(15, int8(cTrunc(x1+0.5))))
+		y[4+j] = xi0 | xi1<<4
 	}
 }
 
@@ -244,6 +271,10 @@ func quantizeRowQ4_1Imatrix(dst []byte, src, imatrix []float32) {
 func dequantizeRowQ4_1(dst []float32, src []byte) {
 	nb := len(dst) / qk
 	src = src[:nb*20]
+	if simdConv && nb > 0 {
+		dequantQ4_1AVX2(&dst[0], &src[0], nb, &fp16Table[0])
+		return
+	}
 	for i := 0; i < nb; i++ {
 		b := src[i*20 : i*20+20]
 		y := dst[i*qk : i*qk+qk]
@@ -331,26 +362,35 @@ func quantizeRowQ5_1(dst []byte, src []float32, imatrix []float32) {
 		quantizeRowQ5_1Imatrix(dst, src, imatrix)
 		return
 	}
-	for i := 0; i < nb; i++ {
-		x := src[i*qk : i*qk+qk]
-		y := dst[i*24 : i*24+24]
-		min, max := minMax(x)
-		d := (max - min) / 31
-		id := inverse(d)
-		putFP16(y, d)
-		putFP16(y[2:], min)
-		var qh uint32
-		for j := 0; j < qk/2; j++ {
-			x0 := float32((x[j] - min) * id)
-			x1 := float32((x[j+qk/2] - min) * id)
-			// (uint8_t)(v + 0.5f): truncation, no clamp in ggml.
-			xi0 := uint8(cTrunc(x0 + 0.5))
-			xi1 := uint8(cTrunc(x1 + 0.5))
-			y[8+j] = xi0&0x0f | (xi1&0x0f)<<4
-			packQ5High(&qh, j, xi0, xi1)
-		}
-		binary.LittleEndian.PutUint32(y[4:], qh)
+	if simdConv && nb > 0 {
+		quantQ5_1AVX2(&dst[0], &src[0], nb)
+		fixZeroMin(dst, src, 24, q5_1Block)
+		return
 	}
+	for i := 0; i < nb; i++ {
+		q5_1Block(dst[i*24:i*24+24], src[i*qk:i*qk+qk])
+	}
+}
+
+// q5_1Block quantizes one block of 32 as quantize_row_q5_1_ref.
+func q5_1Block(y []byte, x []float32) {
+	x, y = x[:qk], y[:24]
+	min, max := minMax(x)
+	d := (max - min) / 31
+	id := inverse(d)
+	putFP16(y, d)
+	putFP16(y[2:], min)
+	var qh uint32
+	for j := 0; j < qk/2; j++ {
+		x0 := float32((x[j] - min) * id)
+		x1 := float32((x[j+qk/2] - min) * id)
+		// (uint8_t)(v + 0.5f): truncation, no clamp in ggml.
+		xi0 := uint8(cTrunc(x0 + 0.5))
+		xi1 := uint8(cTrunc(x1 + 0.5))
+		y[8+j] = xi0&0x0f | (xi1&0x0f)<<4
+		packQ5High(&qh, j, xi0, xi1)
+	}
+	binary.LittleEndian.PutUint32(y[4:], qh)
 }
 
 func quantizeRowQ5_1Imatrix(dst []byte, src, imatrix []float32) {
@@ -378,6 +418,10 @@ func quantizeRowQ5_1Imatrix(dst []byte, src, imatrix []float32) {
 func dequantizeRowQ5_1(dst []float32, src []byte) {
 	nb := len(dst) / qk
 	src = src[:nb*24]
+	if simdConv && nb > 0 {
+		dequantQ5_1AVX2(&dst[0], &src[0], nb, &fp16Table[0])
+		return
+	}
 	for i := 0; i < nb; i++ {
 		b := src[i*24 : i*24+24]
 		y := dst[i*qk : i*qk+qk]

@@ -2,6 +2,7 @@ package quantize
 
 import (
 	"encoding/binary"
+	"math"
 
 	"github.com/qconv/qconv/gguf"
 )
@@ -127,6 +128,18 @@ func dequantizeRowQ2_0(dst []float32, src []byte) {
 		for k, q := range b[2:] {
 			for j := 0; j < 4; j++ {
 				y[4*k+j] = float32(int32(q>>(2*j)&3)-1) * d
+			}
+		}
+		if math.IsInf(float64(d), 0) {
+			// 0 x Inf is the invalid operation's default NaN, whose sign
+			// differs between CPUs (x86: negative, arm64: positive). Give
+			// x86's, ggml's reference platform, everywhere.
+			for k, q := range b[2:] {
+				for j := 0; j < 4; j++ {
+					if q>>(2*j)&3 == 1 {
+						y[4*k+j] = math.Float32frombits(0xffc00000)
+					}
+				}
 			}
 		}
 	}

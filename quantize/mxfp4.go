@@ -133,9 +133,12 @@ func fp32ToUE4M3(x float32) uint8 {
 // nearest to x, the first of equal errors winning (NaN x gives code 0).
 func bestIndexFP4(x, d float32) uint8 {
 	best := uint8(0)
-	bestErr := abs32(float32(fp4Values[0])*d - x)
+	// float32(v*d) is rounded before the subtraction, as in ggml's C:
+	// without the conversion Go may fuse the two into one FMA (it does on
+	// arm64), which changes near-ties.
+	bestErr := abs32(float32(float32(fp4Values[0])*d) - x)
 	for i := 1; i < 16; i++ {
-		if err := abs32(float32(fp4Values[i])*d - x); err < bestErr {
+		if err := abs32(float32(float32(fp4Values[i])*d) - x); err < bestErr {
 			best, bestErr = uint8(i), err
 		}
 	}

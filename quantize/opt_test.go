@@ -31,6 +31,11 @@ var optRefs = []struct {
 	{gguf.TypeIQ4_XS, nil, refDequantizeRowIQ4XS, 136},
 	{gguf.TypeTQ1_0, refQuantizeRowTQ1_0, refDequantizeRowTQ1_0, 54},
 	{gguf.TypeTQ2_0, refQuantizeRowTQ2_0, refDequantizeRowTQ2_0, 66},
+	{gguf.TypeQ2_K, nil, refDequantizeRowQ2K, q2KBytes},
+	{gguf.TypeQ3_K, nil, refDequantizeRowQ3K, q3KBytes},
+	{gguf.TypeQ4_K, nil, refDequantizeRowQ4K, q4KBytes},
+	{gguf.TypeQ5_K, nil, refDequantizeRowQ5K, q5KBytes},
+	{gguf.TypeQ6_K, nil, refDequantizeRowQ6K, q6KBytes},
 }
 
 // adversarialRows returns rows of n elements: Gaussian at several scales
@@ -113,6 +118,15 @@ func randomBlocks(nb, blockBytes int, seed uint64) []byte {
 			binary.LittleEndian.PutUint16(b[i*blockBytes+2:], uint16(i*104729+1))
 		}
 	}
+	// The K-quant scales (d, then dmin where there is one).
+	if off, ok := map[int]int{q2KBytes: 80, q3KBytes: 108, q6KBytes: 208}[blockBytes]; ok {
+		for i := range nb {
+			binary.LittleEndian.PutUint16(b[i*blockBytes+off:], uint16(i*7919))
+			if blockBytes == q2KBytes {
+				binary.LittleEndian.PutUint16(b[i*blockBytes+off+2:], uint16(i*104729+1))
+			}
+		}
+	}
 	// The ternary scales sit at the end of the block.
 	if blockBytes == 54 || blockBytes == 66 {
 		for i := range nb {
@@ -173,7 +187,8 @@ func TestOptimisedMatchesReference(t *testing.T) {
 func TestLegacyTernaryNoAllocs(t *testing.T) {
 	x := gaussRow(1024, 5)
 	for _, typ := range []gguf.Type{gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ4_0, gguf.TypeQ4_1, gguf.TypeQ5_0,
-		gguf.TypeQ5_1, gguf.TypeQ8_0, gguf.TypeQ8_1, gguf.TypeIQ4_NL, gguf.TypeIQ4_XS, gguf.TypeTQ1_0, gguf.TypeTQ2_0} {
+		gguf.TypeQ5_1, gguf.TypeQ8_0, gguf.TypeQ8_1, gguf.TypeIQ4_NL, gguf.TypeIQ4_XS, gguf.TypeTQ1_0, gguf.TypeTQ2_0,
+		gguf.TypeQ2_K, gguf.TypeQ3_K, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K} {
 		tr, _ := Lookup(typ)
 		dst := make([]byte, tr.RowBytes(len(x)))
 		deq := make([]float32, len(x))
@@ -240,4 +255,43 @@ func TestCTrunc(t *testing.T) {
 			t.Fatalf("cTrunc(%g) = %#x, want %#x", f, uint32(got), uint32(want))
 		}
 	}
+}
+
+// TestZeroMinSign: blocks whose minimum (or maximum) is a zero of either
+// sign, in every position, must keep the sign of the first such element
+// (the SIMD min/max scans of Q4_1 and Q5_1 defer those blocks to the
+// scalar code).
+func TestZeroMinSign(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	negZero := float32(math.Copysign(0, -1))
+	const n = 32 * 512
+	x := make([]float32, n)
+	for i := range x {
+		v := abs32(float32(r.NormFloat64()))
+		if i%64 >= 32 {
+			v = -v // the zeros are the maximum there
+		}
+		switch r.IntN(6) {
+		case 0:
+			v = 0
+		case 1:
+			v = negZero
+		}
+		x[i] = v
+	}
+	eachConvMode(t, func(t *testing.T) {
+		for _, c := range optRefs[:4] {
+			if c.typ != gguf.TypeQ4_1 && c.typ != gguf.TypeQ5_1 {
+				continue
+			}
+			tr, _ := Lookup(c.typ)
+			got := make([]byte, tr.RowBytes(n))
+			want := make([]byte, tr.RowBytes(n))
+			tr.QuantizeRow(got, x, nil)
+			c.quant(want, x, nil)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%s: zero-extreme blocks differ", tr.Name)
+			}
+		}
+	})
 }

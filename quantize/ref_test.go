@@ -442,3 +442,138 @@ var refPow3 = [5]uint8{1, 3, 9, 27, 81}
 // refPackTrits appends trits to a base-3 number in a byte the way ggml does:
 // q = q*3 + t in uint8 arithmetic (the first trit ends up most significant).
 func refPackTrits(q uint8, t int) uint8 { return uint8(int(q)*3 + t) }
+
+// The K-quant dequantizers as they were before the AVX2 kernels
+// (kquant_q2k.go, kquant_q3k.go, kquant_q45k.go, kquant_q6k.go).
+
+func refDequantizeRowQ4K(dst []float32, src []byte) {
+	nb := len(dst) / qkK
+	for i := 0; i < nb; i++ {
+		b := (*[q4KBytes]byte)(src[i*q4KBytes:])
+		y := (*[qkK]float32)(dst[i*qkK:])
+		d, dmin := getHalf(b[0:]), getHalf(b[2:])
+		s := (*[12]byte)(b[4:16])
+		for j := 0; j < qkK; j += 64 {
+			q := (*[32]byte)(b[16+j/2:])
+			sc, m := getScaleMinK4(j/32, s)
+			d1, m1 := d*float32(sc), dmin*float32(m)
+			sc, m = getScaleMinK4(j/32+1, s)
+			d2, m2 := d*float32(sc), dmin*float32(m)
+			yy := (*[64]float32)(y[j:])
+			for l := 0; l < 32; l++ {
+				// C: d1 * q - m1, two roundings.
+				yy[l] = float32(d1*float32(q[l]&0xF)) - m1
+				yy[l+32] = float32(d2*float32(q[l]>>4)) - m2
+			}
+		}
+	}
+}
+
+func refDequantizeRowQ5K(dst []float32, src []byte) {
+	nb := len(dst) / qkK
+	for i := 0; i < nb; i++ {
+		b := (*[q5KBytes]byte)(src[i*q5KBytes:])
+		y := (*[qkK]float32)(dst[i*qkK:])
+		d, dmin := getHalf(b[0:]), getHalf(b[2:])
+		s := (*[12]byte)(b[4:16])
+		qh := (*[32]byte)(b[16:48])
+		var u1, u2 uint8 = 1, 2
+		for j := 0; j < qkK; j += 64 {
+			ql := (*[32]byte)(b[48+j/2:])
+			sc, m := getScaleMinK4(j/32, s)
+			d1, m1 := d*float32(sc), dmin*float32(m)
+			sc, m = getScaleMinK4(j/32+1, s)
+			d2, m2 := d*float32(sc), dmin*float32(m)
+			yy := (*[64]float32)(y[j:])
+			for l := 0; l < 32; l++ {
+				q1, q2 := ql[l]&0xF, ql[l]>>4
+				if qh[l]&u1 != 0 {
+					q1 += 16
+				}
+				if qh[l]&u2 != 0 {
+					q2 += 16
+				}
+				yy[l] = float32(d1*float32(q1)) - m1
+				yy[l+32] = float32(d2*float32(q2)) - m2
+			}
+			u1 <<= 2
+			u2 <<= 2
+		}
+	}
+}
+
+func refDequantizeRowQ6K(dst []float32, src []byte) {
+	nb := len(dst) / qkK
+	for i := 0; i < nb; i++ {
+		b := (*[q6KBytes]byte)(src[i*q6KBytes:])
+		y := (*[qkK]float32)(dst[i*qkK:])
+		d := getHalf(b[208:])
+		for n := 0; n < qkK; n += 128 {
+			ql := (*[64]byte)(b[n/2:])
+			qh := (*[32]byte)(b[128+n/4:])
+			sc := (*[8]byte)(b[192+n/16:])
+			yy := (*[128]float32)(y[n:])
+			for l := 0; l < 32; l++ {
+				is := l / 16
+				q1 := float32(int32(ql[l]&0xF|(qh[l]&3)<<4) - 32)
+				q2 := float32(int32(ql[l+32]&0xF|(qh[l]>>2&3)<<4) - 32)
+				q3 := float32(int32(ql[l]>>4|(qh[l]>>4&3)<<4) - 32)
+				q4 := float32(int32(ql[l+32]>>4|(qh[l]>>6&3)<<4) - 32)
+				// C: d * sc * q, i.e. (d*sc)*q.
+				yy[l] = d * float32(int8(sc[is])) * q1
+				yy[l+32] = d * float32(int8(sc[is+2])) * q2
+				yy[l+64] = d * float32(int8(sc[is+4])) * q3
+				yy[l+96] = d * float32(int8(sc[is+6])) * q4
+			}
+		}
+	}
+}
+
+func refDequantizeRowQ2K(dst []float32, src []byte) {
+	nb := len(dst) / qkK
+	for i := 0; i < nb; i++ {
+		b := (*[q2KBytes]byte)(src[i*q2KBytes:])
+		y := (*[qkK]float32)(dst[i*qkK:])
+		d, dmin := getHalf(b[80:]), getHalf(b[82:])
+		for e0 := 0; e0 < qkK; e0 += 16 {
+			// Same element order as Q3_K: byte 16 + e0/128*32 + e0%32 + l,
+			// shift 2·((e0%128)/32); scale byte e0/16.
+			s := b[e0/16]
+			dl, ml := d*float32(s&0xF), dmin*float32(s>>4)
+			q := (*[16]byte)(b[16+e0/128*32+e0%32:])
+			shift := uint(2 * ((e0 % 128) / 32))
+			yy := (*[16]float32)(y[e0:])
+			for l := 0; l < 16; l++ {
+				yy[l] = float32(dl*float32(q[l]>>shift&3)) - ml // C: dl*q - ml, two roundings
+			}
+		}
+	}
+}
+
+func refDequantizeRowQ3K(dst []float32, src []byte) {
+	nb := len(dst) / qkK
+	for i := 0; i < nb; i++ {
+		b := (*[q3KBytes]byte)(src[i*q3KBytes:])
+		y := (*[qkK]float32)(dst[i*qkK:])
+		dAll := getHalf(b[108:])
+		hm := (*[32]byte)(b[0:32])
+		s := (*[12]byte)(b[96:108])
+		for e0 := 0; e0 < qkK; e0 += 16 {
+			// Element e0+l: byte 32 + e0/128*32 + (e0%32) + l, shift
+			// 2·((e0%128)/32), hmask bit e0/32.
+			dl := dAll * float32(getScaleK3(s, e0/16))
+			q := (*[16]byte)(b[32+e0/128*32+e0%32:])
+			h := (*[16]byte)(hm[e0%32:])
+			shift := uint(2 * ((e0 % 128) / 32))
+			m := byte(1) << (e0 / 32)
+			yy := (*[16]float32)(y[e0:])
+			for l := 0; l < 16; l++ {
+				v := int32(q[l]>>shift) & 3
+				if h[l]&m == 0 {
+					v -= 4
+				}
+				yy[l] = dl * float32(v)
+			}
+		}
+	}
+}

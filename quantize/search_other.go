@@ -16,3 +16,5 @@ func qkxRequant(n int, b *qkxBatch, lo, hi, add int) { panic("quantize: no SIMD 
 func qxKernelFor(n int) bool { return false }
 
 func qxKernel(n int, b *qkxBatch, nmax int) { panic("quantize: no SIMD search") }
+
+func q3Search8x16x2AVX2(b0 *float32, b1 *float32) { panic("quantize: no SIMD search") }

@@ -267,3 +267,31 @@ func TestKQuantsSIMD(t *testing.T) {
 		}
 	}
 }
+
+// TestQ3KSearchSIMDAdversarial: the batched make_q3_quants of Q3_K (no
+// imatrix) against the scalar one on the adversarial rows of opt_test.go
+// (NaN payloads, infinities, subnormals, ties, constant rows).
+func TestQ3KSearchSIMDAdversarial(t *testing.T) {
+	if !simdSearch {
+		t.Skip("no SIMD search on this machine or build")
+	}
+	tr, _ := Lookup(gguf.TypeQ3_K)
+	for k, x := range adversarialRows(2048, 33) {
+		got := make([]byte, tr.RowBytes(len(x)))
+		want := make([]byte, len(got))
+		tr.QuantizeRow(got, x, nil)
+		func() {
+			simdSearch = false
+			defer func() { simdSearch = true }()
+			tr.QuantizeRow(want, x, nil)
+		}()
+		if !bytes.Equal(got, want) {
+			for i := range got {
+				if got[i] != want[i] {
+					t.Errorf("row %d: byte %d (block %d) differs", k, i, i/tr.BlockBytes)
+					break
+				}
+			}
+		}
+	}
+}

@@ -41,3 +41,55 @@ func dequantTQ1_0AVX2(dst *float32, src *byte, nb int, tab *float32)
 //
 //go:noescape
 func dequantTQ2_0AVX2(dst *float32, src *byte, nb int, tab *float32)
+
+// dequantQ4KAVX2 expands nb blocks from src into dst as the scalar dequantizer does.
+//
+//go:noescape
+func dequantQ4KAVX2(dst *float32, src *byte, nb int, tab *float32)
+
+// dequantQ5KAVX2 expands nb blocks from src into dst as the scalar dequantizer does.
+//
+//go:noescape
+func dequantQ5KAVX2(dst *float32, src *byte, nb int, tab *float32)
+
+// dequantQ6KAVX2 expands nb Q6_K blocks from src into dst as the scalar dequantizer does.
+//
+//go:noescape
+func dequantQ6KAVX2(dst *float32, src *byte, nb int, tab *float32)
+
+// dequantQ2KAVX2 expands nb Q2_K blocks from src into dst as the scalar dequantizer does.
+//
+//go:noescape
+func dequantQ2KAVX2(dst *float32, src *byte, nb int, tab *float32)
+
+// dequantQ3KAVX2 expands nb Q3_K blocks from src into dst as the scalar dequantizer does.
+//
+//go:noescape
+func dequantQ3KAVX2(dst *float32, src *byte, nb int, tab *float32)
+
+// dequantQ4_0AVX2 expands nb blocks from src into dst as the scalar dequantizer does.
+//
+//go:noescape
+func dequantQ4_0AVX2(dst *float32, src *byte, nb int, tab *float32)
+
+// dequantQ4_1AVX2 expands nb blocks from src into dst as the scalar dequantizer does.
+//
+//go:noescape
+func dequantQ4_1AVX2(dst *float32, src *byte, nb int, tab *float32)
+
+// dequantQ5_1AVX2 expands nb blocks from src into dst as the scalar dequantizer does.
+//
+//go:noescape
+func dequantQ5_1AVX2(dst *float32, src *byte, nb int, tab *float32)
+
+// quantQ4_1AVX2 quantizes nb blocks of 32 from src to dst as the scalar quantizer does,
+// except possibly for the sign of a zero block minimum (see the Go caller).
+//
+//go:noescape
+func quantQ4_1AVX2(dst *byte, src *float32, nb int)
+
+// quantQ5_1AVX2 quantizes nb blocks of 32 from src to dst as the scalar quantizer does,
+// except possibly for the sign of a zero block minimum (see the Go caller).
+//
+//go:noescape
+func quantQ5_1AVX2(dst *byte, src *float32, nb int)

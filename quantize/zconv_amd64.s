@@ -550,3 +550,2111 @@ loop:
 done:
 	VZEROUPPER
 	RET
+
+// func dequantQ4KAVX2(dst *float32, src *byte, nb int, tab *float32)
+// Requires: AVX, AVX2, SSE2
+TEXT ·dequantQ4KAVX2(SB), NOSPLIT, $64-32
+	MOVQ         dst+0(FP), AX
+	MOVQ         src+8(FP), CX
+	MOVQ         nb+16(FP), DX
+	MOVQ         tab+24(FP), BX
+	MOVL         $0x0000000f, SI
+	VMOVD        SI, X0
+	VPBROADCASTD X0, Y0
+	TESTQ        DX, DX
+	JZ           done
+
+loop:
+	MOVWQZX      (CX), SI
+	VBROADCASTSS (BX)(SI*4), Y1
+	MOVWQZX      2(CX), SI
+	VBROADCASTSS (BX)(SI*4), Y2
+	MOVL         4(CX), SI
+	MOVL         8(CX), DI
+	MOVL         12(CX), R8
+	MOVL         R8, R10
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         DI, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	ORL          R9, R10
+	ANDL         $0x0f0f0f0f, R8
+	MOVL         SI, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	ORL          R9, R8
+	ANDL         $0x3f3f3f3f, SI
+	ANDL         $0x3f3f3f3f, DI
+	SHLQ         $0x20, R8
+	ORQ          SI, R8
+	SHLQ         $0x20, R10
+	ORQ          DI, R10
+	MOVQ         R8, X3
+	VPMOVZXBD    X3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VMULPS       Y1, Y3, Y3
+	VMOVUPS      Y3, (SP)
+	MOVQ         R10, X1
+	VPMOVZXBD    X1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y2, Y1, Y1
+	VMOVUPS      Y1, 32(SP)
+	VBROADCASTSS (SP), Y1
+	VBROADCASTSS 32(SP), Y2
+	VBROADCASTSS 4(SP), Y3
+	VBROADCASTSS 36(SP), Y4
+	VPMOVZXBD    16(CX), Y5
+	VPAND        Y0, Y5, Y6
+	VPSRLD       $0x04, Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y1, Y6, Y6
+	VSUBPS       Y2, Y6, Y6
+	VMOVUPS      Y6, (AX)
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VSUBPS       Y4, Y5, Y5
+	VMOVUPS      Y5, 128(AX)
+	VPMOVZXBD    24(CX), Y5
+	VPAND        Y0, Y5, Y6
+	VPSRLD       $0x04, Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y1, Y6, Y6
+	VSUBPS       Y2, Y6, Y6
+	VMOVUPS      Y6, 32(AX)
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VSUBPS       Y4, Y5, Y5
+	VMOVUPS      Y5, 160(AX)
+	VPMOVZXBD    32(CX), Y5
+	VPAND        Y0, Y5, Y6
+	VPSRLD       $0x04, Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y1, Y6, Y6
+	VSUBPS       Y2, Y6, Y6
+	VMOVUPS      Y6, 64(AX)
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VSUBPS       Y4, Y5, Y5
+	VMOVUPS      Y5, 192(AX)
+	VPMOVZXBD    40(CX), Y5
+	VPAND        Y0, Y5, Y6
+	VPSRLD       $0x04, Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y1, Y6, Y6
+	VSUBPS       Y2, Y6, Y6
+	VMOVUPS      Y6, 96(AX)
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VSUBPS       Y4, Y5, Y5
+	VMOVUPS      Y5, 224(AX)
+	VBROADCASTSS 8(SP), Y1
+	VBROADCASTSS 40(SP), Y2
+	VBROADCASTSS 12(SP), Y3
+	VBROADCASTSS 44(SP), Y4
+	VPMOVZXBD    48(CX), Y5
+	VPAND        Y0, Y5, Y6
+	VPSRLD       $0x04, Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y1, Y6, Y6
+	VSUBPS       Y2, Y6, Y6
+	VMOVUPS      Y6, 256(AX)
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VSUBPS       Y4, Y5, Y5
+	VMOVUPS      Y5, 384(AX)
+	VPMOVZXBD    56(CX), Y5
+	VPAND        Y0, Y5, Y6
+	VPSRLD       $0x04, Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y1, Y6, Y6
+	VSUBPS       Y2, Y6, Y6
+	VMOVUPS      Y6, 288(AX)
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VSUBPS       Y4, Y5, Y5
+	VMOVUPS      Y5, 416(AX)
+	VPMOVZXBD    64(CX), Y5
+	VPAND        Y0, Y5, Y6
+	VPSRLD       $0x04, Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y1, Y6, Y6
+	VSUBPS       Y2, Y6, Y6
+	VMOVUPS      Y6, 320(AX)
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VSUBPS       Y4, Y5, Y5
+	VMOVUPS      Y5, 448(AX)
+	VPMOVZXBD    72(CX), Y5
+	VPAND        Y0, Y5, Y6
+	VPSRLD       $0x04, Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y1, Y6, Y6
+	VSUBPS       Y2, Y6, Y6
+	VMOVUPS      Y6, 352(AX)
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VSUBPS       Y4, Y5, Y5
+	VMOVUPS      Y5, 480(AX)
+	VBROADCASTSS 16(SP), Y1
+	VBROADCASTSS 48(SP), Y2
+	VBROADCASTSS 20(SP), Y3
+	VBROADCASTSS 52(SP), Y4
+	VPMOVZXBD    80(CX), Y5
+	VPAND        Y0, Y5, Y6
+	VPSRLD       $0x04, Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y1, Y6, Y6
+	VSUBPS       Y2, Y6, Y6
+	VMOVUPS      Y6, 512(AX)
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VSUBPS       Y4, Y5, Y5
+	VMOVUPS      Y5, 640(AX)
+	VPMOVZXBD    88(CX), Y5
+	VPAND        Y0, Y5, Y6
+	VPSRLD       $0x04, Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y1, Y6, Y6
+	VSUBPS       Y2, Y6, Y6
+	VMOVUPS      Y6, 544(AX)
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VSUBPS       Y4, Y5, Y5
+	VMOVUPS      Y5, 672(AX)
+	VPMOVZXBD    96(CX), Y5
+	VPAND        Y0, Y5, Y6
+	VPSRLD       $0x04, Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y1, Y6, Y6
+	VSUBPS       Y2, Y6, Y6
+	VMOVUPS      Y6, 576(AX)
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VSUBPS       Y4, Y5, Y5
+	VMOVUPS      Y5, 704(AX)
+	VPMOVZXBD    104(CX), Y5
+	VPAND        Y0, Y5, Y6
+	VPSRLD       $0x04, Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y1, Y6, Y6
+	VSUBPS       Y2, Y6, Y6
+	VMOVUPS      Y6, 608(AX)
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VSUBPS       Y4, Y5, Y5
+	VMOVUPS      Y5, 736(AX)
+	VBROADCASTSS 24(SP), Y1
+	VBROADCASTSS 56(SP), Y2
+	VBROADCASTSS 28(SP), Y3
+	VBROADCASTSS 60(SP), Y4
+	VPMOVZXBD    112(CX), Y5
+	VPAND        Y0, Y5, Y6
+	VPSRLD       $0x04, Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y1, Y6, Y6
+	VSUBPS       Y2, Y6, Y6
+	VMOVUPS      Y6, 768(AX)
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VSUBPS       Y4, Y5, Y5
+	VMOVUPS      Y5, 896(AX)
+	VPMOVZXBD    120(CX), Y5
+	VPAND        Y0, Y5, Y6
+	VPSRLD       $0x04, Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y1, Y6, Y6
+	VSUBPS       Y2, Y6, Y6
+	VMOVUPS      Y6, 800(AX)
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VSUBPS       Y4, Y5, Y5
+	VMOVUPS      Y5, 928(AX)
+	VPMOVZXBD    128(CX), Y5
+	VPAND        Y0, Y5, Y6
+	VPSRLD       $0x04, Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y1, Y6, Y6
+	VSUBPS       Y2, Y6, Y6
+	VMOVUPS      Y6, 832(AX)
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VSUBPS       Y4, Y5, Y5
+	VMOVUPS      Y5, 960(AX)
+	VPMOVZXBD    136(CX), Y5
+	VPAND        Y0, Y5, Y6
+	VPSRLD       $0x04, Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y1, Y6, Y6
+	VSUBPS       Y2, Y6, Y6
+	VMOVUPS      Y6, 864(AX)
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VSUBPS       Y4, Y5, Y5
+	VMOVUPS      Y5, 992(AX)
+	ADDQ         $0x00000090, CX
+	ADDQ         $0x00000400, AX
+	DECQ         DX
+	JNZ          loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func dequantQ5KAVX2(dst *float32, src *byte, nb int, tab *float32)
+// Requires: AVX, AVX2, SSE2
+TEXT ·dequantQ5KAVX2(SB), NOSPLIT, $64-32
+	MOVQ         dst+0(FP), AX
+	MOVQ         src+8(FP), CX
+	MOVQ         nb+16(FP), DX
+	MOVQ         tab+24(FP), BX
+	MOVL         $0x0000000f, SI
+	VMOVD        SI, X0
+	VPBROADCASTD X0, Y0
+	MOVL         $0x00000010, SI
+	VMOVD        SI, X1
+	VPBROADCASTD X1, Y1
+	TESTQ        DX, DX
+	JZ           done
+
+loop:
+	MOVWQZX      (CX), SI
+	VBROADCASTSS (BX)(SI*4), Y2
+	MOVWQZX      2(CX), SI
+	VBROADCASTSS (BX)(SI*4), Y3
+	MOVL         4(CX), SI
+	MOVL         8(CX), DI
+	MOVL         12(CX), R8
+	MOVL         R8, R10
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         DI, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	ORL          R9, R10
+	ANDL         $0x0f0f0f0f, R8
+	MOVL         SI, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	ORL          R9, R8
+	ANDL         $0x3f3f3f3f, SI
+	ANDL         $0x3f3f3f3f, DI
+	SHLQ         $0x20, R8
+	ORQ          SI, R8
+	SHLQ         $0x20, R10
+	ORQ          DI, R10
+	MOVQ         R8, X4
+	VPMOVZXBD    X4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULPS       Y2, Y4, Y4
+	VMOVUPS      Y4, (SP)
+	MOVQ         R10, X2
+	VPMOVZXBD    X2, Y2
+	VCVTDQ2PS    Y2, Y2
+	VMULPS       Y3, Y2, Y2
+	VMOVUPS      Y2, 32(SP)
+	VBROADCASTSS (SP), Y2
+	VBROADCASTSS 32(SP), Y3
+	VBROADCASTSS 4(SP), Y4
+	VBROADCASTSS 36(SP), Y5
+	VPMOVZXBD    48(CX), Y6
+	VPAND        Y0, Y6, Y7
+	VPSRLD       $0x04, Y6, Y6
+	VPMOVZXBD    16(CX), Y8
+	VPSLLD       $0x04, Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPOR         Y9, Y7, Y7
+	VPSLLD       $0x03, Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VCVTDQ2PS    Y7, Y7
+	VMULPS       Y2, Y7, Y7
+	VSUBPS       Y3, Y7, Y7
+	VMOVUPS      Y7, (AX)
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y4, Y6, Y6
+	VSUBPS       Y5, Y6, Y6
+	VMOVUPS      Y6, 128(AX)
+	VPMOVZXBD    56(CX), Y6
+	VPAND        Y0, Y6, Y7
+	VPSRLD       $0x04, Y6, Y6
+	VPMOVZXBD    24(CX), Y8
+	VPSLLD       $0x04, Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPOR         Y9, Y7, Y7
+	VPSLLD       $0x03, Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VCVTDQ2PS    Y7, Y7
+	VMULPS       Y2, Y7, Y7
+	VSUBPS       Y3, Y7, Y7
+	VMOVUPS      Y7, 32(AX)
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y4, Y6, Y6
+	VSUBPS       Y5, Y6, Y6
+	VMOVUPS      Y6, 160(AX)
+	VPMOVZXBD    64(CX), Y6
+	VPAND        Y0, Y6, Y7
+	VPSRLD       $0x04, Y6, Y6
+	VPMOVZXBD    32(CX), Y8
+	VPSLLD       $0x04, Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPOR         Y9, Y7, Y7
+	VPSLLD       $0x03, Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VCVTDQ2PS    Y7, Y7
+	VMULPS       Y2, Y7, Y7
+	VSUBPS       Y3, Y7, Y7
+	VMOVUPS      Y7, 64(AX)
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y4, Y6, Y6
+	VSUBPS       Y5, Y6, Y6
+	VMOVUPS      Y6, 192(AX)
+	VPMOVZXBD    72(CX), Y6
+	VPAND        Y0, Y6, Y7
+	VPSRLD       $0x04, Y6, Y6
+	VPMOVZXBD    40(CX), Y8
+	VPSLLD       $0x04, Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPOR         Y9, Y7, Y7
+	VPSLLD       $0x03, Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VCVTDQ2PS    Y7, Y7
+	VMULPS       Y2, Y7, Y7
+	VSUBPS       Y3, Y7, Y7
+	VMOVUPS      Y7, 96(AX)
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y4, Y6, Y6
+	VSUBPS       Y5, Y6, Y6
+	VMOVUPS      Y6, 224(AX)
+	VBROADCASTSS 8(SP), Y2
+	VBROADCASTSS 40(SP), Y3
+	VBROADCASTSS 12(SP), Y4
+	VBROADCASTSS 44(SP), Y5
+	VPMOVZXBD    80(CX), Y6
+	VPAND        Y0, Y6, Y7
+	VPSRLD       $0x04, Y6, Y6
+	VPMOVZXBD    16(CX), Y8
+	VPSLLD       $0x02, Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPOR         Y9, Y7, Y7
+	VPSLLD       $0x01, Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VCVTDQ2PS    Y7, Y7
+	VMULPS       Y2, Y7, Y7
+	VSUBPS       Y3, Y7, Y7
+	VMOVUPS      Y7, 256(AX)
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y4, Y6, Y6
+	VSUBPS       Y5, Y6, Y6
+	VMOVUPS      Y6, 384(AX)
+	VPMOVZXBD    88(CX), Y6
+	VPAND        Y0, Y6, Y7
+	VPSRLD       $0x04, Y6, Y6
+	VPMOVZXBD    24(CX), Y8
+	VPSLLD       $0x02, Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPOR         Y9, Y7, Y7
+	VPSLLD       $0x01, Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VCVTDQ2PS    Y7, Y7
+	VMULPS       Y2, Y7, Y7
+	VSUBPS       Y3, Y7, Y7
+	VMOVUPS      Y7, 288(AX)
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y4, Y6, Y6
+	VSUBPS       Y5, Y6, Y6
+	VMOVUPS      Y6, 416(AX)
+	VPMOVZXBD    96(CX), Y6
+	VPAND        Y0, Y6, Y7
+	VPSRLD       $0x04, Y6, Y6
+	VPMOVZXBD    32(CX), Y8
+	VPSLLD       $0x02, Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPOR         Y9, Y7, Y7
+	VPSLLD       $0x01, Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VCVTDQ2PS    Y7, Y7
+	VMULPS       Y2, Y7, Y7
+	VSUBPS       Y3, Y7, Y7
+	VMOVUPS      Y7, 320(AX)
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y4, Y6, Y6
+	VSUBPS       Y5, Y6, Y6
+	VMOVUPS      Y6, 448(AX)
+	VPMOVZXBD    104(CX), Y6
+	VPAND        Y0, Y6, Y7
+	VPSRLD       $0x04, Y6, Y6
+	VPMOVZXBD    40(CX), Y8
+	VPSLLD       $0x02, Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPOR         Y9, Y7, Y7
+	VPSLLD       $0x01, Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VCVTDQ2PS    Y7, Y7
+	VMULPS       Y2, Y7, Y7
+	VSUBPS       Y3, Y7, Y7
+	VMOVUPS      Y7, 352(AX)
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y4, Y6, Y6
+	VSUBPS       Y5, Y6, Y6
+	VMOVUPS      Y6, 480(AX)
+	VBROADCASTSS 16(SP), Y2
+	VBROADCASTSS 48(SP), Y3
+	VBROADCASTSS 20(SP), Y4
+	VBROADCASTSS 52(SP), Y5
+	VPMOVZXBD    112(CX), Y6
+	VPAND        Y0, Y6, Y7
+	VPSRLD       $0x04, Y6, Y6
+	VPMOVZXBD    16(CX), Y8
+	VMOVDQA      Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPOR         Y9, Y7, Y7
+	VPSRLD       $0x01, Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VCVTDQ2PS    Y7, Y7
+	VMULPS       Y2, Y7, Y7
+	VSUBPS       Y3, Y7, Y7
+	VMOVUPS      Y7, 512(AX)
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y4, Y6, Y6
+	VSUBPS       Y5, Y6, Y6
+	VMOVUPS      Y6, 640(AX)
+	VPMOVZXBD    120(CX), Y6
+	VPAND        Y0, Y6, Y7
+	VPSRLD       $0x04, Y6, Y6
+	VPMOVZXBD    24(CX), Y8
+	VMOVDQA      Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPOR         Y9, Y7, Y7
+	VPSRLD       $0x01, Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VCVTDQ2PS    Y7, Y7
+	VMULPS       Y2, Y7, Y7
+	VSUBPS       Y3, Y7, Y7
+	VMOVUPS      Y7, 544(AX)
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y4, Y6, Y6
+	VSUBPS       Y5, Y6, Y6
+	VMOVUPS      Y6, 672(AX)
+	VPMOVZXBD    128(CX), Y6
+	VPAND        Y0, Y6, Y7
+	VPSRLD       $0x04, Y6, Y6
+	VPMOVZXBD    32(CX), Y8
+	VMOVDQA      Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPOR         Y9, Y7, Y7
+	VPSRLD       $0x01, Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VCVTDQ2PS    Y7, Y7
+	VMULPS       Y2, Y7, Y7
+	VSUBPS       Y3, Y7, Y7
+	VMOVUPS      Y7, 576(AX)
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y4, Y6, Y6
+	VSUBPS       Y5, Y6, Y6
+	VMOVUPS      Y6, 704(AX)
+	VPMOVZXBD    136(CX), Y6
+	VPAND        Y0, Y6, Y7
+	VPSRLD       $0x04, Y6, Y6
+	VPMOVZXBD    40(CX), Y8
+	VMOVDQA      Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPOR         Y9, Y7, Y7
+	VPSRLD       $0x01, Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VCVTDQ2PS    Y7, Y7
+	VMULPS       Y2, Y7, Y7
+	VSUBPS       Y3, Y7, Y7
+	VMOVUPS      Y7, 608(AX)
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y4, Y6, Y6
+	VSUBPS       Y5, Y6, Y6
+	VMOVUPS      Y6, 736(AX)
+	VBROADCASTSS 24(SP), Y2
+	VBROADCASTSS 56(SP), Y3
+	VBROADCASTSS 28(SP), Y4
+	VBROADCASTSS 60(SP), Y5
+	VPMOVZXBD    144(CX), Y6
+	VPAND        Y0, Y6, Y7
+	VPSRLD       $0x04, Y6, Y6
+	VPMOVZXBD    16(CX), Y8
+	VPSRLD       $0x02, Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPOR         Y9, Y7, Y7
+	VPSRLD       $0x03, Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VCVTDQ2PS    Y7, Y7
+	VMULPS       Y2, Y7, Y7
+	VSUBPS       Y3, Y7, Y7
+	VMOVUPS      Y7, 768(AX)
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y4, Y6, Y6
+	VSUBPS       Y5, Y6, Y6
+	VMOVUPS      Y6, 896(AX)
+	VPMOVZXBD    152(CX), Y6
+	VPAND        Y0, Y6, Y7
+	VPSRLD       $0x04, Y6, Y6
+	VPMOVZXBD    24(CX), Y8
+	VPSRLD       $0x02, Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPOR         Y9, Y7, Y7
+	VPSRLD       $0x03, Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VCVTDQ2PS    Y7, Y7
+	VMULPS       Y2, Y7, Y7
+	VSUBPS       Y3, Y7, Y7
+	VMOVUPS      Y7, 800(AX)
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y4, Y6, Y6
+	VSUBPS       Y5, Y6, Y6
+	VMOVUPS      Y6, 928(AX)
+	VPMOVZXBD    160(CX), Y6
+	VPAND        Y0, Y6, Y7
+	VPSRLD       $0x04, Y6, Y6
+	VPMOVZXBD    32(CX), Y8
+	VPSRLD       $0x02, Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPOR         Y9, Y7, Y7
+	VPSRLD       $0x03, Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VCVTDQ2PS    Y7, Y7
+	VMULPS       Y2, Y7, Y7
+	VSUBPS       Y3, Y7, Y7
+	VMOVUPS      Y7, 832(AX)
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y4, Y6, Y6
+	VSUBPS       Y5, Y6, Y6
+	VMOVUPS      Y6, 960(AX)
+	VPMOVZXBD    168(CX), Y6
+	VPAND        Y0, Y6, Y7
+	VPSRLD       $0x04, Y6, Y6
+	VPMOVZXBD    40(CX), Y8
+	VPSRLD       $0x02, Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPOR         Y9, Y7, Y7
+	VPSRLD       $0x03, Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VCVTDQ2PS    Y7, Y7
+	VMULPS       Y2, Y7, Y7
+	VSUBPS       Y3, Y7, Y7
+	VMOVUPS      Y7, 864(AX)
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y4, Y6, Y6
+	VSUBPS       Y5, Y6, Y6
+	VMOVUPS      Y6, 992(AX)
+	ADDQ         $0x000000b0, CX
+	ADDQ         $0x00000400, AX
+	DECQ         DX
+	JNZ          loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func dequantQ6KAVX2(dst *float32, src *byte, nb int, tab *float32)
+// Requires: AVX, AVX2
+TEXT ·dequantQ6KAVX2(SB), NOSPLIT, $64-32
+	MOVQ         dst+0(FP), AX
+	MOVQ         src+8(FP), CX
+	MOVQ         nb+16(FP), DX
+	MOVQ         tab+24(FP), BX
+	MOVL         $0x0000000f, SI
+	VMOVD        SI, X0
+	VPBROADCASTD X0, Y0
+	MOVL         $0x00000030, SI
+	VMOVD        SI, X1
+	VPBROADCASTD X1, Y1
+	MOVL         $0x00000020, SI
+	VMOVD        SI, X2
+	VPBROADCASTD X2, Y2
+	TESTQ        DX, DX
+	JZ           done
+
+loop:
+	MOVWQZX      208(CX), SI
+	VBROADCASTSS (BX)(SI*4), Y3
+	VPMOVSXBD    192(CX), Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULPS       Y3, Y4, Y4
+	VMOVUPS      Y4, (SP)
+	VPMOVSXBD    200(CX), Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULPS       Y3, Y4, Y4
+	VMOVUPS      Y4, 32(SP)
+	VPMOVZXBD    (CX), Y3
+	VPMOVZXBD    32(CX), Y4
+	VPMOVZXBD    128(CX), Y5
+	VPAND        Y0, Y3, Y6
+	VPSLLD       $0x04, Y5, Y7
+	VPAND        Y1, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSUBD       Y2, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS (SP), Y7
+	VMULPS       Y7, Y6, Y6
+	VMOVUPS      Y6, (AX)
+	VPAND        Y0, Y4, Y6
+	VPSLLD       $0x02, Y5, Y7
+	VPAND        Y1, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSUBD       Y2, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 8(SP), Y7
+	VMULPS       Y7, Y6, Y6
+	VMOVUPS      Y6, 128(AX)
+	VPSRLD       $0x04, Y3, Y3
+	VMOVDQA      Y5, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y3, Y3
+	VPSUBD       Y2, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 16(SP), Y6
+	VMULPS       Y6, Y3, Y3
+	VMOVUPS      Y3, 256(AX)
+	VPSRLD       $0x04, Y4, Y3
+	VPSRLD       $0x02, Y5, Y4
+	VPAND        Y1, Y4, Y4
+	VPOR         Y4, Y3, Y3
+	VPSUBD       Y2, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 24(SP), Y4
+	VMULPS       Y4, Y3, Y3
+	VMOVUPS      Y3, 384(AX)
+	VPMOVZXBD    8(CX), Y3
+	VPMOVZXBD    40(CX), Y4
+	VPMOVZXBD    136(CX), Y5
+	VPAND        Y0, Y3, Y6
+	VPSLLD       $0x04, Y5, Y7
+	VPAND        Y1, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSUBD       Y2, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS (SP), Y7
+	VMULPS       Y7, Y6, Y6
+	VMOVUPS      Y6, 32(AX)
+	VPAND        Y0, Y4, Y6
+	VPSLLD       $0x02, Y5, Y7
+	VPAND        Y1, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSUBD       Y2, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 8(SP), Y7
+	VMULPS       Y7, Y6, Y6
+	VMOVUPS      Y6, 160(AX)
+	VPSRLD       $0x04, Y3, Y3
+	VMOVDQA      Y5, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y3, Y3
+	VPSUBD       Y2, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 16(SP), Y6
+	VMULPS       Y6, Y3, Y3
+	VMOVUPS      Y3, 288(AX)
+	VPSRLD       $0x04, Y4, Y3
+	VPSRLD       $0x02, Y5, Y4
+	VPAND        Y1, Y4, Y4
+	VPOR         Y4, Y3, Y3
+	VPSUBD       Y2, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 24(SP), Y4
+	VMULPS       Y4, Y3, Y3
+	VMOVUPS      Y3, 416(AX)
+	VPMOVZXBD    16(CX), Y3
+	VPMOVZXBD    48(CX), Y4
+	VPMOVZXBD    144(CX), Y5
+	VPAND        Y0, Y3, Y6
+	VPSLLD       $0x04, Y5, Y7
+	VPAND        Y1, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSUBD       Y2, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 4(SP), Y7
+	VMULPS       Y7, Y6, Y6
+	VMOVUPS      Y6, 64(AX)
+	VPAND        Y0, Y4, Y6
+	VPSLLD       $0x02, Y5, Y7
+	VPAND        Y1, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSUBD       Y2, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 12(SP), Y7
+	VMULPS       Y7, Y6, Y6
+	VMOVUPS      Y6, 192(AX)
+	VPSRLD       $0x04, Y3, Y3
+	VMOVDQA      Y5, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y3, Y3
+	VPSUBD       Y2, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 20(SP), Y6
+	VMULPS       Y6, Y3, Y3
+	VMOVUPS      Y3, 320(AX)
+	VPSRLD       $0x04, Y4, Y3
+	VPSRLD       $0x02, Y5, Y4
+	VPAND        Y1, Y4, Y4
+	VPOR         Y4, Y3, Y3
+	VPSUBD       Y2, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 28(SP), Y4
+	VMULPS       Y4, Y3, Y3
+	VMOVUPS      Y3, 448(AX)
+	VPMOVZXBD    24(CX), Y3
+	VPMOVZXBD    56(CX), Y4
+	VPMOVZXBD    152(CX), Y5
+	VPAND        Y0, Y3, Y6
+	VPSLLD       $0x04, Y5, Y7
+	VPAND        Y1, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSUBD       Y2, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 4(SP), Y7
+	VMULPS       Y7, Y6, Y6
+	VMOVUPS      Y6, 96(AX)
+	VPAND        Y0, Y4, Y6
+	VPSLLD       $0x02, Y5, Y7
+	VPAND        Y1, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSUBD       Y2, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 12(SP), Y7
+	VMULPS       Y7, Y6, Y6
+	VMOVUPS      Y6, 224(AX)
+	VPSRLD       $0x04, Y3, Y3
+	VMOVDQA      Y5, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y3, Y3
+	VPSUBD       Y2, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 20(SP), Y6
+	VMULPS       Y6, Y3, Y3
+	VMOVUPS      Y3, 352(AX)
+	VPSRLD       $0x04, Y4, Y3
+	VPSRLD       $0x02, Y5, Y4
+	VPAND        Y1, Y4, Y4
+	VPOR         Y4, Y3, Y3
+	VPSUBD       Y2, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 28(SP), Y4
+	VMULPS       Y4, Y3, Y3
+	VMOVUPS      Y3, 480(AX)
+	VPMOVZXBD    64(CX), Y3
+	VPMOVZXBD    96(CX), Y4
+	VPMOVZXBD    160(CX), Y5
+	VPAND        Y0, Y3, Y6
+	VPSLLD       $0x04, Y5, Y7
+	VPAND        Y1, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSUBD       Y2, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 32(SP), Y7
+	VMULPS       Y7, Y6, Y6
+	VMOVUPS      Y6, 512(AX)
+	VPAND        Y0, Y4, Y6
+	VPSLLD       $0x02, Y5, Y7
+	VPAND        Y1, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSUBD       Y2, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 40(SP), Y7
+	VMULPS       Y7, Y6, Y6
+	VMOVUPS      Y6, 640(AX)
+	VPSRLD       $0x04, Y3, Y3
+	VMOVDQA      Y5, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y3, Y3
+	VPSUBD       Y2, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 48(SP), Y6
+	VMULPS       Y6, Y3, Y3
+	VMOVUPS      Y3, 768(AX)
+	VPSRLD       $0x04, Y4, Y3
+	VPSRLD       $0x02, Y5, Y4
+	VPAND        Y1, Y4, Y4
+	VPOR         Y4, Y3, Y3
+	VPSUBD       Y2, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 56(SP), Y4
+	VMULPS       Y4, Y3, Y3
+	VMOVUPS      Y3, 896(AX)
+	VPMOVZXBD    72(CX), Y3
+	VPMOVZXBD    104(CX), Y4
+	VPMOVZXBD    168(CX), Y5
+	VPAND        Y0, Y3, Y6
+	VPSLLD       $0x04, Y5, Y7
+	VPAND        Y1, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSUBD       Y2, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 32(SP), Y7
+	VMULPS       Y7, Y6, Y6
+	VMOVUPS      Y6, 544(AX)
+	VPAND        Y0, Y4, Y6
+	VPSLLD       $0x02, Y5, Y7
+	VPAND        Y1, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSUBD       Y2, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 40(SP), Y7
+	VMULPS       Y7, Y6, Y6
+	VMOVUPS      Y6, 672(AX)
+	VPSRLD       $0x04, Y3, Y3
+	VMOVDQA      Y5, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y3, Y3
+	VPSUBD       Y2, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 48(SP), Y6
+	VMULPS       Y6, Y3, Y3
+	VMOVUPS      Y3, 800(AX)
+	VPSRLD       $0x04, Y4, Y3
+	VPSRLD       $0x02, Y5, Y4
+	VPAND        Y1, Y4, Y4
+	VPOR         Y4, Y3, Y3
+	VPSUBD       Y2, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 56(SP), Y4
+	VMULPS       Y4, Y3, Y3
+	VMOVUPS      Y3, 928(AX)
+	VPMOVZXBD    80(CX), Y3
+	VPMOVZXBD    112(CX), Y4
+	VPMOVZXBD    176(CX), Y5
+	VPAND        Y0, Y3, Y6
+	VPSLLD       $0x04, Y5, Y7
+	VPAND        Y1, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSUBD       Y2, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 36(SP), Y7
+	VMULPS       Y7, Y6, Y6
+	VMOVUPS      Y6, 576(AX)
+	VPAND        Y0, Y4, Y6
+	VPSLLD       $0x02, Y5, Y7
+	VPAND        Y1, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSUBD       Y2, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 44(SP), Y7
+	VMULPS       Y7, Y6, Y6
+	VMOVUPS      Y6, 704(AX)
+	VPSRLD       $0x04, Y3, Y3
+	VMOVDQA      Y5, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y3, Y3
+	VPSUBD       Y2, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 52(SP), Y6
+	VMULPS       Y6, Y3, Y3
+	VMOVUPS      Y3, 832(AX)
+	VPSRLD       $0x04, Y4, Y3
+	VPSRLD       $0x02, Y5, Y4
+	VPAND        Y1, Y4, Y4
+	VPOR         Y4, Y3, Y3
+	VPSUBD       Y2, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 60(SP), Y4
+	VMULPS       Y4, Y3, Y3
+	VMOVUPS      Y3, 960(AX)
+	VPMOVZXBD    88(CX), Y3
+	VPMOVZXBD    120(CX), Y4
+	VPMOVZXBD    184(CX), Y5
+	VPAND        Y0, Y3, Y6
+	VPSLLD       $0x04, Y5, Y7
+	VPAND        Y1, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSUBD       Y2, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 36(SP), Y7
+	VMULPS       Y7, Y6, Y6
+	VMOVUPS      Y6, 608(AX)
+	VPAND        Y0, Y4, Y6
+	VPSLLD       $0x02, Y5, Y7
+	VPAND        Y1, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSUBD       Y2, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 44(SP), Y7
+	VMULPS       Y7, Y6, Y6
+	VMOVUPS      Y6, 736(AX)
+	VPSRLD       $0x04, Y3, Y3
+	VMOVDQA      Y5, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y3, Y3
+	VPSUBD       Y2, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 52(SP), Y6
+	VMULPS       Y6, Y3, Y3
+	VMOVUPS      Y3, 864(AX)
+	VPSRLD       $0x04, Y4, Y3
+	VPSRLD       $0x02, Y5, Y4
+	VPAND        Y1, Y4, Y4
+	VPOR         Y4, Y3, Y3
+	VPSUBD       Y2, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 60(SP), Y4
+	VMULPS       Y4, Y3, Y3
+	VMOVUPS      Y3, 992(AX)
+	ADDQ         $0x000000d2, CX
+	ADDQ         $0x00000400, AX
+	DECQ         DX
+	JNZ          loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func dequantQ2KAVX2(dst *float32, src *byte, nb int, tab *float32)
+// Requires: AVX, AVX2
+TEXT ·dequantQ2KAVX2(SB), NOSPLIT, $128-32
+	MOVQ         dst+0(FP), AX
+	MOVQ         src+8(FP), CX
+	MOVQ         nb+16(FP), DX
+	MOVQ         tab+24(FP), BX
+	MOVL         $0x0000000f, SI
+	VMOVD        SI, X0
+	VPBROADCASTD X0, Y0
+	MOVL         $0x00000003, SI
+	VMOVD        SI, X1
+	VPBROADCASTD X1, Y1
+	TESTQ        DX, DX
+	JZ           done
+
+loop:
+	MOVWQZX      80(CX), SI
+	VBROADCASTSS (BX)(SI*4), Y2
+	MOVWQZX      82(CX), SI
+	VBROADCASTSS (BX)(SI*4), Y3
+	VPMOVZXBD    (CX), Y4
+	VPSRLD       $0x04, Y4, Y5
+	VPAND        Y0, Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       Y2, Y4, Y4
+	VMULPS       Y3, Y5, Y5
+	VMOVUPS      Y4, (SP)
+	VMOVUPS      Y5, 64(SP)
+	VPMOVZXBD    8(CX), Y4
+	VPSRLD       $0x04, Y4, Y5
+	VPAND        Y0, Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       Y2, Y4, Y4
+	VMULPS       Y3, Y5, Y5
+	VMOVUPS      Y4, 32(SP)
+	VMOVUPS      Y5, 96(SP)
+	VPMOVZXBD    16(CX), Y2
+	VPAND        Y1, Y2, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (SP), Y4
+	VBROADCASTSS 64(SP), Y5
+	VMULPS       Y4, Y3, Y3
+	VSUBPS       Y5, Y3, Y3
+	VMOVUPS      Y3, (AX)
+	VPSRLD       $0x02, Y2, Y3
+	VPAND        Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 8(SP), Y4
+	VBROADCASTSS 72(SP), Y5
+	VMULPS       Y4, Y3, Y3
+	VSUBPS       Y5, Y3, Y3
+	VMOVUPS      Y3, 128(AX)
+	VPSRLD       $0x04, Y2, Y3
+	VPAND        Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 16(SP), Y4
+	VBROADCASTSS 80(SP), Y5
+	VMULPS       Y4, Y3, Y3
+	VSUBPS       Y5, Y3, Y3
+	VMOVUPS      Y3, 256(AX)
+	VPSRLD       $0x06, Y2, Y2
+	VPAND        Y1, Y2, Y2
+	VCVTDQ2PS    Y2, Y2
+	VBROADCASTSS 24(SP), Y3
+	VBROADCASTSS 88(SP), Y4
+	VMULPS       Y3, Y2, Y2
+	VSUBPS       Y4, Y2, Y2
+	VMOVUPS      Y2, 384(AX)
+	VPMOVZXBD    24(CX), Y2
+	VPAND        Y1, Y2, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (SP), Y4
+	VBROADCASTSS 64(SP), Y5
+	VMULPS       Y4, Y3, Y3
+	VSUBPS       Y5, Y3, Y3
+	VMOVUPS      Y3, 32(AX)
+	VPSRLD       $0x02, Y2, Y3
+	VPAND        Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 8(SP), Y4
+	VBROADCASTSS 72(SP), Y5
+	VMULPS       Y4, Y3, Y3
+	VSUBPS       Y5, Y3, Y3
+	VMOVUPS      Y3, 160(AX)
+	VPSRLD       $0x04, Y2, Y3
+	VPAND        Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 16(SP), Y4
+	VBROADCASTSS 80(SP), Y5
+	VMULPS       Y4, Y3, Y3
+	VSUBPS       Y5, Y3, Y3
+	VMOVUPS      Y3, 288(AX)
+	VPSRLD       $0x06, Y2, Y2
+	VPAND        Y1, Y2, Y2
+	VCVTDQ2PS    Y2, Y2
+	VBROADCASTSS 24(SP), Y3
+	VBROADCASTSS 88(SP), Y4
+	VMULPS       Y3, Y2, Y2
+	VSUBPS       Y4, Y2, Y2
+	VMOVUPS      Y2, 416(AX)
+	VPMOVZXBD    32(CX), Y2
+	VPAND        Y1, Y2, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 4(SP), Y4
+	VBROADCASTSS 68(SP), Y5
+	VMULPS       Y4, Y3, Y3
+	VSUBPS       Y5, Y3, Y3
+	VMOVUPS      Y3, 64(AX)
+	VPSRLD       $0x02, Y2, Y3
+	VPAND        Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 12(SP), Y4
+	VBROADCASTSS 76(SP), Y5
+	VMULPS       Y4, Y3, Y3
+	VSUBPS       Y5, Y3, Y3
+	VMOVUPS      Y3, 192(AX)
+	VPSRLD       $0x04, Y2, Y3
+	VPAND        Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 20(SP), Y4
+	VBROADCASTSS 84(SP), Y5
+	VMULPS       Y4, Y3, Y3
+	VSUBPS       Y5, Y3, Y3
+	VMOVUPS      Y3, 320(AX)
+	VPSRLD       $0x06, Y2, Y2
+	VPAND        Y1, Y2, Y2
+	VCVTDQ2PS    Y2, Y2
+	VBROADCASTSS 28(SP), Y3
+	VBROADCASTSS 92(SP), Y4
+	VMULPS       Y3, Y2, Y2
+	VSUBPS       Y4, Y2, Y2
+	VMOVUPS      Y2, 448(AX)
+	VPMOVZXBD    40(CX), Y2
+	VPAND        Y1, Y2, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 4(SP), Y4
+	VBROADCASTSS 68(SP), Y5
+	VMULPS       Y4, Y3, Y3
+	VSUBPS       Y5, Y3, Y3
+	VMOVUPS      Y3, 96(AX)
+	VPSRLD       $0x02, Y2, Y3
+	VPAND        Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 12(SP), Y4
+	VBROADCASTSS 76(SP), Y5
+	VMULPS       Y4, Y3, Y3
+	VSUBPS       Y5, Y3, Y3
+	VMOVUPS      Y3, 224(AX)
+	VPSRLD       $0x04, Y2, Y3
+	VPAND        Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 20(SP), Y4
+	VBROADCASTSS 84(SP), Y5
+	VMULPS       Y4, Y3, Y3
+	VSUBPS       Y5, Y3, Y3
+	VMOVUPS      Y3, 352(AX)
+	VPSRLD       $0x06, Y2, Y2
+	VPAND        Y1, Y2, Y2
+	VCVTDQ2PS    Y2, Y2
+	VBROADCASTSS 28(SP), Y3
+	VBROADCASTSS 92(SP), Y4
+	VMULPS       Y3, Y2, Y2
+	VSUBPS       Y4, Y2, Y2
+	VMOVUPS      Y2, 480(AX)
+	VPMOVZXBD    48(CX), Y2
+	VPAND        Y1, Y2, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 32(SP), Y4
+	VBROADCASTSS 96(SP), Y5
+	VMULPS       Y4, Y3, Y3
+	VSUBPS       Y5, Y3, Y3
+	VMOVUPS      Y3, 512(AX)
+	VPSRLD       $0x02, Y2, Y3
+	VPAND        Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 40(SP), Y4
+	VBROADCASTSS 104(SP), Y5
+	VMULPS       Y4, Y3, Y3
+	VSUBPS       Y5, Y3, Y3
+	VMOVUPS      Y3, 640(AX)
+	VPSRLD       $0x04, Y2, Y3
+	VPAND        Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 48(SP), Y4
+	VBROADCASTSS 112(SP), Y5
+	VMULPS       Y4, Y3, Y3
+	VSUBPS       Y5, Y3, Y3
+	VMOVUPS      Y3, 768(AX)
+	VPSRLD       $0x06, Y2, Y2
+	VPAND        Y1, Y2, Y2
+	VCVTDQ2PS    Y2, Y2
+	VBROADCASTSS 56(SP), Y3
+	VBROADCASTSS 120(SP), Y4
+	VMULPS       Y3, Y2, Y2
+	VSUBPS       Y4, Y2, Y2
+	VMOVUPS      Y2, 896(AX)
+	VPMOVZXBD    56(CX), Y2
+	VPAND        Y1, Y2, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 32(SP), Y4
+	VBROADCASTSS 96(SP), Y5
+	VMULPS       Y4, Y3, Y3
+	VSUBPS       Y5, Y3, Y3
+	VMOVUPS      Y3, 544(AX)
+	VPSRLD       $0x02, Y2, Y3
+	VPAND        Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 40(SP), Y4
+	VBROADCASTSS 104(SP), Y5
+	VMULPS       Y4, Y3, Y3
+	VSUBPS       Y5, Y3, Y3
+	VMOVUPS      Y3, 672(AX)
+	VPSRLD       $0x04, Y2, Y3
+	VPAND        Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 48(SP), Y4
+	VBROADCASTSS 112(SP), Y5
+	VMULPS       Y4, Y3, Y3
+	VSUBPS       Y5, Y3, Y3
+	VMOVUPS      Y3, 800(AX)
+	VPSRLD       $0x06, Y2, Y2
+	VPAND        Y1, Y2, Y2
+	VCVTDQ2PS    Y2, Y2
+	VBROADCASTSS 56(SP), Y3
+	VBROADCASTSS 120(SP), Y4
+	VMULPS       Y3, Y2, Y2
+	VSUBPS       Y4, Y2, Y2
+	VMOVUPS      Y2, 928(AX)
+	VPMOVZXBD    64(CX), Y2
+	VPAND        Y1, Y2, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 36(SP), Y4
+	VBROADCASTSS 100(SP), Y5
+	VMULPS       Y4, Y3, Y3
+	VSUBPS       Y5, Y3, Y3
+	VMOVUPS      Y3, 576(AX)
+	VPSRLD       $0x02, Y2, Y3
+	VPAND        Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 44(SP), Y4
+	VBROADCASTSS 108(SP), Y5
+	VMULPS       Y4, Y3, Y3
+	VSUBPS       Y5, Y3, Y3
+	VMOVUPS      Y3, 704(AX)
+	VPSRLD       $0x04, Y2, Y3
+	VPAND        Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 52(SP), Y4
+	VBROADCASTSS 116(SP), Y5
+	VMULPS       Y4, Y3, Y3
+	VSUBPS       Y5, Y3, Y3
+	VMOVUPS      Y3, 832(AX)
+	VPSRLD       $0x06, Y2, Y2
+	VPAND        Y1, Y2, Y2
+	VCVTDQ2PS    Y2, Y2
+	VBROADCASTSS 60(SP), Y3
+	VBROADCASTSS 124(SP), Y4
+	VMULPS       Y3, Y2, Y2
+	VSUBPS       Y4, Y2, Y2
+	VMOVUPS      Y2, 960(AX)
+	VPMOVZXBD    72(CX), Y2
+	VPAND        Y1, Y2, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 36(SP), Y4
+	VBROADCASTSS 100(SP), Y5
+	VMULPS       Y4, Y3, Y3
+	VSUBPS       Y5, Y3, Y3
+	VMOVUPS      Y3, 608(AX)
+	VPSRLD       $0x02, Y2, Y3
+	VPAND        Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 44(SP), Y4
+	VBROADCASTSS 108(SP), Y5
+	VMULPS       Y4, Y3, Y3
+	VSUBPS       Y5, Y3, Y3
+	VMOVUPS      Y3, 736(AX)
+	VPSRLD       $0x04, Y2, Y3
+	VPAND        Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 52(SP), Y4
+	VBROADCASTSS 116(SP), Y5
+	VMULPS       Y4, Y3, Y3
+	VSUBPS       Y5, Y3, Y3
+	VMOVUPS      Y3, 864(AX)
+	VPSRLD       $0x06, Y2, Y2
+	VPAND        Y1, Y2, Y2
+	VCVTDQ2PS    Y2, Y2
+	VBROADCASTSS 60(SP), Y3
+	VBROADCASTSS 124(SP), Y4
+	VMULPS       Y3, Y2, Y2
+	VSUBPS       Y4, Y2, Y2
+	VMOVUPS      Y2, 992(AX)
+	ADDQ         $0x00000054, CX
+	ADDQ         $0x00000400, AX
+	DECQ         DX
+	JNZ          loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func dequantQ3KAVX2(dst *float32, src *byte, nb int, tab *float32)
+// Requires: AVX, AVX2, SSE2
+TEXT ·dequantQ3KAVX2(SB), NOSPLIT, $64-32
+	MOVQ         dst+0(FP), AX
+	MOVQ         src+8(FP), CX
+	MOVQ         nb+16(FP), DX
+	MOVQ         tab+24(FP), BX
+	MOVL         $0x00000003, SI
+	VMOVD        SI, X0
+	VPBROADCASTD X0, Y0
+	MOVL         $0x00000004, SI
+	VMOVD        SI, X1
+	VPBROADCASTD X1, Y1
+	MOVL         $0x00000020, SI
+	VMOVD        SI, X2
+	VPBROADCASTD X2, Y2
+	TESTQ        DX, DX
+	JZ           done
+
+loop:
+	MOVWQZX      108(CX), SI
+	VBROADCASTSS (BX)(SI*4), Y3
+	MOVL         96(CX), SI
+	MOVL         100(CX), DI
+	MOVL         104(CX), R8
+	MOVL         SI, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         R8, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	ORL          R9, R10
+	MOVL         DI, R11
+	ANDL         $0x0f0f0f0f, R11
+	MOVL         R8, R9
+	SHRL         $0x02, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	ORL          R9, R11
+	SHRL         $0x04, SI
+	ANDL         $0x0f0f0f0f, SI
+	MOVL         R8, R9
+	SHRL         $0x04, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	ORL          R9, SI
+	SHRL         $0x04, DI
+	ANDL         $0x0f0f0f0f, DI
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	ORL          R9, DI
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	MOVQ         R11, X4
+	VPMOVZXBD    X4, Y4
+	VPSUBD       Y2, Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULPS       Y3, Y4, Y4
+	VMOVUPS      Y4, (SP)
+	SHLQ         $0x20, DI
+	ORQ          SI, DI
+	MOVQ         DI, X4
+	VPMOVZXBD    X4, Y4
+	VPSUBD       Y2, Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULPS       Y3, Y4, Y4
+	VMOVUPS      Y4, 32(SP)
+	VPMOVZXBD    32(CX), Y3
+	VPMOVZXBD    (CX), Y4
+	VPAND        Y0, Y3, Y5
+	VPSLLD       $0x02, Y4, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBD       Y1, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (SP), Y6
+	VMULPS       Y6, Y5, Y5
+	VMOVUPS      Y5, (AX)
+	VPSRLD       $0x02, Y3, Y5
+	VPAND        Y0, Y5, Y5
+	VPSLLD       $0x01, Y4, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBD       Y1, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 8(SP), Y6
+	VMULPS       Y6, Y5, Y5
+	VMOVUPS      Y5, 128(AX)
+	VPSRLD       $0x04, Y3, Y5
+	VPAND        Y0, Y5, Y5
+	VMOVDQA      Y4, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBD       Y1, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 16(SP), Y6
+	VMULPS       Y6, Y5, Y5
+	VMOVUPS      Y5, 256(AX)
+	VPSRLD       $0x06, Y3, Y3
+	VPAND        Y0, Y3, Y3
+	VPSRLD       $0x01, Y4, Y4
+	VPAND        Y1, Y4, Y4
+	VPOR         Y4, Y3, Y3
+	VPSUBD       Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 24(SP), Y4
+	VMULPS       Y4, Y3, Y3
+	VMOVUPS      Y3, 384(AX)
+	VPMOVZXBD    40(CX), Y3
+	VPMOVZXBD    8(CX), Y4
+	VPAND        Y0, Y3, Y5
+	VPSLLD       $0x02, Y4, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBD       Y1, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (SP), Y6
+	VMULPS       Y6, Y5, Y5
+	VMOVUPS      Y5, 32(AX)
+	VPSRLD       $0x02, Y3, Y5
+	VPAND        Y0, Y5, Y5
+	VPSLLD       $0x01, Y4, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBD       Y1, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 8(SP), Y6
+	VMULPS       Y6, Y5, Y5
+	VMOVUPS      Y5, 160(AX)
+	VPSRLD       $0x04, Y3, Y5
+	VPAND        Y0, Y5, Y5
+	VMOVDQA      Y4, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBD       Y1, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 16(SP), Y6
+	VMULPS       Y6, Y5, Y5
+	VMOVUPS      Y5, 288(AX)
+	VPSRLD       $0x06, Y3, Y3
+	VPAND        Y0, Y3, Y3
+	VPSRLD       $0x01, Y4, Y4
+	VPAND        Y1, Y4, Y4
+	VPOR         Y4, Y3, Y3
+	VPSUBD       Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 24(SP), Y4
+	VMULPS       Y4, Y3, Y3
+	VMOVUPS      Y3, 416(AX)
+	VPMOVZXBD    48(CX), Y3
+	VPMOVZXBD    16(CX), Y4
+	VPAND        Y0, Y3, Y5
+	VPSLLD       $0x02, Y4, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBD       Y1, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 4(SP), Y6
+	VMULPS       Y6, Y5, Y5
+	VMOVUPS      Y5, 64(AX)
+	VPSRLD       $0x02, Y3, Y5
+	VPAND        Y0, Y5, Y5
+	VPSLLD       $0x01, Y4, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBD       Y1, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 12(SP), Y6
+	VMULPS       Y6, Y5, Y5
+	VMOVUPS      Y5, 192(AX)
+	VPSRLD       $0x04, Y3, Y5
+	VPAND        Y0, Y5, Y5
+	VMOVDQA      Y4, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBD       Y1, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 20(SP), Y6
+	VMULPS       Y6, Y5, Y5
+	VMOVUPS      Y5, 320(AX)
+	VPSRLD       $0x06, Y3, Y3
+	VPAND        Y0, Y3, Y3
+	VPSRLD       $0x01, Y4, Y4
+	VPAND        Y1, Y4, Y4
+	VPOR         Y4, Y3, Y3
+	VPSUBD       Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 28(SP), Y4
+	VMULPS       Y4, Y3, Y3
+	VMOVUPS      Y3, 448(AX)
+	VPMOVZXBD    56(CX), Y3
+	VPMOVZXBD    24(CX), Y4
+	VPAND        Y0, Y3, Y5
+	VPSLLD       $0x02, Y4, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBD       Y1, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 4(SP), Y6
+	VMULPS       Y6, Y5, Y5
+	VMOVUPS      Y5, 96(AX)
+	VPSRLD       $0x02, Y3, Y5
+	VPAND        Y0, Y5, Y5
+	VPSLLD       $0x01, Y4, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBD       Y1, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 12(SP), Y6
+	VMULPS       Y6, Y5, Y5
+	VMOVUPS      Y5, 224(AX)
+	VPSRLD       $0x04, Y3, Y5
+	VPAND        Y0, Y5, Y5
+	VMOVDQA      Y4, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBD       Y1, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 20(SP), Y6
+	VMULPS       Y6, Y5, Y5
+	VMOVUPS      Y5, 352(AX)
+	VPSRLD       $0x06, Y3, Y3
+	VPAND        Y0, Y3, Y3
+	VPSRLD       $0x01, Y4, Y4
+	VPAND        Y1, Y4, Y4
+	VPOR         Y4, Y3, Y3
+	VPSUBD       Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 28(SP), Y4
+	VMULPS       Y4, Y3, Y3
+	VMOVUPS      Y3, 480(AX)
+	VPMOVZXBD    64(CX), Y3
+	VPMOVZXBD    (CX), Y4
+	VPAND        Y0, Y3, Y5
+	VPSRLD       $0x02, Y4, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBD       Y1, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 32(SP), Y6
+	VMULPS       Y6, Y5, Y5
+	VMOVUPS      Y5, 512(AX)
+	VPSRLD       $0x02, Y3, Y5
+	VPAND        Y0, Y5, Y5
+	VPSRLD       $0x03, Y4, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBD       Y1, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 40(SP), Y6
+	VMULPS       Y6, Y5, Y5
+	VMOVUPS      Y5, 640(AX)
+	VPSRLD       $0x04, Y3, Y5
+	VPAND        Y0, Y5, Y5
+	VPSRLD       $0x04, Y4, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBD       Y1, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 48(SP), Y6
+	VMULPS       Y6, Y5, Y5
+	VMOVUPS      Y5, 768(AX)
+	VPSRLD       $0x06, Y3, Y3
+	VPAND        Y0, Y3, Y3
+	VPSRLD       $0x05, Y4, Y4
+	VPAND        Y1, Y4, Y4
+	VPOR         Y4, Y3, Y3
+	VPSUBD       Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 56(SP), Y4
+	VMULPS       Y4, Y3, Y3
+	VMOVUPS      Y3, 896(AX)
+	VPMOVZXBD    72(CX), Y3
+	VPMOVZXBD    8(CX), Y4
+	VPAND        Y0, Y3, Y5
+	VPSRLD       $0x02, Y4, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBD       Y1, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 32(SP), Y6
+	VMULPS       Y6, Y5, Y5
+	VMOVUPS      Y5, 544(AX)
+	VPSRLD       $0x02, Y3, Y5
+	VPAND        Y0, Y5, Y5
+	VPSRLD       $0x03, Y4, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBD       Y1, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 40(SP), Y6
+	VMULPS       Y6, Y5, Y5
+	VMOVUPS      Y5, 672(AX)
+	VPSRLD       $0x04, Y3, Y5
+	VPAND        Y0, Y5, Y5
+	VPSRLD       $0x04, Y4, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBD       Y1, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 48(SP), Y6
+	VMULPS       Y6, Y5, Y5
+	VMOVUPS      Y5, 800(AX)
+	VPSRLD       $0x06, Y3, Y3
+	VPAND        Y0, Y3, Y3
+	VPSRLD       $0x05, Y4, Y4
+	VPAND        Y1, Y4, Y4
+	VPOR         Y4, Y3, Y3
+	VPSUBD       Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 56(SP), Y4
+	VMULPS       Y4, Y3, Y3
+	VMOVUPS      Y3, 928(AX)
+	VPMOVZXBD    80(CX), Y3
+	VPMOVZXBD    16(CX), Y4
+	VPAND        Y0, Y3, Y5
+	VPSRLD       $0x02, Y4, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBD       Y1, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 36(SP), Y6
+	VMULPS       Y6, Y5, Y5
+	VMOVUPS      Y5, 576(AX)
+	VPSRLD       $0x02, Y3, Y5
+	VPAND        Y0, Y5, Y5
+	VPSRLD       $0x03, Y4, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBD       Y1, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 44(SP), Y6
+	VMULPS       Y6, Y5, Y5
+	VMOVUPS      Y5, 704(AX)
+	VPSRLD       $0x04, Y3, Y5
+	VPAND        Y0, Y5, Y5
+	VPSRLD       $0x04, Y4, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBD       Y1, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 52(SP), Y6
+	VMULPS       Y6, Y5, Y5
+	VMOVUPS      Y5, 832(AX)
+	VPSRLD       $0x06, Y3, Y3
+	VPAND        Y0, Y3, Y3
+	VPSRLD       $0x05, Y4, Y4
+	VPAND        Y1, Y4, Y4
+	VPOR         Y4, Y3, Y3
+	VPSUBD       Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 60(SP), Y4
+	VMULPS       Y4, Y3, Y3
+	VMOVUPS      Y3, 960(AX)
+	VPMOVZXBD    88(CX), Y3
+	VPMOVZXBD    24(CX), Y4
+	VPAND        Y0, Y3, Y5
+	VPSRLD       $0x02, Y4, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBD       Y1, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 36(SP), Y6
+	VMULPS       Y6, Y5, Y5
+	VMOVUPS      Y5, 608(AX)
+	VPSRLD       $0x02, Y3, Y5
+	VPAND        Y0, Y5, Y5
+	VPSRLD       $0x03, Y4, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBD       Y1, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 44(SP), Y6
+	VMULPS       Y6, Y5, Y5
+	VMOVUPS      Y5, 736(AX)
+	VPSRLD       $0x04, Y3, Y5
+	VPAND        Y0, Y5, Y5
+	VPSRLD       $0x04, Y4, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBD       Y1, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 52(SP), Y6
+	VMULPS       Y6, Y5, Y5
+	VMOVUPS      Y5, 864(AX)
+	VPSRLD       $0x06, Y3, Y3
+	VPAND        Y0, Y3, Y3
+	VPSRLD       $0x05, Y4, Y4
+	VPAND        Y1, Y4, Y4
+	VPOR         Y4, Y3, Y3
+	VPSUBD       Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 60(SP), Y4
+	VMULPS       Y4, Y3, Y3
+	VMOVUPS      Y3, 992(AX)
+	ADDQ         $0x0000006e, CX
+	ADDQ         $0x00000400, AX
+	DECQ         DX
+	JNZ          loop
+
+done:
+	VZEROUPPER
+	RET
+
+DATA shiftCounts<>+0(SB)/4, $0x00000000
+DATA shiftCounts<>+4(SB)/4, $0x00000001
+DATA shiftCounts<>+8(SB)/4, $0x00000002
+DATA shiftCounts<>+12(SB)/4, $0x00000003
+DATA shiftCounts<>+16(SB)/4, $0x00000004
+DATA shiftCounts<>+20(SB)/4, $0x00000005
+DATA shiftCounts<>+24(SB)/4, $0x00000006
+DATA shiftCounts<>+28(SB)/4, $0x00000007
+DATA shiftCounts<>+32(SB)/4, $0x00000008
+DATA shiftCounts<>+36(SB)/4, $0x00000009
+DATA shiftCounts<>+40(SB)/4, $0x0000000a
+DATA shiftCounts<>+44(SB)/4, $0x0000000b
+DATA shiftCounts<>+48(SB)/4, $0x0000000c
+DATA shiftCounts<>+52(SB)/4, $0x0000000d
+DATA shiftCounts<>+56(SB)/4, $0x0000000e
+DATA shiftCounts<>+60(SB)/4, $0x0000000f
+DATA shiftCounts<>+64(SB)/4, $0x00000010
+DATA shiftCounts<>+68(SB)/4, $0x00000011
+DATA shiftCounts<>+72(SB)/4, $0x00000012
+DATA shiftCounts<>+76(SB)/4, $0x00000013
+DATA shiftCounts<>+80(SB)/4, $0x00000014
+DATA shiftCounts<>+84(SB)/4, $0x00000015
+DATA shiftCounts<>+88(SB)/4, $0x00000016
+DATA shiftCounts<>+92(SB)/4, $0x00000017
+DATA shiftCounts<>+96(SB)/4, $0x00000018
+DATA shiftCounts<>+100(SB)/4, $0x00000019
+DATA shiftCounts<>+104(SB)/4, $0x0000001a
+DATA shiftCounts<>+108(SB)/4, $0x0000001b
+DATA shiftCounts<>+112(SB)/4, $0x0000001c
+DATA shiftCounts<>+116(SB)/4, $0x0000001d
+DATA shiftCounts<>+120(SB)/4, $0x0000001e
+DATA shiftCounts<>+124(SB)/4, $0x0000001f
+GLOBL shiftCounts<>(SB), RODATA|NOPTR, $128
+
+DATA packPerm<>+0(SB)/4, $0x00000000
+DATA packPerm<>+4(SB)/4, $0x00000004
+DATA packPerm<>+8(SB)/4, $0x00000001
+DATA packPerm<>+12(SB)/4, $0x00000005
+DATA packPerm<>+16(SB)/4, $0x00000002
+DATA packPerm<>+20(SB)/4, $0x00000006
+DATA packPerm<>+24(SB)/4, $0x00000003
+DATA packPerm<>+28(SB)/4, $0x00000007
+GLOBL packPerm<>(SB), RODATA|NOPTR, $32
+
+// func dequantQ4_0AVX2(dst *float32, src *byte, nb int, tab *float32)
+// Requires: AVX, AVX2
+TEXT ·dequantQ4_0AVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), AX
+	MOVQ         src+8(FP), CX
+	MOVQ         nb+16(FP), DX
+	MOVQ         tab+24(FP), BX
+	MOVL         $0x0000000f, SI
+	VMOVD        SI, X0
+	VPBROADCASTD X0, Y0
+	MOVL         $0x00000008, SI
+	VMOVD        SI, X1
+	VPBROADCASTD X1, Y1
+	TESTQ        DX, DX
+	JZ           done
+
+loop:
+	MOVWQZX      (CX), SI
+	VBROADCASTSS (BX)(SI*4), Y2
+	VPMOVZXBD    2(CX), Y3
+	VPAND        Y0, Y3, Y4
+	VPSRLD       $0x04, Y3, Y3
+	VPSUBD       Y1, Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULPS       Y2, Y4, Y4
+	VMOVUPS      Y4, (AX)
+	VPSUBD       Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VMULPS       Y2, Y3, Y3
+	VMOVUPS      Y3, 64(AX)
+	VPMOVZXBD    10(CX), Y3
+	VPAND        Y0, Y3, Y4
+	VPSRLD       $0x04, Y3, Y3
+	VPSUBD       Y1, Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULPS       Y2, Y4, Y4
+	VMOVUPS      Y4, 32(AX)
+	VPSUBD       Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VMULPS       Y2, Y3, Y3
+	VMOVUPS      Y3, 96(AX)
+	ADDQ         $0x12, CX
+	ADDQ         $0x00000080, AX
+	DECQ         DX
+	JNZ          loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func dequantQ4_1AVX2(dst *float32, src *byte, nb int, tab *float32)
+// Requires: AVX, AVX2
+TEXT ·dequantQ4_1AVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), AX
+	MOVQ         src+8(FP), CX
+	MOVQ         nb+16(FP), DX
+	MOVQ         tab+24(FP), BX
+	MOVL         $0x0000000f, SI
+	VMOVD        SI, X0
+	VPBROADCASTD X0, Y0
+	TESTQ        DX, DX
+	JZ           done
+
+loop:
+	MOVWQZX      (CX), SI
+	VBROADCASTSS (BX)(SI*4), Y1
+	MOVWQZX      2(CX), SI
+	VBROADCASTSS (BX)(SI*4), Y2
+	VPMOVZXBD    4(CX), Y3
+	VPAND        Y0, Y3, Y4
+	VPSRLD       $0x04, Y3, Y3
+	VCVTDQ2PS    Y4, Y4
+	VMULPS       Y1, Y4, Y4
+	VADDPS       Y2, Y4, Y4
+	VMOVUPS      Y4, (AX)
+	VCVTDQ2PS    Y3, Y3
+	VMULPS       Y1, Y3, Y3
+	VADDPS       Y2, Y3, Y3
+	VMOVUPS      Y3, 64(AX)
+	VPMOVZXBD    12(CX), Y3
+	VPAND        Y0, Y3, Y4
+	VPSRLD       $0x04, Y3, Y3
+	VCVTDQ2PS    Y4, Y4
+	VMULPS       Y1, Y4, Y4
+	VADDPS       Y2, Y4, Y4
+	VMOVUPS      Y4, 32(AX)
+	VCVTDQ2PS    Y3, Y3
+	VMULPS       Y1, Y3, Y3
+	VADDPS       Y2, Y3, Y3
+	VMOVUPS      Y3, 96(AX)
+	ADDQ         $0x14, CX
+	ADDQ         $0x00000080, AX
+	DECQ         DX
+	JNZ          loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func dequantQ5_1AVX2(dst *float32, src *byte, nb int, tab *float32)
+// Requires: AVX, AVX2
+TEXT ·dequantQ5_1AVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), AX
+	MOVQ         src+8(FP), CX
+	MOVQ         nb+16(FP), DX
+	MOVQ         tab+24(FP), BX
+	MOVL         $0x0000000f, SI
+	VMOVD        SI, X0
+	VPBROADCASTD X0, Y0
+	MOVL         $0x00000010, SI
+	VMOVD        SI, X1
+	VPBROADCASTD X1, Y1
+	TESTQ        DX, DX
+	JZ           done
+
+loop:
+	MOVWQZX      (CX), SI
+	VBROADCASTSS (BX)(SI*4), Y2
+	MOVWQZX      2(CX), SI
+	VBROADCASTSS (BX)(SI*4), Y3
+	VPBROADCASTD 4(CX), Y4
+	VPMOVZXBD    8(CX), Y5
+	VPAND        Y0, Y5, Y6
+	VPSRLD       $0x04, Y5, Y5
+	VPSRLVD      shiftCounts<>+0(SB), Y4, Y7
+	VPSLLD       $0x04, Y7, Y7
+	VPAND        Y1, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y2, Y6, Y6
+	VADDPS       Y3, Y6, Y6
+	VMOVUPS      Y6, (AX)
+	VPSRLVD      shiftCounts<>+64(SB), Y4, Y6
+	VPSLLD       $0x04, Y6, Y6
+	VPAND        Y1, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       Y2, Y5, Y5
+	VADDPS       Y3, Y5, Y5
+	VMOVUPS      Y5, 64(AX)
+	VPMOVZXBD    16(CX), Y5
+	VPAND        Y0, Y5, Y6
+	VPSRLD       $0x04, Y5, Y5
+	VPSRLVD      shiftCounts<>+32(SB), Y4, Y7
+	VPSLLD       $0x04, Y7, Y7
+	VPAND        Y1, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y2, Y6, Y6
+	VADDPS       Y3, Y6, Y6
+	VMOVUPS      Y6, 32(AX)
+	VPSRLVD      shiftCounts<>+96(SB), Y4, Y4
+	VPSLLD       $0x04, Y4, Y4
+	VPAND        Y1, Y4, Y4
+	VPOR         Y4, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       Y2, Y5, Y5
+	VADDPS       Y3, Y5, Y5
+	VMOVUPS      Y5, 96(AX)
+	ADDQ         $0x18, CX
+	ADDQ         $0x00000080, AX
+	DECQ         DX
+	JNZ          loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func quantQ4_1AVX2(dst *byte, src *float32, nb int)
+// Requires: AVX, AVX2, F16C
+TEXT ·quantQ4_1AVX2(SB), NOSPLIT, $0-24
+	MOVQ         dst+0(FP), AX
+	MOVQ         src+8(FP), CX
+	MOVQ         nb+16(FP), DX
+	MOVL         $0x7f7fffff, BX
+	VMOVD        BX, X0
+	VPBROADCASTD X0, Y0
+	MOVL         $0x3f000000, BX
+	VMOVD        BX, X1
+	VPBROADCASTD X1, Y1
+	MOVL         $0x000000ff, BX
+	VMOVD        BX, X2
+	VPBROADCASTD X2, Y2
+	MOVL         $0xf0f0f0f0, BX
+	VMOVD        BX, X3
+	VPBROADCASTD X3, Y3
+	MOVL         $0x0f0f0f0f, BX
+	VMOVD        BX, X4
+	VPBROADCASTD X4, Y4
+	VMOVDQU      packPerm<>+0(SB), Y5
+	MOVL         $0x41700000, BX
+	MOVL         $0x3f800000, SI
+	TESTQ        DX, DX
+	JZ           done
+
+loop:
+	VMOVAPS      Y0, Y6
+	VXORPS       Y7, Y7, Y7
+	VSUBPS       Y0, Y7, Y7
+	VMOVUPS      (CX), Y8
+	VMINPS       Y6, Y8, Y6
+	VMAXPS       Y7, Y8, Y7
+	VMOVUPS      32(CX), Y9
+	VMINPS       Y6, Y9, Y6
+	VMAXPS       Y7, Y9, Y7
+	VMOVUPS      64(CX), Y10
+	VMINPS       Y6, Y10, Y6
+	VMAXPS       Y7, Y10, Y7
+	VMOVUPS      96(CX), Y11
+	VMINPS       Y6, Y11, Y6
+	VMAXPS       Y7, Y11, Y7
+	VEXTRACTF128 $0x01, Y6, X12
+	VMINPS       X6, X12, X12
+	VPERMILPS    $0x4e, X12, X6
+	VMINPS       X6, X12, X12
+	VPERMILPS    $0xb1, X12, X6
+	VMINPS       X6, X12, X12
+	VEXTRACTF128 $0x01, Y7, X6
+	VMAXPS       X7, X6, X6
+	VPERMILPS    $0x4e, X6, X7
+	VMAXPS       X7, X6, X6
+	VPERMILPS    $0xb1, X6, X7
+	VMAXPS       X7, X6, X6
+	VSUBSS       X12, X6, X6
+	VMOVD        BX, X7
+	VDIVSS       X7, X6, X6
+	VMOVD        SI, X7
+	VDIVSS       X6, X7, X7
+	VXORPS       X13, X13, X13
+	VCMPSS       $0x00, X13, X6, X13
+	VANDNPS      X7, X13, X7
+	VUNPCKLPS    X12, X6, X13
+	VCVTPS2PH    $0x00, X13, X13
+	VMOVD        X13, (AX)
+	VBROADCASTSS X12, Y6
+	VBROADCASTSS X7, Y7
+	VSUBPS       Y6, Y8, Y8
+	VMULPS       Y7, Y8, Y8
+	VADDPS       Y1, Y8, Y8
+	VCVTTPS2DQ   Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VSUBPS       Y6, Y9, Y9
+	VMULPS       Y7, Y9, Y9
+	VADDPS       Y1, Y9, Y9
+	VCVTTPS2DQ   Y9, Y9
+	VPAND        Y2, Y9, Y9
+	VSUBPS       Y6, Y10, Y10
+	VMULPS       Y7, Y10, Y10
+	VADDPS       Y1, Y10, Y10
+	VCVTTPS2DQ   Y10, Y10
+	VPAND        Y2, Y10, Y10
+	VSUBPS       Y6, Y11, Y11
+	VMULPS       Y7, Y11, Y11
+	VADDPS       Y1, Y11, Y11
+	VCVTTPS2DQ   Y11, Y11
+	VPAND        Y2, Y11, Y11
+	VPACKUSDW    Y9, Y8, Y8
+	VPACKUSDW    Y11, Y10, Y10
+	VPACKUSWB    Y10, Y8, Y8
+	VPERMD       Y8, Y5, Y8
+	VPMINSB      Y4, Y8, Y8
+	VEXTRACTI128 $0x01, Y8, X6
+	VPSLLW       $0x04, X6, X6
+	VPAND        X3, X6, X6
+	VPOR         X8, X6, X6
+	VMOVDQU      X6, 4(AX)
+	ADDQ         $0x80, CX
+	ADDQ         $0x14, AX
+	DECQ         DX
+	JNZ          loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func quantQ5_1AVX2(dst *byte, src *float32, nb int)
+// Requires: AVX, AVX2, F16C
+TEXT ·quantQ5_1AVX2(SB), NOSPLIT, $0-24
+	MOVQ         dst+0(FP), AX
+	MOVQ         src+8(FP), CX
+	MOVQ         nb+16(FP), DX
+	MOVL         $0x7f7fffff, BX
+	VMOVD        BX, X0
+	VPBROADCASTD X0, Y0
+	MOVL         $0x3f000000, BX
+	VMOVD        BX, X1
+	VPBROADCASTD X1, Y1
+	MOVL         $0x000000ff, BX
+	VMOVD        BX, X2
+	VPBROADCASTD X2, Y2
+	MOVL         $0xf0f0f0f0, BX
+	VMOVD        BX, X3
+	VPBROADCASTD X3, Y3
+	MOVL         $0x0f0f0f0f, BX
+	VMOVD        BX, X4
+	VPBROADCASTD X4, Y4
+	VMOVDQU      packPerm<>+0(SB), Y5
+	MOVL         $0x41f80000, BX
+	MOVL         $0x3f800000, SI
+	TESTQ        DX, DX
+	JZ           done
+
+loop:
+	VMOVAPS      Y0, Y6
+	VXORPS       Y7, Y7, Y7
+	VSUBPS       Y0, Y7, Y7
+	VMOVUPS      (CX), Y8
+	VMINPS       Y6, Y8, Y6
+	VMAXPS       Y7, Y8, Y7
+	VMOVUPS      32(CX), Y9
+	VMINPS       Y6, Y9, Y6
+	VMAXPS       Y7, Y9, Y7
+	VMOVUPS      64(CX), Y10
+	VMINPS       Y6, Y10, Y6
+	VMAXPS       Y7, Y10, Y7
+	VMOVUPS      96(CX), Y11
+	VMINPS       Y6, Y11, Y6
+	VMAXPS       Y7, Y11, Y7
+	VEXTRACTF128 $0x01, Y6, X12
+	VMINPS       X6, X12, X12
+	VPERMILPS    $0x4e, X12, X6
+	VMINPS       X6, X12, X12
+	VPERMILPS    $0xb1, X12, X6
+	VMINPS       X6, X12, X12
+	VEXTRACTF128 $0x01, Y7, X6
+	VMAXPS       X7, X6, X6
+	VPERMILPS    $0x4e, X6, X7
+	VMAXPS       X7, X6, X6
+	VPERMILPS    $0xb1, X6, X7
+	VMAXPS       X7, X6, X6
+	VSUBSS       X12, X6, X6
+	VMOVD        BX, X7
+	VDIVSS       X7, X6, X6
+	VMOVD        SI, X7
+	VDIVSS       X6, X7, X7
+	VXORPS       X13, X13, X13
+	VCMPSS       $0x00, X13, X6, X13
+	VANDNPS      X7, X13, X7
+	VUNPCKLPS    X12, X6, X13
+	VCVTPS2PH    $0x00, X13, X13
+	VMOVD        X13, (AX)
+	VBROADCASTSS X12, Y6
+	VBROADCASTSS X7, Y7
+	VSUBPS       Y6, Y8, Y8
+	VMULPS       Y7, Y8, Y8
+	VADDPS       Y1, Y8, Y8
+	VCVTTPS2DQ   Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VSUBPS       Y6, Y9, Y9
+	VMULPS       Y7, Y9, Y9
+	VADDPS       Y1, Y9, Y9
+	VCVTTPS2DQ   Y9, Y9
+	VPAND        Y2, Y9, Y9
+	VSUBPS       Y6, Y10, Y10
+	VMULPS       Y7, Y10, Y10
+	VADDPS       Y1, Y10, Y10
+	VCVTTPS2DQ   Y10, Y10
+	VPAND        Y2, Y10, Y10
+	VSUBPS       Y6, Y11, Y11
+	VMULPS       Y7, Y11, Y11
+	VADDPS       Y1, Y11, Y11
+	VCVTTPS2DQ   Y11, Y11
+	VPAND        Y2, Y11, Y11
+	VPACKUSDW    Y9, Y8, Y8
+	VPACKUSDW    Y11, Y10, Y10
+	VPACKUSWB    Y10, Y8, Y8
+	VPERMD       Y8, Y5, Y8
+	VPSLLW       $0x03, Y8, Y6
+	VPMOVMSKB    Y6, DI
+	MOVL         DI, 4(AX)
+	VPAND        X4, X8, X6
+	VEXTRACTI128 $0x01, Y8, X7
+	VPSLLW       $0x04, X7, X7
+	VPAND        X3, X7, X7
+	VPOR         X6, X7, X7
+	VMOVDQU      X7, 8(AX)
+	ADDQ         $0x80, CX
+	ADDQ         $0x18, AX
+	DECQ         DX
+	JNZ          loop
+
+done:
+	VZEROUPPER
+	RET

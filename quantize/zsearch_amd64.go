@@ -42,3 +42,9 @@ func qkxRequant8x16AVX2(b *float32, lo int, hi int, add int)
 //
 //go:noescape
 func qxSearch8x16AVX2(b *float32, nmax int)
+
+// q3Search8x16x2AVX2 runs makeQ3Quants(16, 4, ·, ·, true) on the 8+8 sub-blocks of 16
+// held transposed in the qkxBatches at b0 and b1.
+//
+//go:noescape
+func q3Search8x16x2AVX2(b0 *float32, b1 *float32)

@@ -57,6 +57,7 @@ func main() {
 	requant(32)
 	requant(16)
 	qxSearch(16) // Q6_K
+	q3Search()   // Q3_K
 	Generate()
 }
 

@@ -29,6 +29,17 @@ func main() {
 	tq2Factors = tritFactors()
 	dequantTQ1_0()
 	dequantTQ2_0()
+	k45Dequant("dequantQ4KAVX2", 144, -1)
+	k45Dequant("dequantQ5KAVX2", 176, 16)
+	dequantQ6K()
+	dequantQ2K()
+	dequantQ3K()
+	legacyConsts()
+	legacyDequant("dequantQ4_0AVX2", 18, false, false)
+	legacyDequant("dequantQ4_1AVX2", 20, true, false)
+	legacyDequant("dequantQ5_1AVX2", 24, true, true)
+	legacyQuant("quantQ4_1AVX2", 15)
+	legacyQuant("quantQ5_1AVX2", 31)
 	Generate()
 }
 
