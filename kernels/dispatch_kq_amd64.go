@@ -6,7 +6,29 @@ import "github.com/qconv/qconv/gguf"
 
 // registerKQuantsAVX2 sets the AVX2 kernels of the K-quant family
 // (Q2_K..Q6_K, IQ4_XS, TQ1_0, TQ2_0) in the AVX2 row of the table.
-func registerKQuantsAVX2(t *[gguf.TypeCount]kernel) {}
+func registerKQuantsAVX2(t *[gguf.TypeCount]kernel) {
+	for typ, fns := range map[gguf.Type][tileRows]kqFunc{
+		gguf.TypeQ4_K:  {q4_Kavx2R1, q4_Kavx2R2, q4_Kavx2R3, q4_Kavx2R4},
+		gguf.TypeQ5_K:  {q5_Kavx2R1, q5_Kavx2R2, q5_Kavx2R3, q5_Kavx2R4},
+		gguf.TypeQ6_K:  {q6_Kavx2R1, q6_Kavx2R2, q6_Kavx2R3, q6_Kavx2R4},
+		gguf.TypeQ2_K:  {q2_Kavx2R1, q2_Kavx2R2, q2_Kavx2R3, q2_Kavx2R4},
+		gguf.TypeQ3_K:  {q3_Kavx2R1, q3_Kavx2R2, q3_Kavx2R3, q3_Kavx2R4},
+		gguf.TypeTQ2_0: {tq2_0avx2R1, tq2_0avx2R2, tq2_0avx2R3, tq2_0avx2R4},
+	} {
+		t[typ].quant = asmQ8_KAct(typ.BlockBytes(), fns)
+	}
+}
 
 // registerKQuantsAVX512 sets their AVX-512 (VNNI) kernels.
-func registerKQuantsAVX512(t *[gguf.TypeCount]kernel) {}
+func registerKQuantsAVX512(t *[gguf.TypeCount]kernel) {
+	for typ, fns := range map[gguf.Type][tileRows]kqFunc{
+		gguf.TypeQ4_K:  {q4_KvnniR1, q4_KvnniR2, q4_KvnniR3, q4_KvnniR4},
+		gguf.TypeQ5_K:  {q5_KvnniR1, q5_KvnniR2, q5_KvnniR3, q5_KvnniR4},
+		gguf.TypeQ6_K:  {q6_KvnniR1, q6_KvnniR2, q6_KvnniR3, q6_KvnniR4},
+		gguf.TypeQ2_K:  {q2_KvnniR1, q2_KvnniR2, q2_KvnniR3, q2_KvnniR4},
+		gguf.TypeQ3_K:  {q3_KvnniR1, q3_KvnniR2, q3_KvnniR3, q3_KvnniR4},
+		gguf.TypeTQ2_0: {tq2_0vnniR1, tq2_0vnniR2, tq2_0vnniR3, tq2_0vnniR4},
+	} {
+		t[typ].quant = asmQ8_KAct(typ.BlockBytes(), fns)
+	}
+}

@@ -9,6 +9,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root/kernels/_asm"
 go run . -out ../zkernels_amd64.s -stubs ../zkernels_amd64.go -pkg kernels
 gofmt -w ../zkernels_amd64.go
+(cd "$root/kernels/_asmkq" && go run . -out ../zkq_amd64.s -stubs ../zkq_amd64.go -pkg kernels && gofmt -w ../zkq_amd64.go)
 cd "$root/quantize/_asm"
 go run . -out ../zsearch_amd64.s -stubs ../zsearch_amd64.go -pkg quantize
 gofmt -w ../zsearch_amd64.go

@@ -1,0 +1,797 @@
+// Command _asmkq generates qconv's amd64 kernels for the K-quant family
+// (Q2_K..Q6_K, TQ2_0) against Q8_K activations, with avo.
+//
+// Run from this folder (or use scripts/gen-asm.sh / go generate ./kernels):
+//
+//	go run . -out ../zkq_amd64.s -stubs ../zkq_amd64.go -pkg kernels
+//
+// Every kernel computes, for one weight row of nb 256-element super-blocks
+// and nr = 1..4 rows of Q8_K activations (p holds the rows' value, scale
+// and bsum pointers),
+//
+//	out[r] = Σ_i ad[r][i] · (d_i · Σ_j sc_ij · (u·a)_ij − f_i · Σ_j o_ij · bsum[r][i][j])
+//
+// where each weight is written as an unsigned byte u plus a per-16-group
+// offset: u = q for Q4_K/Q5_K/Q2_K (o = min, f = dmin), u = q + 32 for
+// Q6_K, q + 4 for Q3_K, q + 1 for TQ2_0 (o = offset·scale, f = d, folded
+// into the integer sum); TQ2_0 (u = q + 1, no scales) subtracts Σa per
+// lane with a second VPDPBUSD / VPMADDUBSW so every lane is exact. The 8-bit
+// products use VPMADDUBSW (u8 × s8 → adjacent pairs as int16; u <= 63 and
+// |a| <= 127 cannot saturate) and then VPMADDWD (AVX2) or VPDPWSSD
+// (AVX-512 VNNI) against the group scales duplicated into both words of
+// each dword, so the scales are applied on the int32 lanes. Each block's weights are decoded once for all nr
+// rows; the per-block float scaling is done lane-wise and the lanes are
+// summed once per call.
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+type offMode int
+
+const (
+	offNone offMode = iota // no offset term
+	offFold                // offset o_j·bsum_j with factor d: folded into the int32 sum (off holds −o)
+	offDmin                // offset with factor dmin: a separate float term
+)
+
+type tier struct {
+	name string
+	z    bool // AVX-512: zmm, 64-value chunks, VNNI
+}
+
+func (t tier) vec() VecVirtual {
+	if t.z {
+		return ZMM()
+	}
+	return YMM()
+}
+
+// width is the number of values (bytes) in one chunk.
+func (t tier) width() int {
+	if t.z {
+		return 64
+	}
+	return 32
+}
+
+func (t tier) chunks() int { return 256 / t.width() }
+
+// ktype describes one weight type.
+type ktype struct {
+	name    string
+	bytes   int
+	dOff    int // fp16 d; dmin follows at dOff+2 in offDmin mode
+	unitLog int // log2 of values per scale unit (4 or 5); 0: all scales are 1
+	mode    offMode
+	signed  bool // chunk yields signed bytes (IQ4_XS)
+	// prologue decodes the block's scales: k.units (one 16-bit scale per
+	// unit: an xmm of 8 words or a ymm of 16) and k.off (a ymm of 16
+	// words, one per 16 values; negated in offFold mode).
+	prologue func(k *kgen)
+	// chunk returns chunk c's weights as bytes (unsigned unless signed).
+	chunk func(k *kgen, c int) VecVirtual
+}
+
+// kgen is the state of one kernel being generated.
+type kgen struct {
+	t     tier
+	kt    *ktype
+	w     Register
+	blk   map[string]VecVirtual // values shared by the chunks of one block
+	units VecVirtual
+	off   VecVirtual
+	hiK   OpmaskVirtual // words 16..31 (the upper 256 bits); zmm only
+}
+
+func (k *kgen) wm(off int) Mem { return Mem{Base: k.w, Disp: off} }
+
+// cached returns the block-level value named key, computing it once.
+func (k *kgen) cached(key string, f func() VecVirtual) VecVirtual {
+	if v, ok := k.blk[key]; ok {
+		return v
+	}
+	v := f()
+	k.blk[key] = v
+	return v
+}
+
+// Constant vectors live in read-only data, 64 bytes each.
+var consts = map[string]Mem{}
+
+func constVec(name string, b [64]byte) Mem {
+	if m, ok := consts[name]; ok {
+		return m
+	}
+	m := GLOBL("kq"+name, RODATA|NOPTR)
+	for i, v := range b {
+		DATA(i, U8(v))
+	}
+	consts[name] = m
+	return m
+}
+
+func hex(b []byte) string { return fmt.Sprintf("%x", b) }
+
+func bytesConst(v byte) Mem {
+	var b [64]byte
+	for i := range b {
+		b[i] = v
+	}
+	return constVec(fmt.Sprintf("b%02x", v), b)
+}
+
+func dwordsConst(name string, v []uint32) Mem {
+	var b [64]byte
+	for i, x := range v {
+		b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = byte(x), byte(x>>8), byte(x>>16), byte(x>>24)
+	}
+	return constVec(name, b)
+}
+
+// wordShifts is a VPSRLVW count vector: lo for the lower 256 bits, hi for
+// the upper.
+func wordShifts(lo, hi int) Mem {
+	v := make([]uint32, 16)
+	for i := range v {
+		s := lo
+		if i >= 8 {
+			s = hi
+		}
+		v[i] = uint32(s) | uint32(s)<<16
+	}
+	return dwordsConst(fmt.Sprintf("sh%d%d", lo, hi), v)
+}
+
+// and returns m & x for a byte constant m.
+func (k *kgen) and(v byte, x VecVirtual) VecVirtual {
+	d := k.t.vec()
+	if k.t.z {
+		VPANDD(bytesConst(v), x, d)
+	} else {
+		VPAND(bytesConst(v), x, d)
+	}
+	return d
+}
+
+// orMasked returns q | (h & m) for a byte constant m.
+func (k *kgen) orMasked(q, h VecVirtual, m byte) VecVirtual {
+	if k.t.z {
+		VPTERNLOGD(U8(0xF8), bytesConst(m), h, q) // A | (B & C)
+		return q
+	}
+	t := k.and(m, h)
+	VPOR(t, q, q)
+	return q
+}
+
+// shiftW shifts the words of x left (s > 0) or right (s < 0).
+func (k *kgen) shiftW(x VecVirtual, s int) VecVirtual {
+	if s == 0 {
+		return x
+	}
+	d := k.t.vec()
+	if s > 0 {
+		VPSLLW(U8(s), x, d)
+	} else {
+		VPSRLW(U8(-s), x, d)
+	}
+	return d
+}
+
+// bcast32 loads 32 bytes at m into both halves (zmm) or the ymm.
+func (k *kgen) bcast32(m Mem) VecVirtual {
+	d := k.t.vec()
+	if k.t.z {
+		VBROADCASTI64X4(m, d)
+	} else {
+		VMOVDQU(m, d)
+	}
+	return d
+}
+
+// srlvw shifts the lower half's words by lo and the upper half's by hi (zmm only).
+func (k *kgen) srlvw(x VecVirtual, lo, hi int) VecVirtual {
+	if lo == 0 && hi == 0 {
+		return x
+	}
+	d := ZMM()
+	VPSRLVW(wordShifts(lo, hi), x, d)
+	return d
+}
+
+// curZ is set while generating an AVX-512 kernel: VEX-only instructions
+// cannot address X16-X31, so the helpers below pick EVEX forms.
+var curZ bool
+
+func vpand(a, b, d Op) {
+	if curZ {
+		VPANDD(a, b, d)
+	} else {
+		VPAND(a, b, d)
+	}
+}
+
+func vpor(a, b, d Op) {
+	if curZ {
+		VPORD(a, b, d)
+	} else {
+		VPOR(a, b, d)
+	}
+}
+
+func vpxor(a, b, d Op) {
+	if curZ {
+		VPXORD(a, b, d)
+	} else {
+		VPXOR(a, b, d)
+	}
+}
+
+func vmovdqu(a, d Op) {
+	if curZ {
+		VMOVDQU32(a, d)
+	} else {
+		VMOVDQU(a, d)
+	}
+}
+
+func vextracti128(a, d Op) {
+	if curZ {
+		VEXTRACTI32X4(U8(1), a, d)
+	} else {
+		VEXTRACTI128(U8(1), a, d)
+	}
+}
+
+// --- scale decoders ---
+
+// k4Scales decodes the 12-byte scale block of Q4_K/Q5_K at w+4 into 8
+// unit scales (xmm words) and the mins per 16 values (ymm words).
+func k4Scales(k *kgen) {
+	x := XMM()
+	vmovdqu(k.wm(4), x) // dwords a0 a1 a2 (and 4 bytes of qs)
+	l, h := XMM(), XMM()
+	VPSHUFD(U8(0x98), x, l) // a0 a2 a1 a2
+	VPSRLVD(dwordsConst("k4sh", []uint32{0, 0, 0, 4}), l, l)
+	vpand(dwordsConst("k4ml", []uint32{0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f}), l, l)
+	VPSHUFD(U8(0x50), x, h) // a0 a0 a1 a1
+	VPSRLD(U8(2), h, h)
+	vpand(dwordsConst("k4mh", []uint32{0, 0x30303030, 0, 0x30303030}), h, h)
+	vpor(h, l, l) // bytes: scales 0..7, mins 0..7
+	w := YMM()
+	VPMOVZXBW(l, w) // words: scales 0..7, mins 0..7
+	k.units = w
+	// mins per 16 values: m0 m0 m1 m1 .. m3 m3 | m4 m4 .. m7 m7
+	o := YMM()
+	VPERMQ(U8(0xEE), w, o)
+	var m [64]byte
+	for i := range 16 {
+		j := byte(2 * (i / 2))
+		m[2*i], m[2*i+1] = j, j+1
+	}
+	VPSHUFB(constVec("k4off", m), o, o)
+	k.off = o
+}
+
+func q6Scales(k *kgen) {
+	x := XMM()
+	vmovdqu(k.wm(192), x)
+	w := YMM()
+	VPMOVSXBW(x, w)
+	k.units = w
+	t, z := YMM(), YMM()
+	VPSLLW(U8(5), w, t)
+	vpxor(z, z, z)
+	VPSUBW(t, z, z) // −32·sc
+	k.off = z
+}
+
+func q2Scales(k *kgen) {
+	x, m := XMM(), XMM()
+	vmovdqu(k.wm(0), x)
+	VPSRLW(U8(4), x, m)
+	vpand(bytesConst(0x0f), x, x)
+	vpand(bytesConst(0x0f), m, m)
+	w, o := YMM(), YMM()
+	VPMOVZXBW(x, w)
+	VPMOVZXBW(m, o)
+	k.units, k.off = w, o
+}
+
+func q3Scales(k *kgen) {
+	x := XMM()
+	VMOVQ(k.wm(96), x)
+	VPINSRD(U8(2), k.wm(104), x, x) // a0 a1 a2 0
+	a, b := XMM(), XMM()
+	VPSHUFD(U8(0x44), x, a) // a0 a1 a0 a1
+	VPSRLVD(dwordsConst("q3sa", []uint32{0, 0, 4, 4}), a, a)
+	vpand(bytesConst(0x0f), a, a)
+	VPSHUFD(U8(0xAA), x, b) // a2 x4
+	VPSRLVD(dwordsConst("q3sb", []uint32{0, 2, 4, 6}), b, b)
+	vpand(bytesConst(0x03), b, b)
+	VPSLLD(U8(4), b, b)
+	vpor(b, a, a)
+	VPSUBB(bytesConst(32), a, a)
+	w := YMM()
+	VPMOVSXBW(a, w)
+	k.units = w
+	t, z := YMM(), YMM()
+	VPSLLW(U8(2), w, t)
+	vpxor(z, z, z)
+	VPSUBW(t, z, z) // −4·sc
+	k.off = z
+}
+
+// dupWords8 turns 8 words into 8 dwords holding each word twice.
+func dupWords8(x Op) VecVirtual {
+	t, s := YMM(), YMM()
+	VPMOVZXWD(x, t)
+	VPSLLD(U8(16), t, s)
+	vpor(s, t, t)
+	return t
+}
+
+// --- chunk decoders ---
+
+// q4Chunk: the 4-bit quants at qs (Q4_K: chunk of 64 = 32 bytes, low
+// nibbles first).
+func q4Chunk(k *kgen, qs, c int) VecVirtual {
+	if k.t.z {
+		b := k.bcast32(k.wm(qs + 32*c))
+		VPSRLW(U8(4), b, k.hiK, b) // upper half only (merge masking)
+		return k.and(0x0f, b)
+	}
+	g := c / 2
+	b := k.cached(fmt.Sprint("q4", g), func() VecVirtual { return k.bcast32(k.wm(qs + 32*g)) })
+	if c%2 == 1 {
+		return k.and(0x0f, k.shiftW(b, -4))
+	}
+	return k.and(0x0f, b)
+}
+
+// crumbChunk: the 2-bit quants at qs (Q2_K/Q3_K/TQ2_0 layout).
+func crumbChunk(k *kgen, qs, c int) VecVirtual {
+	if k.t.z {
+		h, t := c/2, c%2
+		b := k.cached(fmt.Sprint("cr", h), func() VecVirtual { return k.bcast32(k.wm(qs + 32*h)) })
+		return k.and(0x03, k.srlvw(b, 4*t, 4*t+2))
+	}
+	h, s := c/4, c%4
+	b := k.cached(fmt.Sprint("cr", h), func() VecVirtual { return k.bcast32(k.wm(qs + 32*h)) })
+	return k.and(0x03, k.shiftW(b, -2*s))
+}
+
+// highBit merges bit (c for AVX2, 2c/2c+1 for the zmm halves) of the
+// 32 bytes at off into bit pos of q.
+func highBit(k *kgen, q VecVirtual, off, c, pos int) VecVirtual {
+	var h VecVirtual
+	var bit int
+	if k.t.z {
+		h = k.cached("hb", func() VecVirtual { return k.srlvw(k.bcast32(k.wm(off)), 0, 1) })
+		bit = 2 * c
+	} else {
+		h = k.cached("hb", func() VecVirtual { return k.bcast32(k.wm(off)) })
+		bit = c
+	}
+	return k.orMasked(q, k.shiftW(h, pos-bit), 1<<pos)
+}
+
+func q6Chunk(k *kgen, c int) VecVirtual {
+	if k.t.z {
+		h, t := c/2, c%2
+		ql := k.cached(fmt.Sprint("ql", h), func() VecVirtual {
+			v := ZMM()
+			VMOVDQU64(k.wm(64*h), v)
+			return v
+		})
+		qh := k.cached(fmt.Sprint("qh", h), func() VecVirtual { return k.srlvw(k.bcast32(k.wm(128+32*h)), 0, 2) })
+		var q, hh VecVirtual
+		if t == 0 {
+			q, hh = k.and(0x0f, ql), k.shiftW(qh, 4)
+		} else {
+			q, hh = k.and(0x0f, k.shiftW(ql, -4)), qh
+		}
+		return k.orMasked(q, hh, 0x30)
+	}
+	h, s := c/4, c%4
+	ql := k.cached(fmt.Sprint("ql", h, s%2), func() VecVirtual { return k.bcast32(k.wm(64*h + 32*(s%2))) })
+	qh := k.cached(fmt.Sprint("qh", h), func() VecVirtual { return k.bcast32(k.wm(128 + 32*h)) })
+	var q VecVirtual
+	if s < 2 {
+		q = k.and(0x0f, ql)
+	} else {
+		q = k.and(0x0f, k.shiftW(ql, -4))
+	}
+	return k.orMasked(q, k.shiftW(qh, 4-2*s), 0x30)
+}
+
+var types = []ktype{
+	{name: "q4_K", bytes: 144, dOff: 0, unitLog: 5, mode: offDmin, prologue: k4Scales,
+		chunk: func(k *kgen, c int) VecVirtual { return q4Chunk(k, 16, c) }},
+	{name: "q5_K", bytes: 176, dOff: 0, unitLog: 5, mode: offDmin, prologue: k4Scales,
+		chunk: func(k *kgen, c int) VecVirtual { return highBit(k, q4Chunk(k, 48, c), 16, c, 4) }},
+	{name: "q6_K", bytes: 210, dOff: 208, unitLog: 4, mode: offFold, prologue: q6Scales, chunk: q6Chunk},
+	{name: "q2_K", bytes: 84, dOff: 80, unitLog: 4, mode: offDmin, prologue: q2Scales,
+		chunk: func(k *kgen, c int) VecVirtual { return crumbChunk(k, 16, c) }},
+	{name: "q3_K", bytes: 110, dOff: 108, unitLog: 4, mode: offFold, prologue: q3Scales,
+		chunk: func(k *kgen, c int) VecVirtual { return highBit(k, crumbChunk(k, 32, c), 0, c, 2) }},
+	{name: "tq2_0", bytes: 66, dOff: 64, unitLog: 0, mode: offNone, prologue: func(*kgen) {}, chunk: func(k *kgen, c int) VecVirtual { return crumbChunk(k, 0, c) }},
+}
+
+func main() {
+	ConstraintExpr("!purego")
+	for i := range types {
+		for _, t := range []tier{{"avx2", false}, {"vnni", true}} {
+			for nr := 1; nr <= 4; nr++ {
+				kernel(&types[i], t, nr)
+			}
+		}
+	}
+	Generate()
+}
+
+// dmLocal is the AVX-512 kernels' stack slot for the block's d and dmin.
+var dmLocal Mem
+
+// p struct offsets (kqRows in kq_amd64.go).
+const (
+	offAQ = 0
+	offAD = 32
+	offBS = 64
+)
+
+func kernel(kt *ktype, t tier, nr int) {
+	curZ = t.z
+	name := fmt.Sprintf("%s%sR%d", kt.name, t.name, nr)
+	TEXT(name, NOSPLIT, "func(w *byte, nb int, p *[12]*byte, out *[4]float32)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s: one %s weight row of nb super-blocks against %d Q8_K activation rows (%s).", name, kt.name, nr, t.name),
+		"p holds each row's values, block scales and bsums.")
+
+	k := &kgen{t: t, kt: kt}
+	if t.z {
+		k.hiK = K()
+		g := GP32()
+		MOVL(U32(0xFFFF0000), g)
+		KMOVD(g, k.hiK)
+	}
+	k.w = Load(Param("w"), GP64())
+	nb := Load(Param("nb"), GP64())
+	p := Load(Param("p"), GP64())
+	aq := make([]Register, nr)
+	for r := range aq {
+		aq[r] = GP64()
+		MOVQ(Mem{Base: p, Disp: offAQ + 8*r}, aq[r])
+	}
+	i4, i256 := GP64(), GP64()
+	XORQ(i4, i4)
+	XORQ(i256, i256)
+	aMem := func(r, c int) Mem { return Mem{Base: aq[r], Index: i256, Scale: 1, Disp: t.width() * c} }
+	rowPtr := func(r, off int) Register {
+		g := GP64()
+		MOVQ(Mem{Base: p, Disp: off + 8*r}, g)
+		return g
+	}
+	dMem := func(r int) Mem { return Mem{Base: rowPtr(r, offAD), Index: i4, Scale: 1} }
+	bsMem := func(r int) Mem { return Mem{Base: rowPtr(r, offBS), Index: i4, Scale: 8} }
+
+	// Per-call constants.
+	var idx []VecVirtual // zmm: VPERMD index per chunk
+	if t.z && kt.unitLog != 0 {
+		for c := range t.chunks() {
+			v := make([]uint32, 16)
+			for i := range v {
+				v[i] = uint32((t.width()*c + 4*i) >> kt.unitLog)
+			}
+			x := ZMM()
+			VMOVDQU32(dwordsConst(fmt.Sprintf("ix%d_%d", kt.unitLog, c), v), x)
+			idx = append(idx, x)
+		}
+	}
+	var ones, oneB VecVirtual
+	if kt.unitLog == 0 {
+		oneB = t.vec()
+		vmovdqu(bytesConst(1), oneB)
+		if !t.z {
+			ones = YMM()
+			VPCMPEQW(ones, ones, ones)
+			VPSRLW(U8(15), ones, ones)
+		}
+	}
+	accF := make([]VecVirtual, nr)
+	for r := range accF {
+		accF[r] = t.vec()
+		if t.z {
+			VPXORD(accF[r], accF[r], accF[r])
+		} else {
+			VXORPS(accF[r], accF[r], accF[r])
+		}
+	}
+
+	// AVX2 keeps the block's float scales and offsets on the stack.
+	var dvMem, mvMem, offMem Mem
+	if t.z {
+		dmLocal = AllocLocal(8)
+	} else {
+		dvMem = AllocLocal(32)
+		mvMem = AllocLocal(32)
+		offMem = AllocLocal(32)
+	}
+
+	Label("loop")
+	TESTQ(nb, nb)
+	JZ(LabelRef("done"))
+	k.blk = map[string]VecVirtual{}
+
+	// d (and dmin) as floats: broadcast vectors (AVX2) or a stack slot
+	// read with embedded broadcasts (AVX-512).
+	var dv, mv VecVirtual
+	if t.z {
+		x := XMM()
+		if kt.mode == offDmin {
+			VMOVD(k.wm(kt.dOff), x)
+		} else {
+			g := GP32()
+			MOVWLZX(k.wm(kt.dOff), g)
+			VMOVD(g, x)
+		}
+		VCVTPH2PS(x, x)
+		VMOVQ(x, dmLocal)
+	} else {
+		h := YMM()
+		dv = t.vec()
+		VPBROADCASTW(k.wm(kt.dOff), h)
+		VCVTPH2PS(h.AsX(), dv)
+		if kt.mode == offDmin {
+			mv = t.vec()
+			VPBROADCASTW(k.wm(kt.dOff+2), h)
+			VCVTPH2PS(h.AsX(), mv)
+		}
+	}
+	k.units, k.off = nil, nil
+	kt.prologue(k)
+
+	// Unit scale words broadcast to every 128-bit lane: tables[0] holds
+	// units 0..7, tables[1] units 8..15; each chunk's scale vector is one
+	// in-lane VPSHUFB of them.
+	var tables []VecVirtual
+	if kt.unitLog != 0 {
+		nt := 1
+		if 256>>kt.unitLog > 8 {
+			nt = 2
+		}
+		for i := range nt {
+			v := t.vec()
+			if t.z {
+				VSHUFI32X4(U8(0x55*i), k.units.AsZ(), k.units.AsZ(), v)
+			} else {
+				VPERMQ(U8(0x44+0xAA*i), k.units.AsY(), v)
+			}
+			tables = append(tables, v)
+		}
+	}
+
+	acc := make([]VecVirtual, nr)
+	acc2 := make([]VecVirtual, nr)
+	initAcc := func(r int) bool { // reports whether acc[r] holds a value
+		acc[r] = t.vec()
+		if t.z && kt.unitLog == 0 {
+			acc2[r] = ZMM()
+			VPXORD(acc2[r], acc2[r], acc2[r])
+		}
+		if kt.mode == offFold {
+			VPMADDWD(bsMem(r), k.off, acc[r].AsY())
+			return true
+		}
+		if t.z {
+			VPXORD(acc[r], acc[r], acc[r])
+			return true
+		}
+		return false
+	}
+
+	// dot adds chunk c of row r (weights u, scales s) to acc[r]. Ternary
+	// types (no scales) subtract Σa per lane (acc2 / the int16 sums), so
+	// that every lane holds its exact share of Σ w·a.
+	dot := func(r, c int, u, s VecVirtual, has bool) {
+		if t.z {
+			if kt.unitLog == 0 {
+				VPDPBUSD(aMem(r, c), u, acc[r])
+				VPDPBUSD(aMem(r, c), oneB, acc2[r])
+				return
+			}
+			pp := ZMM()
+			VPMADDUBSW(aMem(r, c), u, pp)
+			VPDPWSSD(s, pp, acc[r])
+			return
+		}
+		pp := YMM()
+		VPMADDUBSW(aMem(r, c), u, pp)
+		if kt.unitLog == 0 {
+			q := YMM()
+			VPMADDUBSW(aMem(r, c), oneB, q)
+			VPSUBW(q, pp, pp)
+			if has {
+				VPADDW(pp, acc[r], acc[r])
+			} else {
+				acc[r] = pp
+			}
+			return
+		}
+		VPMADDWD(s, pp, pp)
+		if has {
+			VPADDD(pp, acc[r], acc[r])
+		} else {
+			acc[r] = pp
+		}
+	}
+	// finish turns acc[r] into int32 lanes after the last chunk.
+	finish := func(r int) {
+		if kt.unitLog != 0 {
+			return
+		}
+		if t.z {
+			VPSUBD(acc2[r], acc[r], acc[r])
+			return
+		}
+		VPMADDWD(ones, acc[r], acc[r])
+	}
+	scaleFor := func(c int) VecVirtual {
+		if kt.unitLog == 0 {
+			return nil
+		}
+		var m [64]byte
+		first := (t.width() * c) >> kt.unitLog
+		for i := range t.width() / 4 {
+			u := (t.width()*c + 4*i) >> kt.unitLog
+			w := byte(2 * (u % 8))
+			m[4*i], m[4*i+1], m[4*i+2], m[4*i+3] = w, w+1, w, w+1
+		}
+		s := t.vec()
+		VPSHUFB(constVec("sc"+hex(m[:t.width()]), m), tables[first/8], s)
+		return s
+	}
+
+	if t.z {
+		us := make([]VecVirtual, t.chunks())
+		ss := make([]VecVirtual, t.chunks())
+		for c := range us {
+			us[c] = kt.chunk(k, c)
+			ss[c] = scaleFor(c)
+		}
+		for r := range nr {
+			initAcc(r)
+			// With one or two rows, odd chunks go to a second
+			// accumulator to halve the VPDPWSSD dependency chain.
+			split := nr <= 2 && kt.unitLog != 0
+			var odd VecVirtual
+			if split {
+				odd = ZMM()
+				VPXORD(odd, odd, odd)
+			}
+			for c := range us {
+				if split && c%2 == 1 {
+					even := acc[r]
+					acc[r] = odd
+					dot(r, c, us[c], ss[c], true)
+					acc[r] = even
+					continue
+				}
+				dot(r, c, us[c], ss[c], true)
+			}
+			if split {
+				VPADDD(odd, acc[r], acc[r])
+			}
+			finish(r)
+			epilogue(k, r, acc[r], accF[r], dv, mv, dMem, bsMem)
+		}
+	} else {
+		// Spill the block values the chunk loop does not need.
+		VMOVUPS(dv, dvMem)
+		if mv != nil {
+			VMOVUPS(mv, mvMem)
+		}
+		if kt.mode == offDmin {
+			VMOVDQU(k.off, offMem)
+		}
+		has := make([]bool, nr)
+		for r := range nr {
+			has[r] = initAcc(r)
+		}
+		for c := range t.chunks() {
+			u := kt.chunk(k, c)
+			s := scaleFor(c)
+			for r := range nr {
+				dot(r, c, u, s, has[r])
+				has[r] = true
+			}
+		}
+		for r := range nr {
+			finish(r)
+		}
+		dv2 := YMM()
+		VMOVUPS(dvMem, dv2)
+		var mv2 VecVirtual
+		if kt.mode == offDmin {
+			mv2 = YMM()
+			VMOVUPS(mvMem, mv2)
+			k.off = YMM()
+			VMOVDQU(offMem, k.off)
+		}
+		for r := range nr {
+			epilogue(k, r, acc[r], accF[r], dv2, mv2, dMem, bsMem)
+		}
+	}
+
+	ADDQ(U32(kt.bytes), k.w)
+	ADDQ(U8(4), i4)
+	ADDQ(U32(256), i256)
+	DECQ(nb)
+	JMP(LabelRef("loop"))
+
+	Label("done")
+	out := Load(Param("out"), GP64())
+	for r := range nr {
+		var lo VecVirtual
+		if t.z {
+			hi := YMM()
+			VEXTRACTF64X4(U8(1), accF[r], hi)
+			VADDPS(hi, accF[r].AsY(), hi)
+			lo = hi
+		} else {
+			lo = accF[r]
+		}
+		x, y := lo.AsX(), XMM()
+		if t.z {
+			VEXTRACTF32X4(U8(1), lo, y)
+		} else {
+			VEXTRACTF128(U8(1), lo, y)
+		}
+		VADDPS(y, x, x)
+		VMOVHLPS(x, x, y)
+		VADDPS(y, x, x)
+		VMOVSHDUP(x, y)
+		VADDSS(y, x, x)
+		VMOVSS(x, Mem{Base: out, Disp: 4 * r})
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// epilogue scales row r's block sum and adds it to its float accumulator:
+// accF += ad · (d·acc − dmin·Σ off·bsum).
+func epilogue(k *kgen, r int, acc, accF, dv, mv VecVirtual, dMem, bsMem func(int) Mem) {
+	t := k.t
+	f := t.vec()
+	VCVTDQ2PS(acc, f)
+	if t.z {
+		VMULPS_BCST(dmLocal, f, f)
+	} else {
+		VMULPS(dv, f, f)
+	}
+	if k.kt.mode == offDmin {
+		m := YMM()
+		VPMADDWD(bsMem(r), k.off, m)
+		VCVTDQ2PS(m, m)
+		if t.z {
+			dm := dmLocal
+			dm.Disp += 4
+			VFNMADD231PS_BCST(dm, m.AsZ(), f)
+		} else {
+			VFNMADD231PS(m, mv, f)
+		}
+	}
+	if t.z {
+		VFMADD231PS_BCST(dMem(r), f, accF)
+	} else {
+		s := YMM()
+		VBROADCASTSS(dMem(r), s)
+		VFMADD231PS(s, f, accF)
+	}
+}
