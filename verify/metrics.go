@@ -93,6 +93,49 @@ func (a *Accumulator) Add(want, got []float32) {
 	if len(want) != len(got) {
 		panic("verify: Accumulator.Add with slices of different lengths")
 	}
+	// Four independent partial sums per quantity, so the float64 adds do
+	// not wait on each other; values are checked for NaN/Inf by their
+	// exponent bits. The split depends only on the data, so results are
+	// the same for every worker count.
+	var e, w2, g2, gw [4]float64
+	var maxErr float64
+	i := 0
+	for ; i+4 <= len(want); i += 4 {
+		ws, gs := want[i:i+4:i+4], got[i:i+4:i+4]
+		if !finite4(ws) || !finite4(gs) {
+			a.addSlow(ws, gs)
+			continue
+		}
+		for j := range 4 {
+			w, g := float64(ws[j]), float64(gs[j])
+			d := g - w
+			e[j] += d * d
+			w2[j] += w * w
+			g2[j] += g * g
+			gw[j] += g * w
+			if ad := math.Abs(d); ad > maxErr {
+				maxErr = ad
+			}
+		}
+		a.n += 4
+	}
+	a.sumSqErr += (e[0] + e[1]) + (e[2] + e[3])
+	a.sumSqWant += (w2[0] + w2[1]) + (w2[2] + w2[3])
+	a.sumSqGot += (g2[0] + g2[1]) + (g2[2] + g2[3])
+	a.dot += (gw[0] + gw[1]) + (gw[2] + gw[3])
+	a.maxAbsErr = max(a.maxAbsErr, maxErr)
+	a.addSlow(want[i:], got[i:])
+}
+
+// finite4 reports whether four float32 values are all finite.
+func finite4(v []float32) bool {
+	const exp = 0x7f800000
+	return math.Float32bits(v[0])&exp != exp && math.Float32bits(v[1])&exp != exp &&
+		math.Float32bits(v[2])&exp != exp && math.Float32bits(v[3])&exp != exp
+}
+
+// addSlow adds pairs one at a time, sorting out non-finite values.
+func (a *Accumulator) addSlow(want, got []float32) {
 	for i, w32 := range want {
 		w, g := float64(w32), float64(got[i])
 		switch {
@@ -178,6 +221,30 @@ type statsAcc struct {
 }
 
 func (s *statsAcc) add(v []float32) {
+	var sq [4]float64
+	var mx float64
+	i := 0
+	for ; i+4 <= len(v); i += 4 {
+		x4 := v[i : i+4 : i+4]
+		if !finite4(x4) {
+			s.addSlow(x4)
+			continue
+		}
+		for j := range 4 {
+			x := float64(x4[j])
+			sq[j] += x * x
+			if ax := math.Abs(x); ax > mx {
+				mx = ax
+			}
+		}
+		s.n += 4
+	}
+	s.sumSq += (sq[0] + sq[1]) + (sq[2] + sq[3])
+	s.maxAbs = max(s.maxAbs, mx)
+	s.addSlow(v[i:])
+}
+
+func (s *statsAcc) addSlow(v []float32) {
 	for _, x32 := range v {
 		x := float64(x32)
 		if math.IsNaN(x) || math.IsInf(x, 0) {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -244,5 +245,35 @@ func TestThresholds(t *testing.T) {
 		if _, _, err := ParseThreshold(in); err == nil {
 			t.Errorf("%q accepted", in)
 		}
+	}
+}
+
+// TestAccumulatorFastPath checks the four-way Add against one pair at a
+// time, with non-finite values inside groups of four and a ragged tail.
+func TestAccumulatorFastPath(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	want, got := make([]float32, 1003), make([]float32, 1003)
+	for i := range want {
+		want[i] = float32(rng.NormFloat64())
+		got[i] = want[i] + float32(0.01*rng.NormFloat64())
+	}
+	want[5], got[10], got[11], want[1001] = float32(math.NaN()), float32(math.Inf(1)), float32(math.NaN()), float32(math.Inf(-1))
+	var fast, slow Accumulator
+	fast.Add(want, got)
+	slow.addSlow(want, got)
+	f, s := fast.Comparison(), slow.Comparison()
+	if f.Count != s.Count || f.NonFinite != s.NonFinite || f.SourceNonFinite != s.SourceNonFinite || f.MaxAbsError != s.MaxAbsError {
+		t.Fatalf("fast %+v, slow %+v", f, s)
+	}
+	for _, p := range [][2]Float{{f.RMSE, s.RMSE}, {f.RelRMSE, s.RelRMSE}, {f.Cosine, s.Cosine}} {
+		if math.Abs(float64(p[0]-p[1])) > 1e-12*math.Abs(float64(p[1])) {
+			t.Errorf("fast %v, slow %v", p[0], p[1])
+		}
+	}
+	var fs, ss statsAcc
+	fs.add(got)
+	ss.addSlow(got)
+	if a, b := fs.stats(), ss.stats(); a.Count != b.Count || a.NonFinite != b.NonFinite || a.MaxAbs != b.MaxAbs || math.Abs(float64(a.RMS-b.RMS)) > 1e-12 {
+		t.Errorf("stats fast %+v, slow %+v", a, b)
 	}
 }
