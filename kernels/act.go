@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"encoding/binary"
 	"math"
 
 	"github.com/qconv/qconv/gguf"
@@ -29,6 +30,70 @@ type acts struct {
 	d    []float32 // rows*nb block scales (fp16-exact for Q8_0/Q8_1)
 	s    []float32 // Q8_1: rows*nb, d·Σq rounded to fp16
 	bsum []int16   // Q8_K: rows*k/16, Σq per 16 values
+
+	// vx is the AVX-512 kernels' layout of Q8_0/Q8_1 rows (nil unless
+	// vnniLayout is set): vxs bytes per row, 3*k. Per pair of blocks (and
+	// per odd last block, halved) 192 bytes: the 64 int8 values; each
+	// block's d repeated 8 times (16 float32); then 16 32-bit x, which for
+	// Q8_0 are -128 times the sums of each 4 consecutive values (int32)
+	// and for Q8_1 each block's s repeated 8 times (float32).
+	vx  []byte
+	vxs int
+}
+
+// vnniLayout makes quantizeActs fill acts.vx; set once at initialisation
+// where the AVX-512 kernels are registered.
+var vnniLayout bool
+
+// Assembly forms of quantizeBlock32 over whole rows and of buildVX's
+// per-row layout, set at initialisation where available; they give the
+// same bytes as the Go code (TestQuantizeActsAsm).
+var (
+	// quantQ8Rows quantizes len(x)/32 blocks into q, d and, if s is not
+	// nil, s (Q8_1), as quantizeActs does.
+	quantQ8Rows func(x []float32, q []int8, d, s []float32)
+	// buildVXRow writes one row's VNNI layout.
+	buildVXRow func(vx []byte, q []int8, d, s []float32)
+)
+
+// buildVX fills a.vx from a.q, a.d and a.s.
+func (a *acts) buildVX(rows int) {
+	nb := a.nb
+	a.vxs = 3 * a.k
+	a.vx = make([]byte, rows*a.vxs)
+	if buildVXRow != nil {
+		for r := range rows {
+			var s []float32
+			if a.s != nil {
+				s = a.s[r*nb : (r+1)*nb]
+			}
+			buildVXRow(a.vx[r*a.vxs:(r+1)*a.vxs], a.q[r*a.k:(r+1)*a.k], a.d[r*nb:(r+1)*nb], s)
+		}
+		return
+	}
+	le := binary.LittleEndian
+	for r := range rows {
+		row := a.vx[r*a.vxs : (r+1)*a.vxs]
+		for i := 0; i < nb; i += 2 {
+			n := min(2, nb-i) // blocks in this group
+			g := row[96*i : 96*i+96*n]
+			j := r*nb + i // first block's index in q, d, s
+			for l, v := range a.q[32*j : 32*(j+n)] {
+				g[l] = byte(v)
+			}
+			for l := range 8 * n {
+				b := j + l/8
+				le.PutUint32(g[32*n+4*l:], math.Float32bits(a.d[b]))
+				if a.s != nil {
+					le.PutUint32(g[64*n+4*l:], math.Float32bits(a.s[b]))
+				} else {
+					q := a.q[32*j+4*l : 32*j+4*l+4]
+					sum := int32(q[0]) + int32(q[1]) + int32(q[2]) + int32(q[3])
+					le.PutUint32(g[64*n+4*l:], uint32(-128*sum))
+				}
+			}
+		}
+	}
 }
 
 // row returns the int8 values of activation row r.
@@ -44,12 +109,22 @@ func quantizeActs(kind actKind, x []float32, rows, k int) *acts {
 		if kind == actQ8_1 {
 			a.s = make([]float32, rows*a.nb)
 		}
+		if quantQ8Rows != nil {
+			quantQ8Rows(x[:rows*k], a.q, a.d, a.s)
+			if vnniLayout {
+				a.buildVX(rows)
+			}
+			break
+		}
 		for i := range rows * a.nb {
 			d, s := quantizeBlock32(a.q[32*i:32*i+32], x[32*i:32*i+32])
 			a.d[i] = fp16Round(d)
 			if kind == actQ8_1 {
 				a.s[i] = fp16Round(d * float32(s)) // unrounded d, as ggml
 			}
+		}
+		if vnniLayout {
+			a.buildVX(rows)
 		}
 	case actQ8_K:
 		a.nb = k / 256

@@ -36,6 +36,18 @@ func dotI8(a, b []int8) int32 {
 	return s0 + s1 + s2 + s3
 }
 
+// dot32 returns Σ a[i]·b[i] over 32 values (arrays: no bounds checks).
+func dot32(a, b *[32]int8) int32 {
+	var s0, s1, s2, s3 int32
+	for i := 0; i < 32; i += 4 {
+		s0 += int32(a[i]) * int32(b[i])
+		s1 += int32(a[i+1]) * int32(b[i+1])
+		s2 += int32(a[i+2]) * int32(b[i+2])
+		s3 += int32(a[i+3]) * int32(b[i+3])
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
 // dotF32 returns Σ a[i]·b[i] over len(a) values in float32.
 func dotF32(a, b []float32) float32 {
 	b = b[:len(a)]
@@ -65,7 +77,7 @@ func goQ32(dec dec32, bb int) qKernel {
 			d, m := dec(q, w[i*bb:(i+1)*bb])
 			for r := range out {
 				j := (r0+r)*nb + i
-				si := dotI8(q[:], a.q[32*j:32*j+32])
+				si := dot32(q, (*[32]int8)(a.q[32*j:32*j+32]))
 				acc[r] += d * a.d[j] * float32(si)
 				if a.s != nil {
 					acc[r] += m * a.s[j]

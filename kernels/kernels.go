@@ -123,8 +123,42 @@ func Supported(t gguf.Type) bool {
 	return t < gguf.TypeCount && table[TierGo][t].float != nil
 }
 
+// rowsKernel is the optional whole-task form of a tier's quant kernel:
+// weight rows n0..n1-1 (rb bytes each, from the start of w) against
+// activation rows r0..r0+nr-1 of a, nr <= rowsTile, each result stored at
+// y[(r0+r)*n + row].
+type rowsKernel func(y []float32, n int, w []byte, rb, n0, n1 int, a *acts, r0, nr int)
+
+// rowKernels holds the task kernels, filled with the table and read-only
+// afterwards. MatMul uses the one of the tier pick takes the quant kernel
+// from.
+var rowKernels [numTiers][gguf.TypeCount]rowsKernel
+
+// floatRowsKernel is the optional whole-task form of a float kernel: as
+// rowsKernel, against rows r0..r0+nr-1 of x (k values each).
+type floatRowsKernel func(y []float32, n int, w []byte, rb, n0, n1 int, x []float32, k, r0, nr int, s *scratch)
+
+var floatRowKernels [numTiers][gguf.TypeCount]floatRowsKernel
+
+// pickRows returns the task kernels matching pick(tier, t, act): one of
+// them, or neither.
+func pickRows(tier Tier, t gguf.Type, k kernel) (rowsKernel, floatRowsKernel) {
+	for tt := tier; tt > TierGo; tt-- {
+		if k.quant != nil && table[tt][t].quant != nil {
+			return rowKernels[tt][t], nil
+		}
+		if k.quant == nil && table[tt][t].float != nil {
+			return nil, floatRowKernels[tt][t]
+		}
+	}
+	return nil, nil
+}
+
+// rowsTile bounds the activation rows one rowsKernel call serves.
+const rowsTile = 8
+
 // rowsPerTask is how many weight rows a worker claims at a time.
-const rowsPerTask = 16
+const rowsPerTask = 64
 
 // batchChunk bounds the activation rows served by one pass over the
 // weights, so that their quantized form stays in cache.
@@ -166,6 +200,7 @@ func MatMul(y, x []float32, batch int, w *Matrix, opts Options) {
 		return
 	}
 	k := pick(tier, w.Type, opts.Activations)
+	rk, fk := pickRows(tier, w.Type, k)
 	threads := opts.Threads
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
@@ -178,12 +213,12 @@ func MatMul(y, x []float32, batch int, w *Matrix, opts Options) {
 		if k.quant != nil {
 			a = quantizeActs(k.act, xs, nb, K)
 		}
-		run(ys, xs, a, nb, w, rb, k, threads)
+		run(ys, xs, a, nb, w, rb, k, rk, fk, threads)
 	}
 }
 
 // run splits the output rows among workers.
-func run(y, x []float32, a *acts, batch int, w *Matrix, rb int, k kernel, threads int) {
+func run(y, x []float32, a *acts, batch int, w *Matrix, rb int, k kernel, rk rowsKernel, fk floatRowsKernel, threads int) {
 	N := w.Rows
 	tasks := (N + rowsPerTask - 1) / rowsPerTask
 	// Give each worker at least ~1 MiB of weights (or 64 rows) so that
@@ -202,6 +237,18 @@ func run(y, x []float32, a *acts, batch int, w *Matrix, rb int, k kernel, thread
 			}
 			n0 := t * rowsPerTask
 			n1 := min(N, n0+rowsPerTask)
+			if rk != nil && a != nil {
+				for r0 := 0; r0 < batch; r0 += rowsTile {
+					rk(y, N, w.Data, rb, n0, n1, a, r0, min(rowsTile, batch-r0))
+				}
+				continue
+			}
+			if fk != nil && a == nil {
+				for r0 := 0; r0 < batch; r0 += tileRows {
+					fk(y, N, w.Data, rb, n0, n1, x, w.Cols, r0, min(tileRows, batch-r0), s)
+				}
+				continue
+			}
 			for n := n0; n < n1; n++ {
 				wrow := w.Data[n*rb : (n+1)*rb]
 				for r0 := 0; r0 < batch; r0 += tileRows {

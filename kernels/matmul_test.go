@@ -307,10 +307,9 @@ func TestParseTier(t *testing.T) {
 // TestDispatch checks that the assembly kernels are the ones picked.
 func TestDispatch(t *testing.T) {
 	ptr := func(k kernel) uintptr { return reflect.ValueOf(k.quant).Pointer() }
-	goK := ptr(pick(TierGo, gguf.TypeQ8_0, ActQuantized))
 	for _, tier := range Tiers()[1:] {
-		for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0} {
-			if ptr(pick(tier, typ, ActQuantized)) == goK {
+		for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_1, gguf.TypeQ5_0, gguf.TypeQ5_1, gguf.TypeIQ4_NL} {
+			if ptr(pick(tier, typ, ActQuantized)) == ptr(pick(TierGo, typ, ActQuantized)) {
 				t.Errorf("tier %s type %s: picked the Go kernel", tier, typ)
 			}
 		}
@@ -325,8 +324,8 @@ func TestDispatch(t *testing.T) {
 // requires the tiers to agree with the Go tier.
 func TestTiersAgreeRandomBlocks(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
-	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0} {
-		const n, k, batch = 37, 320, 6
+	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_1, gguf.TypeQ5_0, gguf.TypeQ5_1, gguf.TypeIQ4_NL} {
+		const n, k, batch = 37, 352, 11
 		bb := typ.BlockBytes()
 		data := make([]byte, n*k/32*bb)
 		for i := range data {
@@ -335,6 +334,10 @@ func TestTiersAgreeRandomBlocks(t *testing.T) {
 		for i := 0; i < len(data); i += bb {
 			h := fp32ToFP16(float32(rng.NormFloat64() * 0.01))
 			data[i], data[i+1] = byte(h), byte(h>>8)
+			if typ == gguf.TypeQ4_1 || typ == gguf.TypeQ5_1 { // the min
+				h := fp32ToFP16(float32(rng.NormFloat64() * 0.01))
+				data[i+2], data[i+3] = byte(h), byte(h>>8)
+			}
 		}
 		m := &Matrix{Type: typ, Rows: n, Cols: k, Data: data}
 		x := make([]float32, batch*k)

@@ -4,98 +4,496 @@
 
 package kernels
 
-// q8_0avx2R1: one q8_0 weight row of nb blocks against 1 Q8_0 activation rows (avx2).
-// Activation row r starts at aq + r*k (values) and ad + r*nb (scales).
+// q8_0avx2R1: nrows q8_0 weight rows of nb blocks (back to back from w) against 1 Q8_0 activation rows (AVX2).
+// Activation row r starts at aq + r*k (values), ad + r*nb and as + r*nb (scales, sums);
+// the result for weight row i and activation row r goes to y[r*ys + i].
 //
 //go:noescape
-func q8_0avx2R1(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
+func q8_0avx2R1(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
 
-// q8_0avx2R2: one q8_0 weight row of nb blocks against 2 Q8_0 activation rows (avx2).
-// Activation row r starts at aq + r*k (values) and ad + r*nb (scales).
+// q8_0avx2R2: nrows q8_0 weight rows of nb blocks (back to back from w) against 2 Q8_0 activation rows (AVX2).
+// Activation row r starts at aq + r*k (values), ad + r*nb and as + r*nb (scales, sums);
+// the result for weight row i and activation row r goes to y[r*ys + i].
 //
 //go:noescape
-func q8_0avx2R2(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
+func q8_0avx2R2(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
 
-// q8_0avx2R3: one q8_0 weight row of nb blocks against 3 Q8_0 activation rows (avx2).
-// Activation row r starts at aq + r*k (values) and ad + r*nb (scales).
+// q8_0avx2R3: nrows q8_0 weight rows of nb blocks (back to back from w) against 3 Q8_0 activation rows (AVX2).
+// Activation row r starts at aq + r*k (values), ad + r*nb and as + r*nb (scales, sums);
+// the result for weight row i and activation row r goes to y[r*ys + i].
 //
 //go:noescape
-func q8_0avx2R3(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
+func q8_0avx2R3(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
 
-// q8_0avx2R4: one q8_0 weight row of nb blocks against 4 Q8_0 activation rows (avx2).
-// Activation row r starts at aq + r*k (values) and ad + r*nb (scales).
+// q8_0avx2R4: nrows q8_0 weight rows of nb blocks (back to back from w) against 4 Q8_0 activation rows (AVX2).
+// Activation row r starts at aq + r*k (values), ad + r*nb and as + r*nb (scales, sums);
+// the result for weight row i and activation row r goes to y[r*ys + i].
 //
 //go:noescape
-func q8_0avx2R4(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
+func q8_0avx2R4(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
 
-// q8_0vnniR1: one q8_0 weight row of nb blocks against 1 Q8_0 activation rows (vnni).
-// Activation row r starts at aq + r*k (values) and ad + r*nb (scales).
+// q8_0vnniR1: nb blocks from the start of each of nrows q8_0 weight rows (w + i*rb) against 1 Q8_0 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
 //
 //go:noescape
-func q8_0vnniR1(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
+func q8_0vnniR1(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
 
-// q8_0vnniR2: one q8_0 weight row of nb blocks against 2 Q8_0 activation rows (vnni).
-// Activation row r starts at aq + r*k (values) and ad + r*nb (scales).
+// q8_0vnniR2: nb blocks from the start of each of nrows q8_0 weight rows (w + i*rb) against 2 Q8_0 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
 //
 //go:noescape
-func q8_0vnniR2(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
+func q8_0vnniR2(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
 
-// q8_0vnniR3: one q8_0 weight row of nb blocks against 3 Q8_0 activation rows (vnni).
-// Activation row r starts at aq + r*k (values) and ad + r*nb (scales).
+// q8_0vnniR3: nb blocks from the start of each of nrows q8_0 weight rows (w + i*rb) against 3 Q8_0 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
 //
 //go:noescape
-func q8_0vnniR3(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
+func q8_0vnniR3(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
 
-// q8_0vnniR4: one q8_0 weight row of nb blocks against 4 Q8_0 activation rows (vnni).
-// Activation row r starts at aq + r*k (values) and ad + r*nb (scales).
+// q8_0vnniR4: nb blocks from the start of each of nrows q8_0 weight rows (w + i*rb) against 4 Q8_0 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
 //
 //go:noescape
-func q8_0vnniR4(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
+func q8_0vnniR4(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
 
-// q4_0avx2R1: one q4_0 weight row of nb blocks against 1 Q8_0 activation rows (avx2).
-// Activation row r starts at aq + r*k (values) and ad + r*nb (scales).
+// q8_0vnniR5: nb blocks from the start of each of nrows q8_0 weight rows (w + i*rb) against 5 Q8_0 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
 //
 //go:noescape
-func q4_0avx2R1(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
+func q8_0vnniR5(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
 
-// q4_0avx2R2: one q4_0 weight row of nb blocks against 2 Q8_0 activation rows (avx2).
-// Activation row r starts at aq + r*k (values) and ad + r*nb (scales).
+// q8_0vnniR6: nb blocks from the start of each of nrows q8_0 weight rows (w + i*rb) against 6 Q8_0 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
 //
 //go:noescape
-func q4_0avx2R2(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
+func q8_0vnniR6(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
 
-// q4_0avx2R3: one q4_0 weight row of nb blocks against 3 Q8_0 activation rows (avx2).
-// Activation row r starts at aq + r*k (values) and ad + r*nb (scales).
+// q8_0vnniR7: nb blocks from the start of each of nrows q8_0 weight rows (w + i*rb) against 7 Q8_0 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
 //
 //go:noescape
-func q4_0avx2R3(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
+func q8_0vnniR7(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
 
-// q4_0avx2R4: one q4_0 weight row of nb blocks against 4 Q8_0 activation rows (avx2).
-// Activation row r starts at aq + r*k (values) and ad + r*nb (scales).
+// q8_0vnniR8: nb blocks from the start of each of nrows q8_0 weight rows (w + i*rb) against 8 Q8_0 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
 //
 //go:noescape
-func q4_0avx2R4(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
+func q8_0vnniR8(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
 
-// q4_0vnniR1: one q4_0 weight row of nb blocks against 1 Q8_0 activation rows (vnni).
-// Activation row r starts at aq + r*k (values) and ad + r*nb (scales).
+// q4_0avx2R1: nrows q4_0 weight rows of nb blocks (back to back from w) against 1 Q8_0 activation rows (AVX2).
+// Activation row r starts at aq + r*k (values), ad + r*nb and as + r*nb (scales, sums);
+// the result for weight row i and activation row r goes to y[r*ys + i].
 //
 //go:noescape
-func q4_0vnniR1(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
+func q4_0avx2R1(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
 
-// q4_0vnniR2: one q4_0 weight row of nb blocks against 2 Q8_0 activation rows (vnni).
-// Activation row r starts at aq + r*k (values) and ad + r*nb (scales).
+// q4_0avx2R2: nrows q4_0 weight rows of nb blocks (back to back from w) against 2 Q8_0 activation rows (AVX2).
+// Activation row r starts at aq + r*k (values), ad + r*nb and as + r*nb (scales, sums);
+// the result for weight row i and activation row r goes to y[r*ys + i].
 //
 //go:noescape
-func q4_0vnniR2(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
+func q4_0avx2R2(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
 
-// q4_0vnniR3: one q4_0 weight row of nb blocks against 3 Q8_0 activation rows (vnni).
-// Activation row r starts at aq + r*k (values) and ad + r*nb (scales).
+// q4_0avx2R3: nrows q4_0 weight rows of nb blocks (back to back from w) against 3 Q8_0 activation rows (AVX2).
+// Activation row r starts at aq + r*k (values), ad + r*nb and as + r*nb (scales, sums);
+// the result for weight row i and activation row r goes to y[r*ys + i].
 //
 //go:noescape
-func q4_0vnniR3(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
+func q4_0avx2R3(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
 
-// q4_0vnniR4: one q4_0 weight row of nb blocks against 4 Q8_0 activation rows (vnni).
-// Activation row r starts at aq + r*k (values) and ad + r*nb (scales).
+// q4_0avx2R4: nrows q4_0 weight rows of nb blocks (back to back from w) against 4 Q8_0 activation rows (AVX2).
+// Activation row r starts at aq + r*k (values), ad + r*nb and as + r*nb (scales, sums);
+// the result for weight row i and activation row r goes to y[r*ys + i].
 //
 //go:noescape
-func q4_0vnniR4(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
+func q4_0avx2R4(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+
+// q4_0vnniR1: nb blocks from the start of each of nrows q4_0 weight rows (w + i*rb) against 1 Q8_0 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
+//
+//go:noescape
+func q4_0vnniR1(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+
+// q4_0vnniR2: nb blocks from the start of each of nrows q4_0 weight rows (w + i*rb) against 2 Q8_0 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
+//
+//go:noescape
+func q4_0vnniR2(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+
+// q4_0vnniR3: nb blocks from the start of each of nrows q4_0 weight rows (w + i*rb) against 3 Q8_0 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
+//
+//go:noescape
+func q4_0vnniR3(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+
+// q4_0vnniR4: nb blocks from the start of each of nrows q4_0 weight rows (w + i*rb) against 4 Q8_0 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
+//
+//go:noescape
+func q4_0vnniR4(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+
+// q4_1avx2R1: nrows q4_1 weight rows of nb blocks (back to back from w) against 1 Q8_1 activation rows (AVX2).
+// Activation row r starts at aq + r*k (values), ad + r*nb and as + r*nb (scales, sums);
+// the result for weight row i and activation row r goes to y[r*ys + i].
+//
+//go:noescape
+func q4_1avx2R1(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+
+// q4_1avx2R2: nrows q4_1 weight rows of nb blocks (back to back from w) against 2 Q8_1 activation rows (AVX2).
+// Activation row r starts at aq + r*k (values), ad + r*nb and as + r*nb (scales, sums);
+// the result for weight row i and activation row r goes to y[r*ys + i].
+//
+//go:noescape
+func q4_1avx2R2(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+
+// q4_1avx2R3: nrows q4_1 weight rows of nb blocks (back to back from w) against 3 Q8_1 activation rows (AVX2).
+// Activation row r starts at aq + r*k (values), ad + r*nb and as + r*nb (scales, sums);
+// the result for weight row i and activation row r goes to y[r*ys + i].
+//
+//go:noescape
+func q4_1avx2R3(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+
+// q4_1avx2R4: nrows q4_1 weight rows of nb blocks (back to back from w) against 4 Q8_1 activation rows (AVX2).
+// Activation row r starts at aq + r*k (values), ad + r*nb and as + r*nb (scales, sums);
+// the result for weight row i and activation row r goes to y[r*ys + i].
+//
+//go:noescape
+func q4_1avx2R4(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+
+// q4_1vnniR1: nb blocks from the start of each of nrows q4_1 weight rows (w + i*rb) against 1 Q8_1 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
+//
+//go:noescape
+func q4_1vnniR1(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+
+// q4_1vnniR2: nb blocks from the start of each of nrows q4_1 weight rows (w + i*rb) against 2 Q8_1 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
+//
+//go:noescape
+func q4_1vnniR2(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+
+// q4_1vnniR3: nb blocks from the start of each of nrows q4_1 weight rows (w + i*rb) against 3 Q8_1 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
+//
+//go:noescape
+func q4_1vnniR3(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+
+// q4_1vnniR4: nb blocks from the start of each of nrows q4_1 weight rows (w + i*rb) against 4 Q8_1 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
+//
+//go:noescape
+func q4_1vnniR4(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+
+// q5_0avx2R1: nrows q5_0 weight rows of nb blocks (back to back from w) against 1 Q8_0 activation rows (AVX2).
+// Activation row r starts at aq + r*k (values), ad + r*nb and as + r*nb (scales, sums);
+// the result for weight row i and activation row r goes to y[r*ys + i].
+//
+//go:noescape
+func q5_0avx2R1(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+
+// q5_0avx2R2: nrows q5_0 weight rows of nb blocks (back to back from w) against 2 Q8_0 activation rows (AVX2).
+// Activation row r starts at aq + r*k (values), ad + r*nb and as + r*nb (scales, sums);
+// the result for weight row i and activation row r goes to y[r*ys + i].
+//
+//go:noescape
+func q5_0avx2R2(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+
+// q5_0avx2R3: nrows q5_0 weight rows of nb blocks (back to back from w) against 3 Q8_0 activation rows (AVX2).
+// Activation row r starts at aq + r*k (values), ad + r*nb and as + r*nb (scales, sums);
+// the result for weight row i and activation row r goes to y[r*ys + i].
+//
+//go:noescape
+func q5_0avx2R3(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+
+// q5_0avx2R4: nrows q5_0 weight rows of nb blocks (back to back from w) against 4 Q8_0 activation rows (AVX2).
+// Activation row r starts at aq + r*k (values), ad + r*nb and as + r*nb (scales, sums);
+// the result for weight row i and activation row r goes to y[r*ys + i].
+//
+//go:noescape
+func q5_0avx2R4(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+
+// q5_0vnniR1: nb blocks from the start of each of nrows q5_0 weight rows (w + i*rb) against 1 Q8_0 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
+//
+//go:noescape
+func q5_0vnniR1(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+
+// q5_0vnniR2: nb blocks from the start of each of nrows q5_0 weight rows (w + i*rb) against 2 Q8_0 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
+//
+//go:noescape
+func q5_0vnniR2(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+
+// q5_0vnniR3: nb blocks from the start of each of nrows q5_0 weight rows (w + i*rb) against 3 Q8_0 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
+//
+//go:noescape
+func q5_0vnniR3(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+
+// q5_0vnniR4: nb blocks from the start of each of nrows q5_0 weight rows (w + i*rb) against 4 Q8_0 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
+//
+//go:noescape
+func q5_0vnniR4(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+
+// q5_1avx2R1: nrows q5_1 weight rows of nb blocks (back to back from w) against 1 Q8_1 activation rows (AVX2).
+// Activation row r starts at aq + r*k (values), ad + r*nb and as + r*nb (scales, sums);
+// the result for weight row i and activation row r goes to y[r*ys + i].
+//
+//go:noescape
+func q5_1avx2R1(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+
+// q5_1avx2R2: nrows q5_1 weight rows of nb blocks (back to back from w) against 2 Q8_1 activation rows (AVX2).
+// Activation row r starts at aq + r*k (values), ad + r*nb and as + r*nb (scales, sums);
+// the result for weight row i and activation row r goes to y[r*ys + i].
+//
+//go:noescape
+func q5_1avx2R2(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+
+// q5_1avx2R3: nrows q5_1 weight rows of nb blocks (back to back from w) against 3 Q8_1 activation rows (AVX2).
+// Activation row r starts at aq + r*k (values), ad + r*nb and as + r*nb (scales, sums);
+// the result for weight row i and activation row r goes to y[r*ys + i].
+//
+//go:noescape
+func q5_1avx2R3(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+
+// q5_1avx2R4: nrows q5_1 weight rows of nb blocks (back to back from w) against 4 Q8_1 activation rows (AVX2).
+// Activation row r starts at aq + r*k (values), ad + r*nb and as + r*nb (scales, sums);
+// the result for weight row i and activation row r goes to y[r*ys + i].
+//
+//go:noescape
+func q5_1avx2R4(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+
+// q5_1vnniR1: nb blocks from the start of each of nrows q5_1 weight rows (w + i*rb) against 1 Q8_1 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
+//
+//go:noescape
+func q5_1vnniR1(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+
+// q5_1vnniR2: nb blocks from the start of each of nrows q5_1 weight rows (w + i*rb) against 2 Q8_1 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
+//
+//go:noescape
+func q5_1vnniR2(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+
+// q5_1vnniR3: nb blocks from the start of each of nrows q5_1 weight rows (w + i*rb) against 3 Q8_1 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
+//
+//go:noescape
+func q5_1vnniR3(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+
+// q5_1vnniR4: nb blocks from the start of each of nrows q5_1 weight rows (w + i*rb) against 4 Q8_1 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
+//
+//go:noescape
+func q5_1vnniR4(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+
+// iq4_nlavx2R1: nrows iq4_nl weight rows of nb blocks (back to back from w) against 1 Q8_0 activation rows (AVX2).
+// Activation row r starts at aq + r*k (values), ad + r*nb and as + r*nb (scales, sums);
+// the result for weight row i and activation row r goes to y[r*ys + i].
+//
+//go:noescape
+func iq4_nlavx2R1(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+
+// iq4_nlavx2R2: nrows iq4_nl weight rows of nb blocks (back to back from w) against 2 Q8_0 activation rows (AVX2).
+// Activation row r starts at aq + r*k (values), ad + r*nb and as + r*nb (scales, sums);
+// the result for weight row i and activation row r goes to y[r*ys + i].
+//
+//go:noescape
+func iq4_nlavx2R2(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+
+// iq4_nlavx2R3: nrows iq4_nl weight rows of nb blocks (back to back from w) against 3 Q8_0 activation rows (AVX2).
+// Activation row r starts at aq + r*k (values), ad + r*nb and as + r*nb (scales, sums);
+// the result for weight row i and activation row r goes to y[r*ys + i].
+//
+//go:noescape
+func iq4_nlavx2R3(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+
+// iq4_nlavx2R4: nrows iq4_nl weight rows of nb blocks (back to back from w) against 4 Q8_0 activation rows (AVX2).
+// Activation row r starts at aq + r*k (values), ad + r*nb and as + r*nb (scales, sums);
+// the result for weight row i and activation row r goes to y[r*ys + i].
+//
+//go:noescape
+func iq4_nlavx2R4(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+
+// iq4_nlvnniR1: nb blocks from the start of each of nrows iq4_nl weight rows (w + i*rb) against 1 Q8_0 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
+//
+//go:noescape
+func iq4_nlvnniR1(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+
+// iq4_nlvnniR2: nb blocks from the start of each of nrows iq4_nl weight rows (w + i*rb) against 2 Q8_0 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
+//
+//go:noescape
+func iq4_nlvnniR2(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+
+// iq4_nlvnniR3: nb blocks from the start of each of nrows iq4_nl weight rows (w + i*rb) against 3 Q8_0 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
+//
+//go:noescape
+func iq4_nlvnniR3(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+
+// iq4_nlvnniR4: nb blocks from the start of each of nrows iq4_nl weight rows (w + i*rb) against 4 Q8_0 activation rows (AVX-512 VNNI).
+// Activation row r starts at ax + r*as in the VNNI layout (acts.vx);
+// the result for weight row i and activation row r is added to y[r*ys + i].
+//
+//go:noescape
+func iq4_nlvnniR4(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+
+// f32avx2R1: y[r*ys+i] = Σ_{j<n} w_i[j]·x[r*k+j] for nrows f32 weight rows w_i = w + i*rb and 1 float32 rows (AVX2); n is a multiple of 32.
+//
+//go:noescape
+func f32avx2R1(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+
+// f32avx2R2: y[r*ys+i] = Σ_{j<n} w_i[j]·x[r*k+j] for nrows f32 weight rows w_i = w + i*rb and 2 float32 rows (AVX2); n is a multiple of 32.
+//
+//go:noescape
+func f32avx2R2(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+
+// f32avx2R3: y[r*ys+i] = Σ_{j<n} w_i[j]·x[r*k+j] for nrows f32 weight rows w_i = w + i*rb and 3 float32 rows (AVX2); n is a multiple of 32.
+//
+//go:noescape
+func f32avx2R3(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+
+// f32avx2R4: y[r*ys+i] = Σ_{j<n} w_i[j]·x[r*k+j] for nrows f32 weight rows w_i = w + i*rb and 4 float32 rows (AVX2); n is a multiple of 32.
+//
+//go:noescape
+func f32avx2R4(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+
+// f32avx512R1: y[r*ys+i] = Σ_{j<n} w_i[j]·x[r*k+j] for nrows f32 weight rows w_i = w + i*rb and 1 float32 rows (AVX-512); n is a multiple of 64.
+//
+//go:noescape
+func f32avx512R1(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+
+// f32avx512R2: y[r*ys+i] = Σ_{j<n} w_i[j]·x[r*k+j] for nrows f32 weight rows w_i = w + i*rb and 2 float32 rows (AVX-512); n is a multiple of 64.
+//
+//go:noescape
+func f32avx512R2(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+
+// f32avx512R3: y[r*ys+i] = Σ_{j<n} w_i[j]·x[r*k+j] for nrows f32 weight rows w_i = w + i*rb and 3 float32 rows (AVX-512); n is a multiple of 64.
+//
+//go:noescape
+func f32avx512R3(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+
+// f32avx512R4: y[r*ys+i] = Σ_{j<n} w_i[j]·x[r*k+j] for nrows f32 weight rows w_i = w + i*rb and 4 float32 rows (AVX-512); n is a multiple of 64.
+//
+//go:noescape
+func f32avx512R4(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+
+// f16avx2R1: y[r*ys+i] = Σ_{j<n} w_i[j]·x[r*k+j] for nrows f16 weight rows w_i = w + i*rb and 1 float32 rows (AVX2); n is a multiple of 32.
+//
+//go:noescape
+func f16avx2R1(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+
+// f16avx2R2: y[r*ys+i] = Σ_{j<n} w_i[j]·x[r*k+j] for nrows f16 weight rows w_i = w + i*rb and 2 float32 rows (AVX2); n is a multiple of 32.
+//
+//go:noescape
+func f16avx2R2(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+
+// f16avx2R3: y[r*ys+i] = Σ_{j<n} w_i[j]·x[r*k+j] for nrows f16 weight rows w_i = w + i*rb and 3 float32 rows (AVX2); n is a multiple of 32.
+//
+//go:noescape
+func f16avx2R3(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+
+// f16avx2R4: y[r*ys+i] = Σ_{j<n} w_i[j]·x[r*k+j] for nrows f16 weight rows w_i = w + i*rb and 4 float32 rows (AVX2); n is a multiple of 32.
+//
+//go:noescape
+func f16avx2R4(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+
+// f16avx512R1: y[r*ys+i] = Σ_{j<n} w_i[j]·x[r*k+j] for nrows f16 weight rows w_i = w + i*rb and 1 float32 rows (AVX-512); n is a multiple of 64.
+//
+//go:noescape
+func f16avx512R1(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+
+// f16avx512R2: y[r*ys+i] = Σ_{j<n} w_i[j]·x[r*k+j] for nrows f16 weight rows w_i = w + i*rb and 2 float32 rows (AVX-512); n is a multiple of 64.
+//
+//go:noescape
+func f16avx512R2(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+
+// f16avx512R3: y[r*ys+i] = Σ_{j<n} w_i[j]·x[r*k+j] for nrows f16 weight rows w_i = w + i*rb and 3 float32 rows (AVX-512); n is a multiple of 64.
+//
+//go:noescape
+func f16avx512R3(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+
+// f16avx512R4: y[r*ys+i] = Σ_{j<n} w_i[j]·x[r*k+j] for nrows f16 weight rows w_i = w + i*rb and 4 float32 rows (AVX-512); n is a multiple of 64.
+//
+//go:noescape
+func f16avx512R4(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+
+// bf16avx2R1: y[r*ys+i] = Σ_{j<n} w_i[j]·x[r*k+j] for nrows bf16 weight rows w_i = w + i*rb and 1 float32 rows (AVX2); n is a multiple of 32.
+//
+//go:noescape
+func bf16avx2R1(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+
+// bf16avx2R2: y[r*ys+i] = Σ_{j<n} w_i[j]·x[r*k+j] for nrows bf16 weight rows w_i = w + i*rb and 2 float32 rows (AVX2); n is a multiple of 32.
+//
+//go:noescape
+func bf16avx2R2(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+
+// bf16avx2R3: y[r*ys+i] = Σ_{j<n} w_i[j]·x[r*k+j] for nrows bf16 weight rows w_i = w + i*rb and 3 float32 rows (AVX2); n is a multiple of 32.
+//
+//go:noescape
+func bf16avx2R3(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+
+// bf16avx2R4: y[r*ys+i] = Σ_{j<n} w_i[j]·x[r*k+j] for nrows bf16 weight rows w_i = w + i*rb and 4 float32 rows (AVX2); n is a multiple of 32.
+//
+//go:noescape
+func bf16avx2R4(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+
+// bf16avx512R1: y[r*ys+i] = Σ_{j<n} w_i[j]·x[r*k+j] for nrows bf16 weight rows w_i = w + i*rb and 1 float32 rows (AVX-512); n is a multiple of 64.
+//
+//go:noescape
+func bf16avx512R1(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+
+// bf16avx512R2: y[r*ys+i] = Σ_{j<n} w_i[j]·x[r*k+j] for nrows bf16 weight rows w_i = w + i*rb and 2 float32 rows (AVX-512); n is a multiple of 64.
+//
+//go:noescape
+func bf16avx512R2(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+
+// bf16avx512R3: y[r*ys+i] = Σ_{j<n} w_i[j]·x[r*k+j] for nrows bf16 weight rows w_i = w + i*rb and 3 float32 rows (AVX-512); n is a multiple of 64.
+//
+//go:noescape
+func bf16avx512R3(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+
+// bf16avx512R4: y[r*ys+i] = Σ_{j<n} w_i[j]·x[r*k+j] for nrows bf16 weight rows w_i = w + i*rb and 4 float32 rows (AVX-512); n is a multiple of 64.
+//
+//go:noescape
+func bf16avx512R4(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+
+// quantQ8avx2 quantizes nb blocks of 32 values at x to Q8_0 (s nil) or Q8_1 (see quantizeActs).
+//
+//go:noescape
+func quantQ8avx2(x *float32, nb int, q *int8, d *float32, s *float32)
+
+// buildVXavx2 lays out one activation row of nb blocks for the VNNI kernels (see acts.vx).
+//
+//go:noescape
+func buildVXavx2(q *int8, d *float32, s *float32, nb int, vx *byte)

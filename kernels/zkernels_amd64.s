@@ -4,776 +4,3947 @@
 
 #include "textflag.h"
 
-// func q8_0avx2R1(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
+DATA iq4nlValues<>+0(SB)/1, $0x81
+DATA iq4nlValues<>+1(SB)/1, $0x98
+DATA iq4nlValues<>+2(SB)/1, $0xad
+DATA iq4nlValues<>+3(SB)/1, $0xbf
+DATA iq4nlValues<>+4(SB)/1, $0xcf
+DATA iq4nlValues<>+5(SB)/1, $0xdd
+DATA iq4nlValues<>+6(SB)/1, $0xea
+DATA iq4nlValues<>+7(SB)/1, $0xf6
+DATA iq4nlValues<>+8(SB)/1, $0x01
+DATA iq4nlValues<>+9(SB)/1, $0x0d
+DATA iq4nlValues<>+10(SB)/1, $0x19
+DATA iq4nlValues<>+11(SB)/1, $0x26
+DATA iq4nlValues<>+12(SB)/1, $0x35
+DATA iq4nlValues<>+13(SB)/1, $0x45
+DATA iq4nlValues<>+14(SB)/1, $0x59
+DATA iq4nlValues<>+15(SB)/1, $0x71
+GLOBL iq4nlValues<>(SB), RODATA|NOPTR, $16
+
+DATA iq4nlValuesPlus128<>+0(SB)/1, $0x01
+DATA iq4nlValuesPlus128<>+1(SB)/1, $0x18
+DATA iq4nlValuesPlus128<>+2(SB)/1, $0x2d
+DATA iq4nlValuesPlus128<>+3(SB)/1, $0x3f
+DATA iq4nlValuesPlus128<>+4(SB)/1, $0x4f
+DATA iq4nlValuesPlus128<>+5(SB)/1, $0x5d
+DATA iq4nlValuesPlus128<>+6(SB)/1, $0x6a
+DATA iq4nlValuesPlus128<>+7(SB)/1, $0x76
+DATA iq4nlValuesPlus128<>+8(SB)/1, $0x81
+DATA iq4nlValuesPlus128<>+9(SB)/1, $0x8d
+DATA iq4nlValuesPlus128<>+10(SB)/1, $0x99
+DATA iq4nlValuesPlus128<>+11(SB)/1, $0xa6
+DATA iq4nlValuesPlus128<>+12(SB)/1, $0xb5
+DATA iq4nlValuesPlus128<>+13(SB)/1, $0xc5
+DATA iq4nlValuesPlus128<>+14(SB)/1, $0xd9
+DATA iq4nlValuesPlus128<>+15(SB)/1, $0xf1
+GLOBL iq4nlValuesPlus128<>(SB), RODATA|NOPTR, $16
+
+DATA q5BitShuf<>+0(SB)/1, $0x00
+DATA q5BitShuf<>+1(SB)/1, $0x00
+DATA q5BitShuf<>+2(SB)/1, $0x00
+DATA q5BitShuf<>+3(SB)/1, $0x00
+DATA q5BitShuf<>+4(SB)/1, $0x00
+DATA q5BitShuf<>+5(SB)/1, $0x00
+DATA q5BitShuf<>+6(SB)/1, $0x00
+DATA q5BitShuf<>+7(SB)/1, $0x00
+DATA q5BitShuf<>+8(SB)/1, $0x01
+DATA q5BitShuf<>+9(SB)/1, $0x01
+DATA q5BitShuf<>+10(SB)/1, $0x01
+DATA q5BitShuf<>+11(SB)/1, $0x01
+DATA q5BitShuf<>+12(SB)/1, $0x01
+DATA q5BitShuf<>+13(SB)/1, $0x01
+DATA q5BitShuf<>+14(SB)/1, $0x01
+DATA q5BitShuf<>+15(SB)/1, $0x01
+DATA q5BitShuf<>+16(SB)/1, $0x02
+DATA q5BitShuf<>+17(SB)/1, $0x02
+DATA q5BitShuf<>+18(SB)/1, $0x02
+DATA q5BitShuf<>+19(SB)/1, $0x02
+DATA q5BitShuf<>+20(SB)/1, $0x02
+DATA q5BitShuf<>+21(SB)/1, $0x02
+DATA q5BitShuf<>+22(SB)/1, $0x02
+DATA q5BitShuf<>+23(SB)/1, $0x02
+DATA q5BitShuf<>+24(SB)/1, $0x03
+DATA q5BitShuf<>+25(SB)/1, $0x03
+DATA q5BitShuf<>+26(SB)/1, $0x03
+DATA q5BitShuf<>+27(SB)/1, $0x03
+DATA q5BitShuf<>+28(SB)/1, $0x03
+DATA q5BitShuf<>+29(SB)/1, $0x03
+DATA q5BitShuf<>+30(SB)/1, $0x03
+DATA q5BitShuf<>+31(SB)/1, $0x03
+GLOBL q5BitShuf<>(SB), RODATA|NOPTR, $32
+
+DATA q5BitMask<>+0(SB)/8, $0x7fbfdfeff7fbfdfe
+DATA q5BitMask<>+8(SB)/8, $0x7fbfdfeff7fbfdfe
+DATA q5BitMask<>+16(SB)/8, $0x7fbfdfeff7fbfdfe
+DATA q5BitMask<>+24(SB)/8, $0x7fbfdfeff7fbfdfe
+GLOBL q5BitMask<>(SB), RODATA|NOPTR, $32
+
+// func q8_0avx2R1(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
 // Requires: AVX, AVX2, F16C, FMA3
-TEXT ·q8_0avx2R1(SB), NOSPLIT, $0-48
+TEXT ·q8_0avx2R1(SB), NOSPLIT, $0-72
 	MOVQ     w+0(FP), AX
-	MOVQ     aq+8(FP), CX
-	MOVQ     ad+16(FP), DX
-	MOVQ     nb+24(FP), BX
-	MOVQ     k+32(FP), SI
-	MOVQ     BX, SI
-	SHLQ     $0x02, SI
+	MOVQ     y+48(FP), CX
+	MOVQ     nrows+64(FP), DX
 	VPCMPEQW Y0, Y0, Y0
 	VPSRLW   $0x0f, Y0, Y0
-	VXORPS   Y1, Y1, Y1
-	VXORPS   Y2, Y2, Y2
 
-loop2:
+row:
+	MOVQ   nb+32(FP), BX
+	MOVQ   aq+8(FP), SI
+	MOVQ   ad+16(FP), DI
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+
+loopU:
 	CMPQ         BX, $0x02
 	JL           loop
 	VPBROADCASTW (AX), X3
 	VCVTPH2PS    X3, Y3
 	VMOVDQU      2(AX), Y4
 	VPSIGNB      Y4, Y4, Y5
-	VMOVDQU      (CX), Y6
+	VMOVDQU      (SI), Y6
 	VPSIGNB      Y4, Y6, Y6
 	VPMADDUBSW   Y6, Y5, Y4
 	VPMADDWD     Y0, Y4, Y4
 	VCVTDQ2PS    Y4, Y4
-	VBROADCASTSS (DX), Y5
+	VBROADCASTSS (DI), Y5
 	VMULPS       Y3, Y5, Y5
 	VFMADD231PS  Y4, Y5, Y1
 	VPBROADCASTW 34(AX), X3
 	VCVTPH2PS    X3, Y3
 	VMOVDQU      36(AX), Y4
 	VPSIGNB      Y4, Y4, Y5
-	VMOVDQU      32(CX), Y6
+	VMOVDQU      32(SI), Y6
 	VPSIGNB      Y4, Y6, Y6
 	VPMADDUBSW   Y6, Y5, Y4
 	VPMADDWD     Y0, Y4, Y4
 	VCVTDQ2PS    Y4, Y4
-	VBROADCASTSS 4(DX), Y5
+	VBROADCASTSS 4(DI), Y5
 	VMULPS       Y3, Y5, Y5
 	VFMADD231PS  Y4, Y5, Y2
 	ADDQ         $0x00000044, AX
-	ADDQ         $0x00000040, CX
-	ADDQ         $0x00000008, DX
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000008, DI
 	SUBQ         $0x02, BX
-	JMP          loop2
+	JMP          loopU
 
 loop:
 	TESTQ        BX, BX
-	JZ           done
+	JZ           store
 	VPBROADCASTW (AX), X3
 	VCVTPH2PS    X3, Y3
 	VMOVDQU      2(AX), Y4
 	VPSIGNB      Y4, Y4, Y5
-	VMOVDQU      (CX), Y6
+	VMOVDQU      (SI), Y6
 	VPSIGNB      Y4, Y6, Y6
 	VPMADDUBSW   Y6, Y5, Y4
 	VPMADDWD     Y0, Y4, Y4
 	VCVTDQ2PS    Y4, Y4
-	VBROADCASTSS (DX), Y5
+	VBROADCASTSS (DI), Y5
 	VMULPS       Y3, Y5, Y5
 	VFMADD231PS  Y4, Y5, Y1
 	ADDQ         $0x00000022, AX
-	ADDQ         $0x00000020, CX
-	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000004, DI
 	DECQ         BX
 	JMP          loop
 
-done:
+store:
 	VADDPS       Y2, Y1, Y1
-	MOVQ         out+40(FP), AX
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X0, X1, X1
-	VMOVHLPS     X1, X1, X0
-	VADDPS       X0, X1, X1
-	VMOVSHDUP    X1, X0
-	VADDSS       X0, X1, X1
-	VMOVSS       X1, (AX)
+	MOVQ         ys+56(FP), BX
+	SHLQ         $0x02, BX
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPS       X2, X1, X1
+	VMOVHLPS     X1, X1, X2
+	VADDPS       X2, X1, X1
+	VMOVSHDUP    X1, X2
+	VADDSS       X2, X1, X1
+	VMOVSS       X1, (CX)
+	ADDQ         $0x04, CX
+	DECQ         DX
+	JNZ          row
 	VZEROUPPER
 	RET
 
-// func q8_0avx2R2(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
+// func q8_0avx2R2(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
 // Requires: AVX, AVX2, F16C, FMA3
-TEXT ·q8_0avx2R2(SB), NOSPLIT, $0-48
+TEXT ·q8_0avx2R2(SB), NOSPLIT, $0-72
 	MOVQ     w+0(FP), AX
-	MOVQ     aq+8(FP), CX
-	MOVQ     ad+16(FP), DX
-	MOVQ     nb+24(FP), BX
-	MOVQ     k+32(FP), SI
-	MOVQ     BX, DI
-	SHLQ     $0x02, DI
+	MOVQ     y+48(FP), CX
+	MOVQ     nrows+64(FP), DX
 	VPCMPEQW Y0, Y0, Y0
 	VPSRLW   $0x0f, Y0, Y0
-	VXORPS   Y1, Y1, Y1
-	VXORPS   Y2, Y2, Y2
-	VXORPS   Y3, Y3, Y3
-	VXORPS   Y4, Y4, Y4
 
-loop2:
+row:
+	MOVQ   nb+32(FP), BX
+	MOVQ   aq+8(FP), SI
+	MOVQ   ad+16(FP), DI
+	MOVQ   k+40(FP), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+
+loopU:
 	CMPQ         BX, $0x02
 	JL           loop
 	VPBROADCASTW (AX), X5
 	VCVTPH2PS    X5, Y5
 	VMOVDQU      2(AX), Y6
 	VPSIGNB      Y6, Y6, Y7
-	VMOVDQU      (CX), Y8
+	VMOVDQU      (SI), Y8
 	VPSIGNB      Y6, Y8, Y8
 	VPMADDUBSW   Y8, Y7, Y8
 	VPMADDWD     Y0, Y8, Y8
 	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS (DX), Y9
+	VBROADCASTSS (DI), Y9
 	VMULPS       Y5, Y9, Y9
 	VFMADD231PS  Y8, Y9, Y1
-	VMOVDQU      (CX)(SI*1), Y8
+	VMOVDQU      (SI)(R8*1), Y8
 	VPSIGNB      Y6, Y8, Y8
 	VPMADDUBSW   Y8, Y7, Y6
 	VPMADDWD     Y0, Y6, Y6
 	VCVTDQ2PS    Y6, Y6
-	VBROADCASTSS (DX)(DI*1), Y7
+	VBROADCASTSS (DI)(R9*1), Y7
 	VMULPS       Y5, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y2
+	VFMADD231PS  Y6, Y7, Y3
 	VPBROADCASTW 34(AX), X5
 	VCVTPH2PS    X5, Y5
 	VMOVDQU      36(AX), Y6
 	VPSIGNB      Y6, Y6, Y7
-	VMOVDQU      32(CX), Y8
+	VMOVDQU      32(SI), Y8
 	VPSIGNB      Y6, Y8, Y8
 	VPMADDUBSW   Y8, Y7, Y8
 	VPMADDWD     Y0, Y8, Y8
 	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 4(DX), Y9
+	VBROADCASTSS 4(DI), Y9
 	VMULPS       Y5, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y3
-	VMOVDQU      32(CX)(SI*1), Y8
+	VFMADD231PS  Y8, Y9, Y2
+	VMOVDQU      32(SI)(R8*1), Y8
 	VPSIGNB      Y6, Y8, Y8
 	VPMADDUBSW   Y8, Y7, Y6
 	VPMADDWD     Y0, Y6, Y6
 	VCVTDQ2PS    Y6, Y6
-	VBROADCASTSS 4(DX)(DI*1), Y7
+	VBROADCASTSS 4(DI)(R9*1), Y7
 	VMULPS       Y5, Y7, Y7
 	VFMADD231PS  Y6, Y7, Y4
 	ADDQ         $0x00000044, AX
-	ADDQ         $0x00000040, CX
-	ADDQ         $0x00000008, DX
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000008, DI
 	SUBQ         $0x02, BX
-	JMP          loop2
+	JMP          loopU
 
 loop:
 	TESTQ        BX, BX
-	JZ           done
+	JZ           store
 	VPBROADCASTW (AX), X5
 	VCVTPH2PS    X5, Y5
 	VMOVDQU      2(AX), Y6
 	VPSIGNB      Y6, Y6, Y7
-	VMOVDQU      (CX), Y8
+	VMOVDQU      (SI), Y8
 	VPSIGNB      Y6, Y8, Y8
 	VPMADDUBSW   Y8, Y7, Y8
 	VPMADDWD     Y0, Y8, Y8
 	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS (DX), Y9
+	VBROADCASTSS (DI), Y9
 	VMULPS       Y5, Y9, Y9
 	VFMADD231PS  Y8, Y9, Y1
-	VMOVDQU      (CX)(SI*1), Y8
+	VMOVDQU      (SI)(R8*1), Y8
 	VPSIGNB      Y6, Y8, Y8
 	VPMADDUBSW   Y8, Y7, Y6
 	VPMADDWD     Y0, Y6, Y6
 	VCVTDQ2PS    Y6, Y6
-	VBROADCASTSS (DX)(DI*1), Y7
+	VBROADCASTSS (DI)(R9*1), Y7
 	VMULPS       Y5, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y2
+	VFMADD231PS  Y6, Y7, Y3
 	ADDQ         $0x00000022, AX
-	ADDQ         $0x00000020, CX
-	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000004, DI
 	DECQ         BX
 	JMP          loop
 
-done:
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y4, Y2, Y2
-	MOVQ         out+40(FP), AX
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X0, X1, X1
-	VMOVHLPS     X1, X1, X0
-	VADDPS       X0, X1, X1
-	VMOVSHDUP    X1, X0
-	VADDSS       X0, X1, X1
-	VMOVSS       X1, (AX)
-	VEXTRACTF128 $0x01, Y2, X0
-	VADDPS       X0, X2, X2
-	VMOVHLPS     X2, X2, X0
-	VADDPS       X0, X2, X2
-	VMOVSHDUP    X2, X0
-	VADDSS       X0, X2, X2
-	VMOVSS       X2, 4(AX)
+store:
+	VADDPS       Y2, Y1, Y1
+	VADDPS       Y4, Y3, Y3
+	MOVQ         ys+56(FP), BX
+	SHLQ         $0x02, BX
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPS       X2, X1, X1
+	VMOVHLPS     X1, X1, X2
+	VADDPS       X2, X1, X1
+	VMOVSHDUP    X1, X2
+	VADDSS       X2, X1, X1
+	VMOVSS       X1, (CX)
+	VEXTRACTF128 $0x01, Y3, X1
+	VADDPS       X1, X3, X3
+	VMOVHLPS     X3, X3, X1
+	VADDPS       X1, X3, X3
+	VMOVSHDUP    X3, X1
+	VADDSS       X1, X3, X3
+	VMOVSS       X3, (CX)(BX*1)
+	ADDQ         $0x04, CX
+	DECQ         DX
+	JNZ          row
 	VZEROUPPER
 	RET
 
-// func q8_0avx2R3(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
+// func q8_0avx2R3(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
 // Requires: AVX, AVX2, F16C, FMA3
-TEXT ·q8_0avx2R3(SB), NOSPLIT, $0-48
+TEXT ·q8_0avx2R3(SB), NOSPLIT, $0-72
 	MOVQ     w+0(FP), AX
-	MOVQ     aq+8(FP), CX
-	MOVQ     ad+16(FP), DX
-	MOVQ     nb+24(FP), BX
-	MOVQ     k+32(FP), SI
-	MOVQ     BX, DI
-	SHLQ     $0x02, DI
+	MOVQ     y+48(FP), CX
+	MOVQ     nrows+64(FP), DX
 	VPCMPEQW Y0, Y0, Y0
 	VPSRLW   $0x0f, Y0, Y0
-	VXORPS   Y1, Y1, Y1
-	VXORPS   Y2, Y2, Y2
-	VXORPS   Y3, Y3, Y3
+
+row:
+	MOVQ   nb+32(FP), BX
+	MOVQ   aq+8(FP), SI
+	MOVQ   ad+16(FP), DI
+	MOVQ   k+40(FP), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
 
 loop:
 	TESTQ        BX, BX
-	JZ           done
+	JZ           store
 	VPBROADCASTW (AX), X4
 	VCVTPH2PS    X4, Y4
 	VMOVDQU      2(AX), Y5
 	VPSIGNB      Y5, Y5, Y6
-	VMOVDQU      (CX), Y7
+	VMOVDQU      (SI), Y7
 	VPSIGNB      Y5, Y7, Y7
 	VPMADDUBSW   Y7, Y6, Y7
 	VPMADDWD     Y0, Y7, Y7
 	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS (DX), Y8
+	VBROADCASTSS (DI), Y8
 	VMULPS       Y4, Y8, Y8
 	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      (CX)(SI*1), Y7
+	VMOVDQU      (SI)(R8*1), Y7
 	VPSIGNB      Y5, Y7, Y7
 	VPMADDUBSW   Y7, Y6, Y7
 	VPMADDWD     Y0, Y7, Y7
 	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS (DX)(DI*1), Y8
+	VBROADCASTSS (DI)(R9*1), Y8
 	VMULPS       Y4, Y8, Y8
 	VFMADD231PS  Y7, Y8, Y2
-	VMOVDQU      (CX)(SI*2), Y7
+	VMOVDQU      (SI)(R8*2), Y7
 	VPSIGNB      Y5, Y7, Y7
 	VPMADDUBSW   Y7, Y6, Y5
 	VPMADDWD     Y0, Y5, Y5
 	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS (DX)(DI*2), Y6
+	VBROADCASTSS (DI)(R9*2), Y6
 	VMULPS       Y4, Y6, Y6
 	VFMADD231PS  Y5, Y6, Y3
 	ADDQ         $0x00000022, AX
-	ADDQ         $0x00000020, CX
-	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000004, DI
 	DECQ         BX
 	JMP          loop
 
-done:
-	MOVQ         out+40(FP), AX
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X0, X1, X1
-	VMOVHLPS     X1, X1, X0
-	VADDPS       X0, X1, X1
-	VMOVSHDUP    X1, X0
-	VADDSS       X0, X1, X1
-	VMOVSS       X1, (AX)
-	VEXTRACTF128 $0x01, Y2, X0
-	VADDPS       X0, X2, X2
-	VMOVHLPS     X2, X2, X0
-	VADDPS       X0, X2, X2
-	VMOVSHDUP    X2, X0
-	VADDSS       X0, X2, X2
-	VMOVSS       X2, 4(AX)
-	VEXTRACTF128 $0x01, Y3, X0
-	VADDPS       X0, X3, X3
-	VMOVHLPS     X3, X3, X0
-	VADDPS       X0, X3, X3
-	VMOVSHDUP    X3, X0
-	VADDSS       X0, X3, X3
-	VMOVSS       X3, 8(AX)
+store:
+	MOVQ         ys+56(FP), BX
+	SHLQ         $0x02, BX
+	VEXTRACTF128 $0x01, Y1, X4
+	VADDPS       X4, X1, X1
+	VMOVHLPS     X1, X1, X4
+	VADDPS       X4, X1, X1
+	VMOVSHDUP    X1, X4
+	VADDSS       X4, X1, X1
+	VMOVSS       X1, (CX)
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPS       X1, X2, X2
+	VMOVHLPS     X2, X2, X1
+	VADDPS       X1, X2, X2
+	VMOVSHDUP    X2, X1
+	VADDSS       X1, X2, X2
+	VMOVSS       X2, (CX)(BX*1)
+	VEXTRACTF128 $0x01, Y3, X1
+	VADDPS       X1, X3, X3
+	VMOVHLPS     X3, X3, X1
+	VADDPS       X1, X3, X3
+	VMOVSHDUP    X3, X1
+	VADDSS       X1, X3, X3
+	VMOVSS       X3, (CX)(BX*2)
+	ADDQ         $0x04, CX
+	DECQ         DX
+	JNZ          row
 	VZEROUPPER
 	RET
 
-// func q8_0avx2R4(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
+// func q8_0avx2R4(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
 // Requires: AVX, AVX2, F16C, FMA3
-TEXT ·q8_0avx2R4(SB), NOSPLIT, $0-48
+TEXT ·q8_0avx2R4(SB), NOSPLIT, $0-72
 	MOVQ     w+0(FP), AX
-	MOVQ     aq+8(FP), CX
-	MOVQ     ad+16(FP), DX
-	MOVQ     nb+24(FP), BX
-	MOVQ     k+32(FP), SI
-	MOVQ     BX, DI
-	SHLQ     $0x02, DI
-	LEAQ     (CX)(SI*2), R8
-	ADDQ     SI, R8
-	LEAQ     (DX)(DI*2), R9
-	ADDQ     DI, R9
+	MOVQ     y+48(FP), CX
+	MOVQ     nrows+64(FP), DX
 	VPCMPEQW Y0, Y0, Y0
 	VPSRLW   $0x0f, Y0, Y0
-	VXORPS   Y1, Y1, Y1
-	VXORPS   Y2, Y2, Y2
-	VXORPS   Y3, Y3, Y3
-	VXORPS   Y4, Y4, Y4
+
+row:
+	MOVQ   nb+32(FP), BX
+	MOVQ   aq+8(FP), SI
+	MOVQ   ad+16(FP), DI
+	MOVQ   k+40(FP), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	LEAQ   (SI)(R8*2), R10
+	ADDQ   R8, R10
+	LEAQ   (DI)(R9*2), R11
+	ADDQ   R9, R11
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
 
 loop:
 	TESTQ        BX, BX
-	JZ           done
+	JZ           store
 	VPBROADCASTW (AX), X5
 	VCVTPH2PS    X5, Y5
 	VMOVDQU      2(AX), Y6
 	VPSIGNB      Y6, Y6, Y7
-	VMOVDQU      (CX), Y8
+	VMOVDQU      (SI), Y8
 	VPSIGNB      Y6, Y8, Y8
 	VPMADDUBSW   Y8, Y7, Y8
 	VPMADDWD     Y0, Y8, Y8
 	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS (DX), Y9
+	VBROADCASTSS (DI), Y9
 	VMULPS       Y5, Y9, Y9
 	VFMADD231PS  Y8, Y9, Y1
-	VMOVDQU      (CX)(SI*1), Y8
+	VMOVDQU      (SI)(R8*1), Y8
 	VPSIGNB      Y6, Y8, Y8
 	VPMADDUBSW   Y8, Y7, Y8
 	VPMADDWD     Y0, Y8, Y8
 	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS (DX)(DI*1), Y9
+	VBROADCASTSS (DI)(R9*1), Y9
 	VMULPS       Y5, Y9, Y9
 	VFMADD231PS  Y8, Y9, Y2
-	VMOVDQU      (CX)(SI*2), Y8
+	VMOVDQU      (SI)(R8*2), Y8
 	VPSIGNB      Y6, Y8, Y8
 	VPMADDUBSW   Y8, Y7, Y8
 	VPMADDWD     Y0, Y8, Y8
 	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS (DX)(DI*2), Y9
+	VBROADCASTSS (DI)(R9*2), Y9
 	VMULPS       Y5, Y9, Y9
 	VFMADD231PS  Y8, Y9, Y3
-	VMOVDQU      (R8), Y8
+	VMOVDQU      (R10), Y8
 	VPSIGNB      Y6, Y8, Y8
 	VPMADDUBSW   Y8, Y7, Y6
 	VPMADDWD     Y0, Y6, Y6
 	VCVTDQ2PS    Y6, Y6
-	VBROADCASTSS (R9), Y7
+	VBROADCASTSS (R11), Y7
 	VMULPS       Y5, Y7, Y7
 	VFMADD231PS  Y6, Y7, Y4
 	ADDQ         $0x00000022, AX
-	ADDQ         $0x00000020, CX
-	ADDQ         $0x00000004, DX
-	ADDQ         $0x00000020, R8
-	ADDQ         $0x00000004, R9
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000004, DI
+	ADDQ         $0x00000020, R10
+	ADDQ         $0x00000004, R11
 	DECQ         BX
 	JMP          loop
 
-done:
-	MOVQ         out+40(FP), AX
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X0, X1, X1
-	VMOVHLPS     X1, X1, X0
-	VADDPS       X0, X1, X1
-	VMOVSHDUP    X1, X0
-	VADDSS       X0, X1, X1
-	VMOVSS       X1, (AX)
-	VEXTRACTF128 $0x01, Y2, X0
-	VADDPS       X0, X2, X2
-	VMOVHLPS     X2, X2, X0
-	VADDPS       X0, X2, X2
-	VMOVSHDUP    X2, X0
-	VADDSS       X0, X2, X2
-	VMOVSS       X2, 4(AX)
-	VEXTRACTF128 $0x01, Y3, X0
-	VADDPS       X0, X3, X3
-	VMOVHLPS     X3, X3, X0
-	VADDPS       X0, X3, X3
-	VMOVSHDUP    X3, X0
-	VADDSS       X0, X3, X3
-	VMOVSS       X3, 8(AX)
-	VEXTRACTF128 $0x01, Y4, X0
-	VADDPS       X0, X4, X4
-	VMOVHLPS     X4, X4, X0
-	VADDPS       X0, X4, X4
-	VMOVSHDUP    X4, X0
-	VADDSS       X0, X4, X4
-	VMOVSS       X4, 12(AX)
+store:
+	MOVQ         ys+56(FP), BX
+	SHLQ         $0x02, BX
+	VEXTRACTF128 $0x01, Y1, X5
+	VADDPS       X5, X1, X1
+	VMOVHLPS     X1, X1, X5
+	VADDPS       X5, X1, X1
+	VMOVSHDUP    X1, X5
+	VADDSS       X5, X1, X1
+	VMOVSS       X1, (CX)
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPS       X1, X2, X2
+	VMOVHLPS     X2, X2, X1
+	VADDPS       X1, X2, X2
+	VMOVSHDUP    X2, X1
+	VADDSS       X1, X2, X2
+	VMOVSS       X2, (CX)(BX*1)
+	VEXTRACTF128 $0x01, Y3, X1
+	VADDPS       X1, X3, X3
+	VMOVHLPS     X3, X3, X1
+	VADDPS       X1, X3, X3
+	VMOVSHDUP    X3, X1
+	VADDSS       X1, X3, X3
+	VMOVSS       X3, (CX)(BX*2)
+	VEXTRACTF128 $0x01, Y4, X1
+	VADDPS       X1, X4, X4
+	VMOVHLPS     X4, X4, X1
+	VADDPS       X1, X4, X4
+	VMOVSHDUP    X4, X1
+	VADDSS       X1, X4, X4
+	IMUL3Q       $0x00000003, BX, BX
+	VMOVSS       X4, (CX)(BX*1)
+	ADDQ         $0x04, CX
+	DECQ         DX
+	JNZ          row
 	VZEROUPPER
 	RET
 
-// func q8_0vnniR1(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
-// Requires: AVX, AVX2, AVX512VL, AVX512VNNI, F16C, FMA3
-TEXT ·q8_0vnniR1(SB), NOSPLIT, $0-48
-	MOVQ   w+0(FP), AX
-	MOVQ   aq+8(FP), CX
-	MOVQ   ad+16(FP), DX
-	MOVQ   nb+24(FP), BX
-	MOVQ   k+32(FP), SI
-	MOVQ   BX, SI
-	SHLQ   $0x02, SI
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-
-loop2:
-	CMPQ         BX, $0x02
-	JL           loop
-	VPBROADCASTW (AX), X2
-	VCVTPH2PS    X2, Y2
-	VMOVDQU      2(AX), Y3
-	VPSIGNB      Y3, Y3, Y4
-	VMOVDQU      (CX), Y5
-	VPSIGNB      Y3, Y5, Y5
-	VPXOR        Y3, Y3, Y3
-	VPDPBUSD     Y5, Y4, Y3
-	VCVTDQ2PS    Y3, Y3
-	VBROADCASTSS (DX), Y4
-	VMULPS       Y2, Y4, Y4
-	VFMADD231PS  Y3, Y4, Y0
-	VPBROADCASTW 34(AX), X2
-	VCVTPH2PS    X2, Y2
-	VMOVDQU      36(AX), Y3
-	VPSIGNB      Y3, Y3, Y4
-	VMOVDQU      32(CX), Y5
-	VPSIGNB      Y3, Y5, Y5
-	VPXOR        Y3, Y3, Y3
-	VPDPBUSD     Y5, Y4, Y3
-	VCVTDQ2PS    Y3, Y3
-	VBROADCASTSS 4(DX), Y4
-	VMULPS       Y2, Y4, Y4
-	VFMADD231PS  Y3, Y4, Y1
-	ADDQ         $0x00000044, AX
-	ADDQ         $0x00000040, CX
-	ADDQ         $0x00000008, DX
-	SUBQ         $0x02, BX
-	JMP          loop2
-
-loop:
-	TESTQ        BX, BX
-	JZ           done
-	VPBROADCASTW (AX), X2
-	VCVTPH2PS    X2, Y2
-	VMOVDQU      2(AX), Y3
-	VPSIGNB      Y3, Y3, Y4
-	VMOVDQU      (CX), Y5
-	VPSIGNB      Y3, Y5, Y5
-	VPXOR        Y3, Y3, Y3
-	VPDPBUSD     Y5, Y4, Y3
-	VCVTDQ2PS    Y3, Y3
-	VBROADCASTSS (DX), Y4
-	VMULPS       Y2, Y4, Y4
-	VFMADD231PS  Y3, Y4, Y0
-	ADDQ         $0x00000022, AX
-	ADDQ         $0x00000020, CX
-	ADDQ         $0x00000004, DX
-	DECQ         BX
-	JMP          loop
-
-done:
-	VADDPS       Y1, Y0, Y0
-	MOVQ         out+40(FP), AX
-	VEXTRACTF128 $0x01, Y0, X1
-	VADDPS       X1, X0, X0
-	VMOVHLPS     X0, X0, X1
-	VADDPS       X1, X0, X0
-	VMOVSHDUP    X0, X1
-	VADDSS       X1, X0, X0
-	VMOVSS       X0, (AX)
-	VZEROUPPER
-	RET
-
-// func q8_0vnniR2(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
-// Requires: AVX, AVX2, AVX512VL, AVX512VNNI, F16C, FMA3
-TEXT ·q8_0vnniR2(SB), NOSPLIT, $0-48
-	MOVQ   w+0(FP), AX
-	MOVQ   aq+8(FP), CX
-	MOVQ   ad+16(FP), DX
-	MOVQ   nb+24(FP), BX
-	MOVQ   k+32(FP), SI
-	MOVQ   BX, DI
-	SHLQ   $0x02, DI
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-
-loop2:
-	CMPQ         BX, $0x02
-	JL           loop
-	VPBROADCASTW (AX), X4
-	VCVTPH2PS    X4, Y4
-	VMOVDQU      2(AX), Y5
-	VPSIGNB      Y5, Y5, Y6
-	VMOVDQU      (CX), Y7
-	VPSIGNB      Y5, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPDPBUSD     Y7, Y6, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS (DX), Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y8, Y7, Y0
-	VMOVDQU      (CX)(SI*1), Y7
-	VPSIGNB      Y5, Y7, Y7
-	VPXOR        Y5, Y5, Y5
-	VPDPBUSD     Y7, Y6, Y5
-	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS (DX)(DI*1), Y6
-	VMULPS       Y4, Y6, Y6
-	VFMADD231PS  Y5, Y6, Y1
-	VPBROADCASTW 34(AX), X4
-	VCVTPH2PS    X4, Y4
-	VMOVDQU      36(AX), Y5
-	VPSIGNB      Y5, Y5, Y6
-	VMOVDQU      32(CX), Y7
-	VPSIGNB      Y5, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPDPBUSD     Y7, Y6, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 4(DX), Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y8, Y7, Y2
-	VMOVDQU      32(CX)(SI*1), Y7
-	VPSIGNB      Y5, Y7, Y7
-	VPXOR        Y5, Y5, Y5
-	VPDPBUSD     Y7, Y6, Y5
-	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS 4(DX)(DI*1), Y6
-	VMULPS       Y4, Y6, Y6
-	VFMADD231PS  Y5, Y6, Y3
-	ADDQ         $0x00000044, AX
-	ADDQ         $0x00000040, CX
-	ADDQ         $0x00000008, DX
-	SUBQ         $0x02, BX
-	JMP          loop2
-
-loop:
-	TESTQ        BX, BX
-	JZ           done
-	VPBROADCASTW (AX), X4
-	VCVTPH2PS    X4, Y4
-	VMOVDQU      2(AX), Y5
-	VPSIGNB      Y5, Y5, Y6
-	VMOVDQU      (CX), Y7
-	VPSIGNB      Y5, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPDPBUSD     Y7, Y6, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS (DX), Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y8, Y7, Y0
-	VMOVDQU      (CX)(SI*1), Y7
-	VPSIGNB      Y5, Y7, Y7
-	VPXOR        Y5, Y5, Y5
-	VPDPBUSD     Y7, Y6, Y5
-	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS (DX)(DI*1), Y6
-	VMULPS       Y4, Y6, Y6
-	VFMADD231PS  Y5, Y6, Y1
-	ADDQ         $0x00000022, AX
-	ADDQ         $0x00000020, CX
-	ADDQ         $0x00000004, DX
-	DECQ         BX
-	JMP          loop
-
-done:
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	MOVQ         out+40(FP), AX
-	VEXTRACTF128 $0x01, Y0, X2
-	VADDPS       X2, X0, X0
-	VMOVHLPS     X0, X0, X2
-	VADDPS       X2, X0, X0
-	VMOVSHDUP    X0, X2
-	VADDSS       X2, X0, X0
-	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X0, X1, X1
-	VMOVHLPS     X1, X1, X0
-	VADDPS       X0, X1, X1
-	VMOVSHDUP    X1, X0
-	VADDSS       X0, X1, X1
-	VMOVSS       X1, 4(AX)
-	VZEROUPPER
-	RET
-
-// func q8_0vnniR3(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
-// Requires: AVX, AVX2, AVX512VL, AVX512VNNI, F16C, FMA3
-TEXT ·q8_0vnniR3(SB), NOSPLIT, $0-48
-	MOVQ   w+0(FP), AX
-	MOVQ   aq+8(FP), CX
-	MOVQ   ad+16(FP), DX
-	MOVQ   nb+24(FP), BX
-	MOVQ   k+32(FP), SI
-	MOVQ   BX, DI
-	SHLQ   $0x02, DI
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-
-loop:
-	TESTQ        BX, BX
-	JZ           done
-	VPBROADCASTW (AX), X3
-	VCVTPH2PS    X3, Y3
-	VMOVDQU      2(AX), Y4
-	VPSIGNB      Y4, Y4, Y5
-	VMOVDQU      (CX), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPDPBUSD     Y6, Y5, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS (DX), Y6
-	VMULPS       Y3, Y6, Y6
-	VFMADD231PS  Y7, Y6, Y0
-	VMOVDQU      (CX)(SI*1), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPDPBUSD     Y6, Y5, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS (DX)(DI*1), Y6
-	VMULPS       Y3, Y6, Y6
-	VFMADD231PS  Y7, Y6, Y1
-	VMOVDQU      (CX)(SI*2), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPXOR        Y4, Y4, Y4
-	VPDPBUSD     Y6, Y5, Y4
-	VCVTDQ2PS    Y4, Y4
-	VBROADCASTSS (DX)(DI*2), Y5
-	VMULPS       Y3, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y2
-	ADDQ         $0x00000022, AX
-	ADDQ         $0x00000020, CX
-	ADDQ         $0x00000004, DX
-	DECQ         BX
-	JMP          loop
-
-done:
-	MOVQ         out+40(FP), AX
-	VEXTRACTF128 $0x01, Y0, X3
-	VADDPS       X3, X0, X0
-	VMOVHLPS     X0, X0, X3
-	VADDPS       X3, X0, X0
-	VMOVSHDUP    X0, X3
-	VADDSS       X3, X0, X0
-	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X0, X1, X1
-	VMOVHLPS     X1, X1, X0
-	VADDPS       X0, X1, X1
-	VMOVSHDUP    X1, X0
-	VADDSS       X0, X1, X1
-	VMOVSS       X1, 4(AX)
-	VEXTRACTF128 $0x01, Y2, X0
-	VADDPS       X0, X2, X2
-	VMOVHLPS     X2, X2, X0
-	VADDPS       X0, X2, X2
-	VMOVSHDUP    X2, X0
-	VADDSS       X0, X2, X2
-	VMOVSS       X2, 8(AX)
-	VZEROUPPER
-	RET
-
-// func q8_0vnniR4(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
-// Requires: AVX, AVX2, AVX512VL, AVX512VNNI, F16C, FMA3
-TEXT ·q8_0vnniR4(SB), NOSPLIT, $0-48
-	MOVQ   w+0(FP), AX
-	MOVQ   aq+8(FP), CX
-	MOVQ   ad+16(FP), DX
-	MOVQ   nb+24(FP), BX
-	MOVQ   k+32(FP), SI
-	MOVQ   BX, DI
-	SHLQ   $0x02, DI
-	LEAQ   (CX)(SI*2), R8
-	ADDQ   SI, R8
-	LEAQ   (DX)(DI*2), R9
-	ADDQ   DI, R9
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-
-loop:
-	TESTQ        BX, BX
-	JZ           done
-	VPBROADCASTW (AX), X4
-	VCVTPH2PS    X4, Y4
-	VMOVDQU      2(AX), Y5
-	VPSIGNB      Y5, Y5, Y6
-	VMOVDQU      (CX), Y7
-	VPSIGNB      Y5, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPDPBUSD     Y7, Y6, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS (DX), Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y8, Y7, Y0
-	VMOVDQU      (CX)(SI*1), Y7
-	VPSIGNB      Y5, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPDPBUSD     Y7, Y6, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS (DX)(DI*1), Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y8, Y7, Y1
-	VMOVDQU      (CX)(SI*2), Y7
-	VPSIGNB      Y5, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPDPBUSD     Y7, Y6, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS (DX)(DI*2), Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y8, Y7, Y2
-	VMOVDQU      (R8), Y7
-	VPSIGNB      Y5, Y7, Y7
-	VPXOR        Y5, Y5, Y5
-	VPDPBUSD     Y7, Y6, Y5
-	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS (R9), Y6
-	VMULPS       Y4, Y6, Y6
-	VFMADD231PS  Y5, Y6, Y3
-	ADDQ         $0x00000022, AX
-	ADDQ         $0x00000020, CX
-	ADDQ         $0x00000004, DX
-	ADDQ         $0x00000020, R8
-	ADDQ         $0x00000004, R9
-	DECQ         BX
-	JMP          loop
-
-done:
-	MOVQ         out+40(FP), AX
-	VEXTRACTF128 $0x01, Y0, X4
-	VADDPS       X4, X0, X0
-	VMOVHLPS     X0, X0, X4
-	VADDPS       X4, X0, X0
-	VMOVSHDUP    X0, X4
-	VADDSS       X4, X0, X0
-	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X0, X1, X1
-	VMOVHLPS     X1, X1, X0
-	VADDPS       X0, X1, X1
-	VMOVSHDUP    X1, X0
-	VADDSS       X0, X1, X1
-	VMOVSS       X1, 4(AX)
-	VEXTRACTF128 $0x01, Y2, X0
-	VADDPS       X0, X2, X2
-	VMOVHLPS     X2, X2, X0
-	VADDPS       X0, X2, X2
-	VMOVSHDUP    X2, X0
-	VADDSS       X0, X2, X2
-	VMOVSS       X2, 8(AX)
-	VEXTRACTF128 $0x01, Y3, X0
-	VADDPS       X0, X3, X3
-	VMOVHLPS     X3, X3, X0
-	VADDPS       X0, X3, X3
-	VMOVSHDUP    X3, X0
-	VADDSS       X0, X3, X3
-	VMOVSS       X3, 12(AX)
-	VZEROUPPER
-	RET
-
-// func q4_0avx2R1(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
-// Requires: AVX, AVX2, F16C, FMA3
-TEXT ·q4_0avx2R1(SB), NOSPLIT, $0-48
+// func q8_0vnniR1(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·q8_0vnniR1(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), AX
-	MOVQ         aq+8(FP), CX
-	MOVQ         ad+16(FP), DX
-	MOVQ         nb+24(FP), BX
-	MOVQ         k+32(FP), SI
-	MOVQ         BX, SI
-	SHLQ         $0x02, SI
+	MOVQ         y+40(FP), DX
+	MOVQ         nrows+56(FP), BX
+	MOVQ         rb+8(FP), SI
+	LEAQ         (SI)(SI*1), DI
+	LEAQ         (DI)(SI*1), R8
+	MOVL         $0x0000ff00, CX
+	KMOVW        CX, K1
+	MOVL         $0xff00ff00, CX
+	KMOVD        CX, K2
+	MOVL         $0x80808080, CX
+	VPBROADCASTD CX, Z0
+	VPXORD       Z1, Z1, Z1
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	VMOVDQA64 Z1, Z2
+	VMOVDQA64 Z1, Z3
+	VMOVDQA64 Z1, Z4
+	VMOVDQA64 Z1, Z5
+
+loopU2:
+	CMPQ         R9, $0x04
+	JL           loop2
+	PREFETCHT0   (CX)(DI*1)
+	PREFETCHT0   64(CX)(DI*1)
+	PREFETCHT0   128(CX)(DI*1)
+	PREFETCHT0   (CX)(R8*1)
+	PREFETCHT0   64(CX)(R8*1)
+	PREFETCHT0   128(CX)(R8*1)
+	VPBROADCASTW (CX), X6
+	VPBROADCASTW 34(CX), K1, Y6
+	VCVTPH2PS    Y6, Z7
+	VMOVDQU64    2(CX), Y8
+	VINSERTI64X4 $0x01, 36(CX), Z8, Z8
+	VPXORD       Z0, Z8, Z8
+	VMOVDQU32    128(R10), Z9
+	VPDPBUSD     (R10), Z8, Z9
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       64(R10), Z7, Z7
+	VFMADD231PS  Z9, Z7, Z2
+	VPBROADCASTW (CX)(SI*1), X10
+	VPBROADCASTW 34(CX)(SI*1), K1, Y10
+	VCVTPH2PS    Y10, Z7
+	VMOVDQU64    2(CX)(SI*1), Y11
+	VINSERTI64X4 $0x01, 36(CX)(SI*1), Z11, Z11
+	VPXORD       Z0, Z11, Z11
+	VMOVDQU32    128(R10), Z9
+	VPDPBUSD     (R10), Z11, Z9
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       64(R10), Z7, Z7
+	VFMADD231PS  Z9, Z7, Z3
+	VPBROADCASTW 68(CX), X12
+	VPBROADCASTW 102(CX), K1, Y12
+	VCVTPH2PS    Y12, Z7
+	VMOVDQU64    70(CX), Y13
+	VINSERTI64X4 $0x01, 104(CX), Z13, Z13
+	VPXORD       Z0, Z13, Z13
+	VMOVDQU32    320(R10), Z9
+	VPDPBUSD     192(R10), Z13, Z9
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       256(R10), Z7, Z7
+	VFMADD231PS  Z9, Z7, Z4
+	VPBROADCASTW 68(CX)(SI*1), X14
+	VPBROADCASTW 102(CX)(SI*1), K1, Y14
+	VCVTPH2PS    Y14, Z7
+	VMOVDQU64    70(CX)(SI*1), Y15
+	VINSERTI64X4 $0x01, 104(CX)(SI*1), Z15, Z15
+	VPXORD       Z0, Z15, Z15
+	VMOVDQU32    320(R10), Z9
+	VPDPBUSD     192(R10), Z15, Z9
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       256(R10), Z7, Z7
+	VFMADD231PS  Z9, Z7, Z5
+	ADDQ         $0x00000088, CX
+	ADDQ         $0x00000180, R10
+	SUBQ         $0x04, R9
+	JMP          loopU2
+
+loop2:
+	CMPQ         R9, $0x02
+	JL           tail2
+	PREFETCHT0   (CX)(DI*1)
+	PREFETCHT0   64(CX)(DI*1)
+	PREFETCHT0   (CX)(R8*1)
+	PREFETCHT0   64(CX)(R8*1)
+	VPBROADCASTW (CX), X16
+	VPBROADCASTW 34(CX), K1, Y16
+	VCVTPH2PS    Y16, Z7
+	VMOVDQU64    2(CX), Y17
+	VINSERTI64X4 $0x01, 36(CX), Z17, Z17
+	VPXORD       Z0, Z17, Z17
+	VMOVDQU32    128(R10), Z9
+	VPDPBUSD     (R10), Z17, Z9
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       64(R10), Z7, Z7
+	VFMADD231PS  Z9, Z7, Z2
+	VPBROADCASTW (CX)(SI*1), X18
+	VPBROADCASTW 34(CX)(SI*1), K1, Y18
+	VCVTPH2PS    Y18, Z7
+	VMOVDQU64    2(CX)(SI*1), Y19
+	VINSERTI64X4 $0x01, 36(CX)(SI*1), Z19, Z19
+	VPXORD       Z0, Z19, Z19
+	VMOVDQU32    128(R10), Z9
+	VPDPBUSD     (R10), Z19, Z9
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       64(R10), Z7, Z7
+	VFMADD231PS  Z9, Z7, Z3
+	ADDQ         $0x00000044, CX
+	ADDQ         $0x000000c0, R10
+	SUBQ         $0x02, R9
+	JMP          loop2
+
+tail2:
+	VADDPS        Z4, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z2, Y4
+	VADDPS        Y4, Y2, Y2
+	VADDPS        Z5, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z3, Y4
+	VADDPS        Y4, Y3, Y3
+	TESTQ         R9, R9
+	JZ            store2
+	VPBROADCASTW  (CX), X4
+	VCVTPH2PS     X4, Y4
+	VMOVDQU64     2(CX), Y5
+	VPXORD        Y0, Y5, Y5
+	VMOVDQU32     64(R10), Y7
+	VPDPBUSD      (R10), Y5, Y7
+	VCVTDQ2PS     Y7, Y7
+	VMULPS        32(R10), Y4, Y4
+	VFMADD231PS   Y7, Y4, Y2
+	VPBROADCASTW  (CX)(SI*1), X4
+	VCVTPH2PS     X4, Y4
+	VMOVDQU64     2(CX)(SI*1), Y5
+	VPXORD        Y0, Y5, Y5
+	VMOVDQU32     64(R10), Y7
+	VPDPBUSD      (R10), Y5, Y7
+	VCVTDQ2PS     Y7, Y7
+	VMULPS        32(R10), Y4, Y4
+	VFMADD231PS   Y7, Y4, Y3
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y2, X4
+	VADDPS        X4, X2, X2
+	VMOVHLPS      X2, X2, X4
+	VADDPS        X4, X2, X2
+	VMOVSHDUP     X2, X4
+	VADDSS        X4, X2, X2
+	VADDSS        (DX), X2, X2
+	VMOVSS        X2, (DX)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y3, X2
+	VADDPS        X2, X3, X3
+	VMOVHLPS      X3, X3, X2
+	VADDPS        X2, X3, X3
+	VMOVSHDUP     X3, X2
+	VADDSS        X2, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	VMOVDQA64 Z1, Z2
+	VMOVDQA64 Z1, Z3
+
+loopU1:
+	CMPQ         R9, $0x04
+	JL           loop1
+	PREFETCHT0   (CX)(SI*1)
+	PREFETCHT0   64(CX)(SI*1)
+	PREFETCHT0   128(CX)(SI*1)
+	VPBROADCASTW (CX), X20
+	VPBROADCASTW 34(CX), K1, Y20
+	VCVTPH2PS    Y20, Z4
+	VMOVDQU64    2(CX), Y6
+	VINSERTI64X4 $0x01, 36(CX), Z6, Z6
+	VPXORD       Z0, Z6, Z6
+	VMOVDQU32    128(R10), Z5
+	VPDPBUSD     (R10), Z6, Z5
+	VCVTDQ2PS    Z5, Z5
+	VMULPS       64(R10), Z4, Z4
+	VFMADD231PS  Z5, Z4, Z2
+	VPBROADCASTW 68(CX), X21
+	VPBROADCASTW 102(CX), K1, Y21
+	VCVTPH2PS    Y21, Z4
+	VMOVDQU64    70(CX), Y10
+	VINSERTI64X4 $0x01, 104(CX), Z10, Z10
+	VPXORD       Z0, Z10, Z10
+	VMOVDQU32    320(R10), Z5
+	VPDPBUSD     192(R10), Z10, Z5
+	VCVTDQ2PS    Z5, Z5
+	VMULPS       256(R10), Z4, Z4
+	VFMADD231PS  Z5, Z4, Z3
+	ADDQ         $0x00000088, CX
+	ADDQ         $0x00000180, R10
+	SUBQ         $0x04, R9
+	JMP          loopU1
+
+loop1:
+	CMPQ         R9, $0x02
+	JL           tail1
+	PREFETCHT0   (CX)(SI*1)
+	PREFETCHT0   64(CX)(SI*1)
+	VPBROADCASTW (CX), X22
+	VPBROADCASTW 34(CX), K1, Y22
+	VCVTPH2PS    Y22, Z4
+	VMOVDQU64    2(CX), Y12
+	VINSERTI64X4 $0x01, 36(CX), Z12, Z12
+	VPXORD       Z0, Z12, Z12
+	VMOVDQU32    128(R10), Z5
+	VPDPBUSD     (R10), Z12, Z5
+	VCVTDQ2PS    Z5, Z5
+	VMULPS       64(R10), Z4, Z4
+	VFMADD231PS  Z5, Z4, Z2
+	ADDQ         $0x00000044, CX
+	ADDQ         $0x000000c0, R10
+	SUBQ         $0x02, R9
+	JMP          loop1
+
+tail1:
+	VADDPS        Z3, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z2, Y3
+	VADDPS        Y3, Y2, Y2
+	TESTQ         R9, R9
+	JZ            store1
+	VPBROADCASTW  (CX), X3
+	VCVTPH2PS     X3, Y3
+	VMOVDQU64     2(CX), Y4
+	VPXORD        Y0, Y4, Y4
+	VMOVDQU32     64(R10), Y5
+	VPDPBUSD      (R10), Y4, Y5
+	VCVTDQ2PS     Y5, Y5
+	VMULPS        32(R10), Y3, Y3
+	VFMADD231PS   Y5, Y3, Y2
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y2, X3
+	VADDPS        X3, X2, X2
+	VMOVHLPS      X2, X2, X3
+	VADDPS        X3, X2, X2
+	VMOVSHDUP     X2, X3
+	VADDSS        X3, X2, X2
+	VADDSS        (DX), X2, X2
+	VMOVSS        X2, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func q8_0vnniR2(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·q8_0vnniR2(SB), NOSPLIT, $0-64
+	MOVQ         w+0(FP), AX
+	MOVQ         y+40(FP), DX
+	MOVQ         nrows+56(FP), BX
+	MOVQ         rb+8(FP), SI
+	LEAQ         (SI)(SI*1), DI
+	LEAQ         (DI)(SI*1), R8
+	MOVL         $0x0000ff00, CX
+	KMOVW        CX, K1
+	MOVL         $0xff00ff00, CX
+	KMOVD        CX, K2
+	MOVL         $0x80808080, CX
+	VPBROADCASTD CX, Z0
+	VPXORD       Z1, Z1, Z1
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	VMOVDQA64 Z1, Z2
+	VMOVDQA64 Z1, Z3
+	VMOVDQA64 Z1, Z4
+	VMOVDQA64 Z1, Z5
+
+loop2:
+	CMPQ         R9, $0x02
+	JL           tail2
+	PREFETCHT0   (CX)(DI*1)
+	PREFETCHT0   64(CX)(DI*1)
+	PREFETCHT0   (CX)(R8*1)
+	PREFETCHT0   64(CX)(R8*1)
+	VPBROADCASTW (CX), X6
+	VPBROADCASTW 34(CX), K1, Y6
+	VCVTPH2PS    Y6, Z7
+	VMOVDQU64    2(CX), Y8
+	VINSERTI64X4 $0x01, 36(CX), Z8, Z8
+	VPXORD       Z0, Z8, Z8
+	VMOVDQU32    128(R10), Z9
+	VPDPBUSD     (R10), Z8, Z9
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       64(R10), Z7, Z10
+	VFMADD231PS  Z9, Z10, Z2
+	VMOVDQU32    128(R10)(R11*1), Z9
+	VPDPBUSD     (R10)(R11*1), Z8, Z9
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       64(R10)(R11*1), Z7, Z7
+	VFMADD231PS  Z9, Z7, Z3
+	VPBROADCASTW (CX)(SI*1), X11
+	VPBROADCASTW 34(CX)(SI*1), K1, Y11
+	VCVTPH2PS    Y11, Z7
+	VMOVDQU64    2(CX)(SI*1), Y12
+	VINSERTI64X4 $0x01, 36(CX)(SI*1), Z12, Z12
+	VPXORD       Z0, Z12, Z12
+	VMOVDQU32    128(R10), Z9
+	VPDPBUSD     (R10), Z12, Z9
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       64(R10), Z7, Z10
+	VFMADD231PS  Z9, Z10, Z4
+	VMOVDQU32    128(R10)(R11*1), Z9
+	VPDPBUSD     (R10)(R11*1), Z12, Z9
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       64(R10)(R11*1), Z7, Z7
+	VFMADD231PS  Z9, Z7, Z5
+	ADDQ         $0x00000044, CX
+	ADDQ         $0x000000c0, R10
+	SUBQ         $0x02, R9
+	JMP          loop2
+
+tail2:
+	VEXTRACTF64X4 $0x01, Z2, Y7
+	VADDPS        Y7, Y2, Y2
+	VEXTRACTF64X4 $0x01, Z3, Y7
+	VADDPS        Y7, Y3, Y3
+	VEXTRACTF64X4 $0x01, Z4, Y7
+	VADDPS        Y7, Y4, Y4
+	VEXTRACTF64X4 $0x01, Z5, Y7
+	VADDPS        Y7, Y5, Y5
+	TESTQ         R9, R9
+	JZ            store2
+	VPBROADCASTW  (CX), X6
+	VCVTPH2PS     X6, Y7
+	VMOVDQU64     2(CX), Y8
+	VPXORD        Y0, Y8, Y8
+	VMOVDQU32     64(R10), Y9
+	VPDPBUSD      (R10), Y8, Y9
+	VCVTDQ2PS     Y9, Y9
+	VMULPS        32(R10), Y7, Y10
+	VFMADD231PS   Y9, Y10, Y2
+	VMOVDQU32     64(R10)(R11*1), Y9
+	VPDPBUSD      (R10)(R11*1), Y8, Y9
+	VCVTDQ2PS     Y9, Y9
+	VMULPS        32(R10)(R11*1), Y7, Y7
+	VFMADD231PS   Y9, Y7, Y3
+	VPBROADCASTW  (CX)(SI*1), X6
+	VCVTPH2PS     X6, Y7
+	VMOVDQU64     2(CX)(SI*1), Y8
+	VPXORD        Y0, Y8, Y8
+	VMOVDQU32     64(R10), Y9
+	VPDPBUSD      (R10), Y8, Y9
+	VCVTDQ2PS     Y9, Y9
+	VMULPS        32(R10), Y7, Y10
+	VFMADD231PS   Y9, Y10, Y4
+	VMOVDQU32     64(R10)(R11*1), Y9
+	VPDPBUSD      (R10)(R11*1), Y8, Y9
+	VCVTDQ2PS     Y9, Y9
+	VMULPS        32(R10)(R11*1), Y7, Y7
+	VFMADD231PS   Y9, Y7, Y5
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y2, X6
+	VADDPS        X6, X2, X2
+	VMOVHLPS      X2, X2, X6
+	VADDPS        X6, X2, X2
+	VMOVSHDUP     X2, X6
+	VADDSS        X6, X2, X2
+	VADDSS        (DX), X2, X2
+	VMOVSS        X2, (DX)
+	VEXTRACTF32X4 $0x01, Y3, X2
+	VADDPS        X2, X3, X3
+	VMOVHLPS      X3, X3, X2
+	VADDPS        X2, X3, X3
+	VMOVSHDUP     X3, X2
+	VADDSS        X2, X3, X3
+	VADDSS        (DX)(CX*1), X3, X3
+	VMOVSS        X3, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y4, X2
+	VADDPS        X2, X4, X4
+	VMOVHLPS      X4, X4, X2
+	VADDPS        X2, X4, X4
+	VMOVSHDUP     X4, X2
+	VADDSS        X2, X4, X4
+	VADDSS        (DX), X4, X4
+	VMOVSS        X4, (DX)
+	VEXTRACTF32X4 $0x01, Y5, X2
+	VADDPS        X2, X5, X5
+	VMOVHLPS      X5, X5, X2
+	VADDPS        X2, X5, X5
+	VMOVSHDUP     X5, X2
+	VADDSS        X2, X5, X5
+	VADDSS        (DX)(CX*1), X5, X5
+	VMOVSS        X5, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	VMOVDQA64 Z1, Z2
+	VMOVDQA64 Z1, Z3
+	VMOVDQA64 Z1, Z4
+	VMOVDQA64 Z1, Z5
+
+loopU1:
+	CMPQ         R9, $0x04
+	JL           loop1
+	PREFETCHT0   (CX)(SI*1)
+	PREFETCHT0   64(CX)(SI*1)
+	PREFETCHT0   128(CX)(SI*1)
+	VPBROADCASTW (CX), X13
+	VPBROADCASTW 34(CX), K1, Y13
+	VCVTPH2PS    Y13, Z7
+	VMOVDQU64    2(CX), Y6
+	VINSERTI64X4 $0x01, 36(CX), Z6, Z6
+	VPXORD       Z0, Z6, Z6
+	VMOVDQU32    128(R10), Z8
+	VPDPBUSD     (R10), Z6, Z8
+	VCVTDQ2PS    Z8, Z8
+	VMULPS       64(R10), Z7, Z9
+	VFMADD231PS  Z8, Z9, Z2
+	VMOVDQU32    128(R10)(R11*1), Z8
+	VPDPBUSD     (R10)(R11*1), Z6, Z8
+	VCVTDQ2PS    Z8, Z8
+	VMULPS       64(R10)(R11*1), Z7, Z7
+	VFMADD231PS  Z8, Z7, Z3
+	VPBROADCASTW 68(CX), X14
+	VPBROADCASTW 102(CX), K1, Y14
+	VCVTPH2PS    Y14, Z7
+	VMOVDQU64    70(CX), Y11
+	VINSERTI64X4 $0x01, 104(CX), Z11, Z11
+	VPXORD       Z0, Z11, Z11
+	VMOVDQU32    320(R10), Z8
+	VPDPBUSD     192(R10), Z11, Z8
+	VCVTDQ2PS    Z8, Z8
+	VMULPS       256(R10), Z7, Z9
+	VFMADD231PS  Z8, Z9, Z4
+	VMOVDQU32    320(R10)(R11*1), Z8
+	VPDPBUSD     192(R10)(R11*1), Z11, Z8
+	VCVTDQ2PS    Z8, Z8
+	VMULPS       256(R10)(R11*1), Z7, Z7
+	VFMADD231PS  Z8, Z7, Z5
+	ADDQ         $0x00000088, CX
+	ADDQ         $0x00000180, R10
+	SUBQ         $0x04, R9
+	JMP          loopU1
+
+loop1:
+	CMPQ         R9, $0x02
+	JL           tail1
+	PREFETCHT0   (CX)(SI*1)
+	PREFETCHT0   64(CX)(SI*1)
+	VPBROADCASTW (CX), X15
+	VPBROADCASTW 34(CX), K1, Y15
+	VCVTPH2PS    Y15, Z7
+	VMOVDQU64    2(CX), Y16
+	VINSERTI64X4 $0x01, 36(CX), Z16, Z16
+	VPXORD       Z0, Z16, Z16
+	VMOVDQU32    128(R10), Z8
+	VPDPBUSD     (R10), Z16, Z8
+	VCVTDQ2PS    Z8, Z8
+	VMULPS       64(R10), Z7, Z9
+	VFMADD231PS  Z8, Z9, Z2
+	VMOVDQU32    128(R10)(R11*1), Z8
+	VPDPBUSD     (R10)(R11*1), Z16, Z8
+	VCVTDQ2PS    Z8, Z8
+	VMULPS       64(R10)(R11*1), Z7, Z7
+	VFMADD231PS  Z8, Z7, Z3
+	ADDQ         $0x00000044, CX
+	ADDQ         $0x000000c0, R10
+	SUBQ         $0x02, R9
+	JMP          loop1
+
+tail1:
+	VADDPS        Z4, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z2, Y4
+	VADDPS        Y4, Y2, Y2
+	VADDPS        Z5, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z3, Y4
+	VADDPS        Y4, Y3, Y3
+	TESTQ         R9, R9
+	JZ            store1
+	VPBROADCASTW  (CX), X4
+	VCVTPH2PS     X4, Y4
+	VMOVDQU64     2(CX), Y5
+	VPXORD        Y0, Y5, Y5
+	VMOVDQU32     64(R10), Y6
+	VPDPBUSD      (R10), Y5, Y6
+	VCVTDQ2PS     Y6, Y6
+	VMULPS        32(R10), Y4, Y7
+	VFMADD231PS   Y6, Y7, Y2
+	VMOVDQU32     64(R10)(R11*1), Y6
+	VPDPBUSD      (R10)(R11*1), Y5, Y6
+	VCVTDQ2PS     Y6, Y6
+	VMULPS        32(R10)(R11*1), Y4, Y4
+	VFMADD231PS   Y6, Y4, Y3
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y2, X4
+	VADDPS        X4, X2, X2
+	VMOVHLPS      X2, X2, X4
+	VADDPS        X4, X2, X2
+	VMOVSHDUP     X2, X4
+	VADDSS        X4, X2, X2
+	VADDSS        (DX), X2, X2
+	VMOVSS        X2, (DX)
+	VEXTRACTF32X4 $0x01, Y3, X2
+	VADDPS        X2, X3, X3
+	VMOVHLPS      X3, X3, X2
+	VADDPS        X2, X3, X3
+	VMOVSHDUP     X3, X2
+	VADDSS        X2, X3, X3
+	VADDSS        (DX)(CX*1), X3, X3
+	VMOVSS        X3, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func q8_0vnniR3(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·q8_0vnniR3(SB), NOSPLIT, $0-64
+	MOVQ         w+0(FP), AX
+	MOVQ         y+40(FP), DX
+	MOVQ         nrows+56(FP), BX
+	MOVQ         rb+8(FP), SI
+	LEAQ         (SI)(SI*1), DI
+	LEAQ         (DI)(SI*1), R8
+	MOVL         $0x0000ff00, CX
+	KMOVW        CX, K1
+	MOVL         $0xff00ff00, CX
+	KMOVD        CX, K2
+	MOVL         $0x80808080, CX
+	VPBROADCASTD CX, Z0
+	VPXORD       Z1, Z1, Z1
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	VMOVDQA64 Z1, Z2
+	VMOVDQA64 Z1, Z3
+	VMOVDQA64 Z1, Z4
+	VMOVDQA64 Z1, Z5
+	VMOVDQA64 Z1, Z6
+	VMOVDQA64 Z1, Z7
+
+loop2:
+	CMPQ         R9, $0x02
+	JL           tail2
+	PREFETCHT0   (CX)(DI*1)
+	PREFETCHT0   64(CX)(DI*1)
+	PREFETCHT0   (CX)(R8*1)
+	PREFETCHT0   64(CX)(R8*1)
+	VPBROADCASTW (CX), X8
+	VPBROADCASTW 34(CX), K1, Y8
+	VCVTPH2PS    Y8, Z9
+	VMOVDQU64    2(CX), Y10
+	VINSERTI64X4 $0x01, 36(CX), Z10, Z10
+	VPXORD       Z0, Z10, Z10
+	VMOVDQU32    128(R10), Z11
+	VPDPBUSD     (R10), Z10, Z11
+	VCVTDQ2PS    Z11, Z11
+	VMULPS       64(R10), Z9, Z12
+	VFMADD231PS  Z11, Z12, Z2
+	VMOVDQU32    128(R10)(R11*1), Z11
+	VPDPBUSD     (R10)(R11*1), Z10, Z11
+	VCVTDQ2PS    Z11, Z11
+	VMULPS       64(R10)(R11*1), Z9, Z12
+	VFMADD231PS  Z11, Z12, Z3
+	VMOVDQU32    128(R10)(R11*2), Z11
+	VPDPBUSD     (R10)(R11*2), Z10, Z11
+	VCVTDQ2PS    Z11, Z11
+	VMULPS       64(R10)(R11*2), Z9, Z9
+	VFMADD231PS  Z11, Z9, Z4
+	VPBROADCASTW (CX)(SI*1), X13
+	VPBROADCASTW 34(CX)(SI*1), K1, Y13
+	VCVTPH2PS    Y13, Z9
+	VMOVDQU64    2(CX)(SI*1), Y14
+	VINSERTI64X4 $0x01, 36(CX)(SI*1), Z14, Z14
+	VPXORD       Z0, Z14, Z14
+	VMOVDQU32    128(R10), Z11
+	VPDPBUSD     (R10), Z14, Z11
+	VCVTDQ2PS    Z11, Z11
+	VMULPS       64(R10), Z9, Z12
+	VFMADD231PS  Z11, Z12, Z5
+	VMOVDQU32    128(R10)(R11*1), Z11
+	VPDPBUSD     (R10)(R11*1), Z14, Z11
+	VCVTDQ2PS    Z11, Z11
+	VMULPS       64(R10)(R11*1), Z9, Z12
+	VFMADD231PS  Z11, Z12, Z6
+	VMOVDQU32    128(R10)(R11*2), Z11
+	VPDPBUSD     (R10)(R11*2), Z14, Z11
+	VCVTDQ2PS    Z11, Z11
+	VMULPS       64(R10)(R11*2), Z9, Z9
+	VFMADD231PS  Z11, Z9, Z7
+	ADDQ         $0x00000044, CX
+	ADDQ         $0x000000c0, R10
+	SUBQ         $0x02, R9
+	JMP          loop2
+
+tail2:
+	VEXTRACTF64X4 $0x01, Z2, Y9
+	VADDPS        Y9, Y2, Y2
+	VEXTRACTF64X4 $0x01, Z3, Y9
+	VADDPS        Y9, Y3, Y3
+	VEXTRACTF64X4 $0x01, Z4, Y9
+	VADDPS        Y9, Y4, Y4
+	VEXTRACTF64X4 $0x01, Z5, Y9
+	VADDPS        Y9, Y5, Y5
+	VEXTRACTF64X4 $0x01, Z6, Y9
+	VADDPS        Y9, Y6, Y6
+	VEXTRACTF64X4 $0x01, Z7, Y9
+	VADDPS        Y9, Y7, Y7
+	TESTQ         R9, R9
+	JZ            store2
+	VPBROADCASTW  (CX), X8
+	VCVTPH2PS     X8, Y9
+	VMOVDQU64     2(CX), Y10
+	VPXORD        Y0, Y10, Y10
+	VMOVDQU32     64(R10), Y11
+	VPDPBUSD      (R10), Y10, Y11
+	VCVTDQ2PS     Y11, Y11
+	VMULPS        32(R10), Y9, Y12
+	VFMADD231PS   Y11, Y12, Y2
+	VMOVDQU32     64(R10)(R11*1), Y11
+	VPDPBUSD      (R10)(R11*1), Y10, Y11
+	VCVTDQ2PS     Y11, Y11
+	VMULPS        32(R10)(R11*1), Y9, Y12
+	VFMADD231PS   Y11, Y12, Y3
+	VMOVDQU32     64(R10)(R11*2), Y11
+	VPDPBUSD      (R10)(R11*2), Y10, Y11
+	VCVTDQ2PS     Y11, Y11
+	VMULPS        32(R10)(R11*2), Y9, Y9
+	VFMADD231PS   Y11, Y9, Y4
+	VPBROADCASTW  (CX)(SI*1), X8
+	VCVTPH2PS     X8, Y9
+	VMOVDQU64     2(CX)(SI*1), Y10
+	VPXORD        Y0, Y10, Y10
+	VMOVDQU32     64(R10), Y11
+	VPDPBUSD      (R10), Y10, Y11
+	VCVTDQ2PS     Y11, Y11
+	VMULPS        32(R10), Y9, Y12
+	VFMADD231PS   Y11, Y12, Y5
+	VMOVDQU32     64(R10)(R11*1), Y11
+	VPDPBUSD      (R10)(R11*1), Y10, Y11
+	VCVTDQ2PS     Y11, Y11
+	VMULPS        32(R10)(R11*1), Y9, Y12
+	VFMADD231PS   Y11, Y12, Y6
+	VMOVDQU32     64(R10)(R11*2), Y11
+	VPDPBUSD      (R10)(R11*2), Y10, Y11
+	VCVTDQ2PS     Y11, Y11
+	VMULPS        32(R10)(R11*2), Y9, Y9
+	VFMADD231PS   Y11, Y9, Y7
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y2, X8
+	VADDPS        X8, X2, X2
+	VMOVHLPS      X2, X2, X8
+	VADDPS        X8, X2, X2
+	VMOVSHDUP     X2, X8
+	VADDSS        X8, X2, X2
+	VADDSS        (DX), X2, X2
+	VMOVSS        X2, (DX)
+	VEXTRACTF32X4 $0x01, Y3, X2
+	VADDPS        X2, X3, X3
+	VMOVHLPS      X3, X3, X2
+	VADDPS        X2, X3, X3
+	VMOVSHDUP     X3, X2
+	VADDSS        X2, X3, X3
+	VADDSS        (DX)(CX*1), X3, X3
+	VMOVSS        X3, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y4, X2
+	VADDPS        X2, X4, X4
+	VMOVHLPS      X4, X4, X2
+	VADDPS        X2, X4, X4
+	VMOVSHDUP     X4, X2
+	VADDSS        X2, X4, X4
+	VADDSS        (DX)(CX*2), X4, X4
+	VMOVSS        X4, (DX)(CX*2)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y5, X2
+	VADDPS        X2, X5, X5
+	VMOVHLPS      X5, X5, X2
+	VADDPS        X2, X5, X5
+	VMOVSHDUP     X5, X2
+	VADDSS        X2, X5, X5
+	VADDSS        (DX), X5, X5
+	VMOVSS        X5, (DX)
+	VEXTRACTF32X4 $0x01, Y6, X2
+	VADDPS        X2, X6, X6
+	VMOVHLPS      X6, X6, X2
+	VADDPS        X2, X6, X6
+	VMOVSHDUP     X6, X2
+	VADDSS        X2, X6, X6
+	VADDSS        (DX)(CX*1), X6, X6
+	VMOVSS        X6, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y7, X2
+	VADDPS        X2, X7, X7
+	VMOVHLPS      X7, X7, X2
+	VADDPS        X2, X7, X7
+	VMOVSHDUP     X7, X2
+	VADDSS        X2, X7, X7
+	VADDSS        (DX)(CX*2), X7, X7
+	VMOVSS        X7, (DX)(CX*2)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	VMOVDQA64 Z1, Z2
+	VMOVDQA64 Z1, Z3
+	VMOVDQA64 Z1, Z4
+
+loop1:
+	CMPQ         R9, $0x02
+	JL           tail1
+	PREFETCHT0   (CX)(SI*1)
+	PREFETCHT0   64(CX)(SI*1)
+	VPBROADCASTW (CX), X15
+	VPBROADCASTW 34(CX), K1, Y15
+	VCVTPH2PS    Y15, Z5
+	VMOVDQU64    2(CX), Y8
+	VINSERTI64X4 $0x01, 36(CX), Z8, Z8
+	VPXORD       Z0, Z8, Z8
+	VMOVDQU32    128(R10), Z6
+	VPDPBUSD     (R10), Z8, Z6
+	VCVTDQ2PS    Z6, Z6
+	VMULPS       64(R10), Z5, Z7
+	VFMADD231PS  Z6, Z7, Z2
+	VMOVDQU32    128(R10)(R11*1), Z6
+	VPDPBUSD     (R10)(R11*1), Z8, Z6
+	VCVTDQ2PS    Z6, Z6
+	VMULPS       64(R10)(R11*1), Z5, Z7
+	VFMADD231PS  Z6, Z7, Z3
+	VMOVDQU32    128(R10)(R11*2), Z6
+	VPDPBUSD     (R10)(R11*2), Z8, Z6
+	VCVTDQ2PS    Z6, Z6
+	VMULPS       64(R10)(R11*2), Z5, Z5
+	VFMADD231PS  Z6, Z5, Z4
+	ADDQ         $0x00000044, CX
+	ADDQ         $0x000000c0, R10
+	SUBQ         $0x02, R9
+	JMP          loop1
+
+tail1:
+	VEXTRACTF64X4 $0x01, Z2, Y5
+	VADDPS        Y5, Y2, Y2
+	VEXTRACTF64X4 $0x01, Z3, Y5
+	VADDPS        Y5, Y3, Y3
+	VEXTRACTF64X4 $0x01, Z4, Y5
+	VADDPS        Y5, Y4, Y4
+	TESTQ         R9, R9
+	JZ            store1
+	VPBROADCASTW  (CX), X5
+	VCVTPH2PS     X5, Y5
+	VMOVDQU64     2(CX), Y6
+	VPXORD        Y0, Y6, Y6
+	VMOVDQU32     64(R10), Y7
+	VPDPBUSD      (R10), Y6, Y7
+	VCVTDQ2PS     Y7, Y7
+	VMULPS        32(R10), Y5, Y8
+	VFMADD231PS   Y7, Y8, Y2
+	VMOVDQU32     64(R10)(R11*1), Y7
+	VPDPBUSD      (R10)(R11*1), Y6, Y7
+	VCVTDQ2PS     Y7, Y7
+	VMULPS        32(R10)(R11*1), Y5, Y8
+	VFMADD231PS   Y7, Y8, Y3
+	VMOVDQU32     64(R10)(R11*2), Y7
+	VPDPBUSD      (R10)(R11*2), Y6, Y7
+	VCVTDQ2PS     Y7, Y7
+	VMULPS        32(R10)(R11*2), Y5, Y5
+	VFMADD231PS   Y7, Y5, Y4
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y2, X5
+	VADDPS        X5, X2, X2
+	VMOVHLPS      X2, X2, X5
+	VADDPS        X5, X2, X2
+	VMOVSHDUP     X2, X5
+	VADDSS        X5, X2, X2
+	VADDSS        (DX), X2, X2
+	VMOVSS        X2, (DX)
+	VEXTRACTF32X4 $0x01, Y3, X2
+	VADDPS        X2, X3, X3
+	VMOVHLPS      X3, X3, X2
+	VADDPS        X2, X3, X3
+	VMOVSHDUP     X3, X2
+	VADDSS        X2, X3, X3
+	VADDSS        (DX)(CX*1), X3, X3
+	VMOVSS        X3, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y4, X2
+	VADDPS        X2, X4, X4
+	VMOVHLPS      X4, X4, X2
+	VADDPS        X2, X4, X4
+	VMOVSHDUP     X4, X2
+	VADDSS        X2, X4, X4
+	VADDSS        (DX)(CX*2), X4, X4
+	VMOVSS        X4, (DX)(CX*2)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func q8_0vnniR4(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·q8_0vnniR4(SB), NOSPLIT, $0-64
+	MOVQ         w+0(FP), AX
+	MOVQ         y+40(FP), DX
+	MOVQ         nrows+56(FP), BX
+	MOVQ         rb+8(FP), SI
+	LEAQ         (SI)(SI*1), DI
+	LEAQ         (DI)(SI*1), R8
+	MOVL         $0x0000ff00, CX
+	KMOVW        CX, K1
+	MOVL         $0xff00ff00, CX
+	KMOVD        CX, K2
+	MOVL         $0x80808080, CX
+	VPBROADCASTD CX, Z0
+	VPXORD       Z1, Z1, Z1
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	LEAQ      (R10)(R11*2), R12
+	ADDQ      R11, R12
+	VMOVDQA64 Z1, Z2
+	VMOVDQA64 Z1, Z3
+	VMOVDQA64 Z1, Z4
+	VMOVDQA64 Z1, Z5
+	VMOVDQA64 Z1, Z6
+	VMOVDQA64 Z1, Z7
+	VMOVDQA64 Z1, Z8
+	VMOVDQA64 Z1, Z9
+
+loop2:
+	CMPQ         R9, $0x02
+	JL           tail2
+	PREFETCHT0   (CX)(DI*1)
+	PREFETCHT0   64(CX)(DI*1)
+	PREFETCHT0   (CX)(R8*1)
+	PREFETCHT0   64(CX)(R8*1)
+	VPBROADCASTW (CX), X10
+	VPBROADCASTW 34(CX), K1, Y10
+	VCVTPH2PS    Y10, Z11
+	VMOVDQU64    2(CX), Y12
+	VINSERTI64X4 $0x01, 36(CX), Z12, Z12
+	VPXORD       Z0, Z12, Z12
+	VMOVDQU32    128(R10), Z13
+	VPDPBUSD     (R10), Z12, Z13
+	VCVTDQ2PS    Z13, Z13
+	VMULPS       64(R10), Z11, Z14
+	VFMADD231PS  Z13, Z14, Z2
+	VMOVDQU32    128(R10)(R11*1), Z13
+	VPDPBUSD     (R10)(R11*1), Z12, Z13
+	VCVTDQ2PS    Z13, Z13
+	VMULPS       64(R10)(R11*1), Z11, Z14
+	VFMADD231PS  Z13, Z14, Z3
+	VMOVDQU32    128(R10)(R11*2), Z13
+	VPDPBUSD     (R10)(R11*2), Z12, Z13
+	VCVTDQ2PS    Z13, Z13
+	VMULPS       64(R10)(R11*2), Z11, Z14
+	VFMADD231PS  Z13, Z14, Z4
+	VMOVDQU32    128(R12), Z13
+	VPDPBUSD     (R12), Z12, Z13
+	VCVTDQ2PS    Z13, Z13
+	VMULPS       64(R12), Z11, Z11
+	VFMADD231PS  Z13, Z11, Z5
+	VPBROADCASTW (CX)(SI*1), X15
+	VPBROADCASTW 34(CX)(SI*1), K1, Y15
+	VCVTPH2PS    Y15, Z11
+	VMOVDQU64    2(CX)(SI*1), Y16
+	VINSERTI64X4 $0x01, 36(CX)(SI*1), Z16, Z16
+	VPXORD       Z0, Z16, Z16
+	VMOVDQU32    128(R10), Z13
+	VPDPBUSD     (R10), Z16, Z13
+	VCVTDQ2PS    Z13, Z13
+	VMULPS       64(R10), Z11, Z14
+	VFMADD231PS  Z13, Z14, Z6
+	VMOVDQU32    128(R10)(R11*1), Z13
+	VPDPBUSD     (R10)(R11*1), Z16, Z13
+	VCVTDQ2PS    Z13, Z13
+	VMULPS       64(R10)(R11*1), Z11, Z14
+	VFMADD231PS  Z13, Z14, Z7
+	VMOVDQU32    128(R10)(R11*2), Z13
+	VPDPBUSD     (R10)(R11*2), Z16, Z13
+	VCVTDQ2PS    Z13, Z13
+	VMULPS       64(R10)(R11*2), Z11, Z14
+	VFMADD231PS  Z13, Z14, Z8
+	VMOVDQU32    128(R12), Z13
+	VPDPBUSD     (R12), Z16, Z13
+	VCVTDQ2PS    Z13, Z13
+	VMULPS       64(R12), Z11, Z11
+	VFMADD231PS  Z13, Z11, Z9
+	ADDQ         $0x00000044, CX
+	ADDQ         $0x000000c0, R10
+	ADDQ         $0x000000c0, R12
+	SUBQ         $0x02, R9
+	JMP          loop2
+
+tail2:
+	VEXTRACTF64X4 $0x01, Z2, Y11
+	VADDPS        Y11, Y2, Y2
+	VEXTRACTF64X4 $0x01, Z3, Y11
+	VADDPS        Y11, Y3, Y3
+	VEXTRACTF64X4 $0x01, Z4, Y11
+	VADDPS        Y11, Y4, Y4
+	VEXTRACTF64X4 $0x01, Z5, Y11
+	VADDPS        Y11, Y5, Y5
+	VEXTRACTF64X4 $0x01, Z6, Y11
+	VADDPS        Y11, Y6, Y6
+	VEXTRACTF64X4 $0x01, Z7, Y11
+	VADDPS        Y11, Y7, Y7
+	VEXTRACTF64X4 $0x01, Z8, Y11
+	VADDPS        Y11, Y8, Y8
+	VEXTRACTF64X4 $0x01, Z9, Y11
+	VADDPS        Y11, Y9, Y9
+	TESTQ         R9, R9
+	JZ            store2
+	VPBROADCASTW  (CX), X10
+	VCVTPH2PS     X10, Y11
+	VMOVDQU64     2(CX), Y12
+	VPXORD        Y0, Y12, Y12
+	VMOVDQU32     64(R10), Y13
+	VPDPBUSD      (R10), Y12, Y13
+	VCVTDQ2PS     Y13, Y13
+	VMULPS        32(R10), Y11, Y14
+	VFMADD231PS   Y13, Y14, Y2
+	VMOVDQU32     64(R10)(R11*1), Y13
+	VPDPBUSD      (R10)(R11*1), Y12, Y13
+	VCVTDQ2PS     Y13, Y13
+	VMULPS        32(R10)(R11*1), Y11, Y14
+	VFMADD231PS   Y13, Y14, Y3
+	VMOVDQU32     64(R10)(R11*2), Y13
+	VPDPBUSD      (R10)(R11*2), Y12, Y13
+	VCVTDQ2PS     Y13, Y13
+	VMULPS        32(R10)(R11*2), Y11, Y14
+	VFMADD231PS   Y13, Y14, Y4
+	VMOVDQU32     64(R12), Y13
+	VPDPBUSD      (R12), Y12, Y13
+	VCVTDQ2PS     Y13, Y13
+	VMULPS        32(R12), Y11, Y11
+	VFMADD231PS   Y13, Y11, Y5
+	VPBROADCASTW  (CX)(SI*1), X10
+	VCVTPH2PS     X10, Y11
+	VMOVDQU64     2(CX)(SI*1), Y12
+	VPXORD        Y0, Y12, Y12
+	VMOVDQU32     64(R10), Y13
+	VPDPBUSD      (R10), Y12, Y13
+	VCVTDQ2PS     Y13, Y13
+	VMULPS        32(R10), Y11, Y14
+	VFMADD231PS   Y13, Y14, Y6
+	VMOVDQU32     64(R10)(R11*1), Y13
+	VPDPBUSD      (R10)(R11*1), Y12, Y13
+	VCVTDQ2PS     Y13, Y13
+	VMULPS        32(R10)(R11*1), Y11, Y14
+	VFMADD231PS   Y13, Y14, Y7
+	VMOVDQU32     64(R10)(R11*2), Y13
+	VPDPBUSD      (R10)(R11*2), Y12, Y13
+	VCVTDQ2PS     Y13, Y13
+	VMULPS        32(R10)(R11*2), Y11, Y14
+	VFMADD231PS   Y13, Y14, Y8
+	VMOVDQU32     64(R12), Y13
+	VPDPBUSD      (R12), Y12, Y13
+	VCVTDQ2PS     Y13, Y13
+	VMULPS        32(R12), Y11, Y11
+	VFMADD231PS   Y13, Y11, Y9
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y2, X10
+	VADDPS        X10, X2, X2
+	VMOVHLPS      X2, X2, X10
+	VADDPS        X10, X2, X2
+	VMOVSHDUP     X2, X10
+	VADDSS        X10, X2, X2
+	VADDSS        (DX), X2, X2
+	VMOVSS        X2, (DX)
+	VEXTRACTF32X4 $0x01, Y3, X2
+	VADDPS        X2, X3, X3
+	VMOVHLPS      X3, X3, X2
+	VADDPS        X2, X3, X3
+	VMOVSHDUP     X3, X2
+	VADDSS        X2, X3, X3
+	VADDSS        (DX)(CX*1), X3, X3
+	VMOVSS        X3, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y4, X2
+	VADDPS        X2, X4, X4
+	VMOVHLPS      X4, X4, X2
+	VADDPS        X2, X4, X4
+	VMOVSHDUP     X4, X2
+	VADDSS        X2, X4, X4
+	VADDSS        (DX)(CX*2), X4, X4
+	VMOVSS        X4, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y5, X2
+	VADDPS        X2, X5, X5
+	VMOVHLPS      X5, X5, X2
+	VADDPS        X2, X5, X5
+	VMOVSHDUP     X5, X2
+	VADDSS        X2, X5, X5
+	IMUL3Q        $0x00000003, CX, CX
+	VADDSS        (DX)(CX*1), X5, X5
+	VMOVSS        X5, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y6, X2
+	VADDPS        X2, X6, X6
+	VMOVHLPS      X6, X6, X2
+	VADDPS        X2, X6, X6
+	VMOVSHDUP     X6, X2
+	VADDSS        X2, X6, X6
+	VADDSS        (DX), X6, X6
+	VMOVSS        X6, (DX)
+	VEXTRACTF32X4 $0x01, Y7, X2
+	VADDPS        X2, X7, X7
+	VMOVHLPS      X7, X7, X2
+	VADDPS        X2, X7, X7
+	VMOVSHDUP     X7, X2
+	VADDSS        X2, X7, X7
+	VADDSS        (DX)(CX*1), X7, X7
+	VMOVSS        X7, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y8, X2
+	VADDPS        X2, X8, X8
+	VMOVHLPS      X8, X8, X2
+	VADDPS        X2, X8, X8
+	VMOVSHDUP     X8, X2
+	VADDSS        X2, X8, X8
+	VADDSS        (DX)(CX*2), X8, X8
+	VMOVSS        X8, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y9, X2
+	VADDPS        X2, X9, X9
+	VMOVHLPS      X9, X9, X2
+	VADDPS        X2, X9, X9
+	VMOVSHDUP     X9, X2
+	VADDSS        X2, X9, X9
+	IMUL3Q        $0x00000003, CX, CX
+	VADDSS        (DX)(CX*1), X9, X9
+	VMOVSS        X9, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	LEAQ      (R10)(R11*2), R12
+	ADDQ      R11, R12
+	VMOVDQA64 Z1, Z2
+	VMOVDQA64 Z1, Z3
+	VMOVDQA64 Z1, Z4
+	VMOVDQA64 Z1, Z5
+
+loop1:
+	CMPQ         R9, $0x02
+	JL           tail1
+	PREFETCHT0   (CX)(SI*1)
+	PREFETCHT0   64(CX)(SI*1)
+	VPBROADCASTW (CX), X17
+	VPBROADCASTW 34(CX), K1, Y17
+	VCVTPH2PS    Y17, Z6
+	VMOVDQU64    2(CX), Y10
+	VINSERTI64X4 $0x01, 36(CX), Z10, Z10
+	VPXORD       Z0, Z10, Z10
+	VMOVDQU32    128(R10), Z7
+	VPDPBUSD     (R10), Z10, Z7
+	VCVTDQ2PS    Z7, Z7
+	VMULPS       64(R10), Z6, Z8
+	VFMADD231PS  Z7, Z8, Z2
+	VMOVDQU32    128(R10)(R11*1), Z7
+	VPDPBUSD     (R10)(R11*1), Z10, Z7
+	VCVTDQ2PS    Z7, Z7
+	VMULPS       64(R10)(R11*1), Z6, Z8
+	VFMADD231PS  Z7, Z8, Z3
+	VMOVDQU32    128(R10)(R11*2), Z7
+	VPDPBUSD     (R10)(R11*2), Z10, Z7
+	VCVTDQ2PS    Z7, Z7
+	VMULPS       64(R10)(R11*2), Z6, Z8
+	VFMADD231PS  Z7, Z8, Z4
+	VMOVDQU32    128(R12), Z7
+	VPDPBUSD     (R12), Z10, Z7
+	VCVTDQ2PS    Z7, Z7
+	VMULPS       64(R12), Z6, Z6
+	VFMADD231PS  Z7, Z6, Z5
+	ADDQ         $0x00000044, CX
+	ADDQ         $0x000000c0, R10
+	ADDQ         $0x000000c0, R12
+	SUBQ         $0x02, R9
+	JMP          loop1
+
+tail1:
+	VEXTRACTF64X4 $0x01, Z2, Y6
+	VADDPS        Y6, Y2, Y2
+	VEXTRACTF64X4 $0x01, Z3, Y6
+	VADDPS        Y6, Y3, Y3
+	VEXTRACTF64X4 $0x01, Z4, Y6
+	VADDPS        Y6, Y4, Y4
+	VEXTRACTF64X4 $0x01, Z5, Y6
+	VADDPS        Y6, Y5, Y5
+	TESTQ         R9, R9
+	JZ            store1
+	VPBROADCASTW  (CX), X6
+	VCVTPH2PS     X6, Y6
+	VMOVDQU64     2(CX), Y7
+	VPXORD        Y0, Y7, Y7
+	VMOVDQU32     64(R10), Y8
+	VPDPBUSD      (R10), Y7, Y8
+	VCVTDQ2PS     Y8, Y8
+	VMULPS        32(R10), Y6, Y9
+	VFMADD231PS   Y8, Y9, Y2
+	VMOVDQU32     64(R10)(R11*1), Y8
+	VPDPBUSD      (R10)(R11*1), Y7, Y8
+	VCVTDQ2PS     Y8, Y8
+	VMULPS        32(R10)(R11*1), Y6, Y9
+	VFMADD231PS   Y8, Y9, Y3
+	VMOVDQU32     64(R10)(R11*2), Y8
+	VPDPBUSD      (R10)(R11*2), Y7, Y8
+	VCVTDQ2PS     Y8, Y8
+	VMULPS        32(R10)(R11*2), Y6, Y9
+	VFMADD231PS   Y8, Y9, Y4
+	VMOVDQU32     64(R12), Y8
+	VPDPBUSD      (R12), Y7, Y8
+	VCVTDQ2PS     Y8, Y8
+	VMULPS        32(R12), Y6, Y6
+	VFMADD231PS   Y8, Y6, Y5
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y2, X6
+	VADDPS        X6, X2, X2
+	VMOVHLPS      X2, X2, X6
+	VADDPS        X6, X2, X2
+	VMOVSHDUP     X2, X6
+	VADDSS        X6, X2, X2
+	VADDSS        (DX), X2, X2
+	VMOVSS        X2, (DX)
+	VEXTRACTF32X4 $0x01, Y3, X2
+	VADDPS        X2, X3, X3
+	VMOVHLPS      X3, X3, X2
+	VADDPS        X2, X3, X3
+	VMOVSHDUP     X3, X2
+	VADDSS        X2, X3, X3
+	VADDSS        (DX)(CX*1), X3, X3
+	VMOVSS        X3, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y4, X2
+	VADDPS        X2, X4, X4
+	VMOVHLPS      X4, X4, X2
+	VADDPS        X2, X4, X4
+	VMOVSHDUP     X4, X2
+	VADDSS        X2, X4, X4
+	VADDSS        (DX)(CX*2), X4, X4
+	VMOVSS        X4, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y5, X2
+	VADDPS        X2, X5, X5
+	VMOVHLPS      X5, X5, X2
+	VADDPS        X2, X5, X5
+	VMOVSHDUP     X5, X2
+	VADDSS        X2, X5, X5
+	IMUL3Q        $0x00000003, CX, CX
+	VADDSS        (DX)(CX*1), X5, X5
+	VMOVSS        X5, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func q8_0vnniR5(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·q8_0vnniR5(SB), NOSPLIT, $0-64
+	MOVQ         w+0(FP), AX
+	MOVQ         y+40(FP), DX
+	MOVQ         nrows+56(FP), BX
+	MOVQ         rb+8(FP), SI
+	LEAQ         (SI)(SI*1), DI
+	LEAQ         (DI)(SI*1), R8
+	MOVL         $0x0000ff00, CX
+	KMOVW        CX, K1
+	MOVL         $0xff00ff00, CX
+	KMOVD        CX, K2
+	MOVL         $0x80808080, CX
+	VPBROADCASTD CX, Z0
+	VPXORD       Z1, Z1, Z1
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	LEAQ      (R10)(R11*2), R12
+	ADDQ      R11, R12
+	VMOVDQA64 Z1, Z2
+	VMOVDQA64 Z1, Z3
+	VMOVDQA64 Z1, Z4
+	VMOVDQA64 Z1, Z5
+	VMOVDQA64 Z1, Z6
+	VMOVDQA64 Z1, Z7
+	VMOVDQA64 Z1, Z8
+	VMOVDQA64 Z1, Z9
+	VMOVDQA64 Z1, Z10
+	VMOVDQA64 Z1, Z11
+
+loop2:
+	CMPQ         R9, $0x02
+	JL           tail2
+	PREFETCHT0   (CX)(DI*1)
+	PREFETCHT0   64(CX)(DI*1)
+	PREFETCHT0   (CX)(R8*1)
+	PREFETCHT0   64(CX)(R8*1)
+	VPBROADCASTW (CX), X12
+	VPBROADCASTW 34(CX), K1, Y12
+	VCVTPH2PS    Y12, Z13
+	VMOVDQU64    2(CX), Y14
+	VINSERTI64X4 $0x01, 36(CX), Z14, Z14
+	VPXORD       Z0, Z14, Z14
+	VMOVDQU32    128(R10), Z15
+	VPDPBUSD     (R10), Z14, Z15
+	VCVTDQ2PS    Z15, Z15
+	VMULPS       64(R10), Z13, Z16
+	VFMADD231PS  Z15, Z16, Z2
+	VMOVDQU32    128(R10)(R11*1), Z15
+	VPDPBUSD     (R10)(R11*1), Z14, Z15
+	VCVTDQ2PS    Z15, Z15
+	VMULPS       64(R10)(R11*1), Z13, Z16
+	VFMADD231PS  Z15, Z16, Z3
+	VMOVDQU32    128(R10)(R11*2), Z15
+	VPDPBUSD     (R10)(R11*2), Z14, Z15
+	VCVTDQ2PS    Z15, Z15
+	VMULPS       64(R10)(R11*2), Z13, Z16
+	VFMADD231PS  Z15, Z16, Z4
+	VMOVDQU32    128(R12), Z15
+	VPDPBUSD     (R12), Z14, Z15
+	VCVTDQ2PS    Z15, Z15
+	VMULPS       64(R12), Z13, Z16
+	VFMADD231PS  Z15, Z16, Z5
+	VMOVDQU32    128(R10)(R11*4), Z15
+	VPDPBUSD     (R10)(R11*4), Z14, Z15
+	VCVTDQ2PS    Z15, Z15
+	VMULPS       64(R10)(R11*4), Z13, Z13
+	VFMADD231PS  Z15, Z13, Z6
+	VPBROADCASTW (CX)(SI*1), X17
+	VPBROADCASTW 34(CX)(SI*1), K1, Y17
+	VCVTPH2PS    Y17, Z13
+	VMOVDQU64    2(CX)(SI*1), Y18
+	VINSERTI64X4 $0x01, 36(CX)(SI*1), Z18, Z18
+	VPXORD       Z0, Z18, Z18
+	VMOVDQU32    128(R10), Z15
+	VPDPBUSD     (R10), Z18, Z15
+	VCVTDQ2PS    Z15, Z15
+	VMULPS       64(R10), Z13, Z16
+	VFMADD231PS  Z15, Z16, Z7
+	VMOVDQU32    128(R10)(R11*1), Z15
+	VPDPBUSD     (R10)(R11*1), Z18, Z15
+	VCVTDQ2PS    Z15, Z15
+	VMULPS       64(R10)(R11*1), Z13, Z16
+	VFMADD231PS  Z15, Z16, Z8
+	VMOVDQU32    128(R10)(R11*2), Z15
+	VPDPBUSD     (R10)(R11*2), Z18, Z15
+	VCVTDQ2PS    Z15, Z15
+	VMULPS       64(R10)(R11*2), Z13, Z16
+	VFMADD231PS  Z15, Z16, Z9
+	VMOVDQU32    128(R12), Z15
+	VPDPBUSD     (R12), Z18, Z15
+	VCVTDQ2PS    Z15, Z15
+	VMULPS       64(R12), Z13, Z16
+	VFMADD231PS  Z15, Z16, Z10
+	VMOVDQU32    128(R10)(R11*4), Z15
+	VPDPBUSD     (R10)(R11*4), Z18, Z15
+	VCVTDQ2PS    Z15, Z15
+	VMULPS       64(R10)(R11*4), Z13, Z13
+	VFMADD231PS  Z15, Z13, Z11
+	ADDQ         $0x00000044, CX
+	ADDQ         $0x000000c0, R10
+	ADDQ         $0x000000c0, R12
+	SUBQ         $0x02, R9
+	JMP          loop2
+
+tail2:
+	VEXTRACTF64X4 $0x01, Z2, Y13
+	VADDPS        Y13, Y2, Y2
+	VEXTRACTF64X4 $0x01, Z3, Y13
+	VADDPS        Y13, Y3, Y3
+	VEXTRACTF64X4 $0x01, Z4, Y13
+	VADDPS        Y13, Y4, Y4
+	VEXTRACTF64X4 $0x01, Z5, Y13
+	VADDPS        Y13, Y5, Y5
+	VEXTRACTF64X4 $0x01, Z6, Y13
+	VADDPS        Y13, Y6, Y6
+	VEXTRACTF64X4 $0x01, Z7, Y13
+	VADDPS        Y13, Y7, Y7
+	VEXTRACTF64X4 $0x01, Z8, Y13
+	VADDPS        Y13, Y8, Y8
+	VEXTRACTF64X4 $0x01, Z9, Y13
+	VADDPS        Y13, Y9, Y9
+	VEXTRACTF64X4 $0x01, Z10, Y13
+	VADDPS        Y13, Y10, Y10
+	VEXTRACTF64X4 $0x01, Z11, Y13
+	VADDPS        Y13, Y11, Y11
+	TESTQ         R9, R9
+	JZ            store2
+	VPBROADCASTW  (CX), X12
+	VCVTPH2PS     X12, Y13
+	VMOVDQU64     2(CX), Y14
+	VPXORD        Y0, Y14, Y14
+	VMOVDQU32     64(R10), Y15
+	VPDPBUSD      (R10), Y14, Y15
+	VCVTDQ2PS     Y15, Y15
+	VMULPS        32(R10), Y13, Y16
+	VFMADD231PS   Y15, Y16, Y2
+	VMOVDQU32     64(R10)(R11*1), Y15
+	VPDPBUSD      (R10)(R11*1), Y14, Y15
+	VCVTDQ2PS     Y15, Y15
+	VMULPS        32(R10)(R11*1), Y13, Y16
+	VFMADD231PS   Y15, Y16, Y3
+	VMOVDQU32     64(R10)(R11*2), Y15
+	VPDPBUSD      (R10)(R11*2), Y14, Y15
+	VCVTDQ2PS     Y15, Y15
+	VMULPS        32(R10)(R11*2), Y13, Y16
+	VFMADD231PS   Y15, Y16, Y4
+	VMOVDQU32     64(R12), Y15
+	VPDPBUSD      (R12), Y14, Y15
+	VCVTDQ2PS     Y15, Y15
+	VMULPS        32(R12), Y13, Y16
+	VFMADD231PS   Y15, Y16, Y5
+	VMOVDQU32     64(R10)(R11*4), Y15
+	VPDPBUSD      (R10)(R11*4), Y14, Y15
+	VCVTDQ2PS     Y15, Y15
+	VMULPS        32(R10)(R11*4), Y13, Y13
+	VFMADD231PS   Y15, Y13, Y6
+	VPBROADCASTW  (CX)(SI*1), X12
+	VCVTPH2PS     X12, Y13
+	VMOVDQU64     2(CX)(SI*1), Y14
+	VPXORD        Y0, Y14, Y14
+	VMOVDQU32     64(R10), Y15
+	VPDPBUSD      (R10), Y14, Y15
+	VCVTDQ2PS     Y15, Y15
+	VMULPS        32(R10), Y13, Y16
+	VFMADD231PS   Y15, Y16, Y7
+	VMOVDQU32     64(R10)(R11*1), Y15
+	VPDPBUSD      (R10)(R11*1), Y14, Y15
+	VCVTDQ2PS     Y15, Y15
+	VMULPS        32(R10)(R11*1), Y13, Y16
+	VFMADD231PS   Y15, Y16, Y8
+	VMOVDQU32     64(R10)(R11*2), Y15
+	VPDPBUSD      (R10)(R11*2), Y14, Y15
+	VCVTDQ2PS     Y15, Y15
+	VMULPS        32(R10)(R11*2), Y13, Y16
+	VFMADD231PS   Y15, Y16, Y9
+	VMOVDQU32     64(R12), Y15
+	VPDPBUSD      (R12), Y14, Y15
+	VCVTDQ2PS     Y15, Y15
+	VMULPS        32(R12), Y13, Y16
+	VFMADD231PS   Y15, Y16, Y10
+	VMOVDQU32     64(R10)(R11*4), Y15
+	VPDPBUSD      (R10)(R11*4), Y14, Y15
+	VCVTDQ2PS     Y15, Y15
+	VMULPS        32(R10)(R11*4), Y13, Y13
+	VFMADD231PS   Y15, Y13, Y11
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y2, X12
+	VADDPS        X12, X2, X2
+	VMOVHLPS      X2, X2, X12
+	VADDPS        X12, X2, X2
+	VMOVSHDUP     X2, X12
+	VADDSS        X12, X2, X2
+	VADDSS        (DX), X2, X2
+	VMOVSS        X2, (DX)
+	VEXTRACTF32X4 $0x01, Y3, X2
+	VADDPS        X2, X3, X3
+	VMOVHLPS      X3, X3, X2
+	VADDPS        X2, X3, X3
+	VMOVSHDUP     X3, X2
+	VADDSS        X2, X3, X3
+	VADDSS        (DX)(CX*1), X3, X3
+	VMOVSS        X3, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y4, X2
+	VADDPS        X2, X4, X4
+	VMOVHLPS      X4, X4, X2
+	VADDPS        X2, X4, X4
+	VMOVSHDUP     X4, X2
+	VADDSS        X2, X4, X4
+	VADDSS        (DX)(CX*2), X4, X4
+	VMOVSS        X4, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y5, X2
+	VADDPS        X2, X5, X5
+	VMOVHLPS      X5, X5, X2
+	VADDPS        X2, X5, X5
+	VMOVSHDUP     X5, X2
+	VADDSS        X2, X5, X5
+	MOVQ          CX, R9
+	IMUL3Q        $0x00000003, R9, R9
+	VADDSS        (DX)(R9*1), X5, X5
+	VMOVSS        X5, (DX)(R9*1)
+	VEXTRACTF32X4 $0x01, Y6, X2
+	VADDPS        X2, X6, X6
+	VMOVHLPS      X6, X6, X2
+	VADDPS        X2, X6, X6
+	VMOVSHDUP     X6, X2
+	VADDSS        X2, X6, X6
+	VADDSS        (DX)(CX*4), X6, X6
+	VMOVSS        X6, (DX)(CX*4)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y7, X2
+	VADDPS        X2, X7, X7
+	VMOVHLPS      X7, X7, X2
+	VADDPS        X2, X7, X7
+	VMOVSHDUP     X7, X2
+	VADDSS        X2, X7, X7
+	VADDSS        (DX), X7, X7
+	VMOVSS        X7, (DX)
+	VEXTRACTF32X4 $0x01, Y8, X2
+	VADDPS        X2, X8, X8
+	VMOVHLPS      X8, X8, X2
+	VADDPS        X2, X8, X8
+	VMOVSHDUP     X8, X2
+	VADDSS        X2, X8, X8
+	VADDSS        (DX)(CX*1), X8, X8
+	VMOVSS        X8, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y9, X2
+	VADDPS        X2, X9, X9
+	VMOVHLPS      X9, X9, X2
+	VADDPS        X2, X9, X9
+	VMOVSHDUP     X9, X2
+	VADDSS        X2, X9, X9
+	VADDSS        (DX)(CX*2), X9, X9
+	VMOVSS        X9, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y10, X2
+	VADDPS        X2, X10, X10
+	VMOVHLPS      X10, X10, X2
+	VADDPS        X2, X10, X10
+	VMOVSHDUP     X10, X2
+	VADDSS        X2, X10, X10
+	MOVQ          CX, R9
+	IMUL3Q        $0x00000003, R9, R9
+	VADDSS        (DX)(R9*1), X10, X10
+	VMOVSS        X10, (DX)(R9*1)
+	VEXTRACTF32X4 $0x01, Y11, X2
+	VADDPS        X2, X11, X11
+	VMOVHLPS      X11, X11, X2
+	VADDPS        X2, X11, X11
+	VMOVSHDUP     X11, X2
+	VADDSS        X2, X11, X11
+	VADDSS        (DX)(CX*4), X11, X11
+	VMOVSS        X11, (DX)(CX*4)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	LEAQ      (R10)(R11*2), R12
+	ADDQ      R11, R12
+	VMOVDQA64 Z1, Z2
+	VMOVDQA64 Z1, Z3
+	VMOVDQA64 Z1, Z4
+	VMOVDQA64 Z1, Z5
+	VMOVDQA64 Z1, Z6
+
+loop1:
+	CMPQ         R9, $0x02
+	JL           tail1
+	PREFETCHT0   (CX)(SI*1)
+	PREFETCHT0   64(CX)(SI*1)
+	VPBROADCASTW (CX), X19
+	VPBROADCASTW 34(CX), K1, Y19
+	VCVTPH2PS    Y19, Z7
+	VMOVDQU64    2(CX), Y12
+	VINSERTI64X4 $0x01, 36(CX), Z12, Z12
+	VPXORD       Z0, Z12, Z12
+	VMOVDQU32    128(R10), Z8
+	VPDPBUSD     (R10), Z12, Z8
+	VCVTDQ2PS    Z8, Z8
+	VMULPS       64(R10), Z7, Z9
+	VFMADD231PS  Z8, Z9, Z2
+	VMOVDQU32    128(R10)(R11*1), Z8
+	VPDPBUSD     (R10)(R11*1), Z12, Z8
+	VCVTDQ2PS    Z8, Z8
+	VMULPS       64(R10)(R11*1), Z7, Z9
+	VFMADD231PS  Z8, Z9, Z3
+	VMOVDQU32    128(R10)(R11*2), Z8
+	VPDPBUSD     (R10)(R11*2), Z12, Z8
+	VCVTDQ2PS    Z8, Z8
+	VMULPS       64(R10)(R11*2), Z7, Z9
+	VFMADD231PS  Z8, Z9, Z4
+	VMOVDQU32    128(R12), Z8
+	VPDPBUSD     (R12), Z12, Z8
+	VCVTDQ2PS    Z8, Z8
+	VMULPS       64(R12), Z7, Z9
+	VFMADD231PS  Z8, Z9, Z5
+	VMOVDQU32    128(R10)(R11*4), Z8
+	VPDPBUSD     (R10)(R11*4), Z12, Z8
+	VCVTDQ2PS    Z8, Z8
+	VMULPS       64(R10)(R11*4), Z7, Z7
+	VFMADD231PS  Z8, Z7, Z6
+	ADDQ         $0x00000044, CX
+	ADDQ         $0x000000c0, R10
+	ADDQ         $0x000000c0, R12
+	SUBQ         $0x02, R9
+	JMP          loop1
+
+tail1:
+	VEXTRACTF64X4 $0x01, Z2, Y7
+	VADDPS        Y7, Y2, Y2
+	VEXTRACTF64X4 $0x01, Z3, Y7
+	VADDPS        Y7, Y3, Y3
+	VEXTRACTF64X4 $0x01, Z4, Y7
+	VADDPS        Y7, Y4, Y4
+	VEXTRACTF64X4 $0x01, Z5, Y7
+	VADDPS        Y7, Y5, Y5
+	VEXTRACTF64X4 $0x01, Z6, Y7
+	VADDPS        Y7, Y6, Y6
+	TESTQ         R9, R9
+	JZ            store1
+	VPBROADCASTW  (CX), X7
+	VCVTPH2PS     X7, Y7
+	VMOVDQU64     2(CX), Y8
+	VPXORD        Y0, Y8, Y8
+	VMOVDQU32     64(R10), Y9
+	VPDPBUSD      (R10), Y8, Y9
+	VCVTDQ2PS     Y9, Y9
+	VMULPS        32(R10), Y7, Y10
+	VFMADD231PS   Y9, Y10, Y2
+	VMOVDQU32     64(R10)(R11*1), Y9
+	VPDPBUSD      (R10)(R11*1), Y8, Y9
+	VCVTDQ2PS     Y9, Y9
+	VMULPS        32(R10)(R11*1), Y7, Y10
+	VFMADD231PS   Y9, Y10, Y3
+	VMOVDQU32     64(R10)(R11*2), Y9
+	VPDPBUSD      (R10)(R11*2), Y8, Y9
+	VCVTDQ2PS     Y9, Y9
+	VMULPS        32(R10)(R11*2), Y7, Y10
+	VFMADD231PS   Y9, Y10, Y4
+	VMOVDQU32     64(R12), Y9
+	VPDPBUSD      (R12), Y8, Y9
+	VCVTDQ2PS     Y9, Y9
+	VMULPS        32(R12), Y7, Y10
+	VFMADD231PS   Y9, Y10, Y5
+	VMOVDQU32     64(R10)(R11*4), Y9
+	VPDPBUSD      (R10)(R11*4), Y8, Y9
+	VCVTDQ2PS     Y9, Y9
+	VMULPS        32(R10)(R11*4), Y7, Y7
+	VFMADD231PS   Y9, Y7, Y6
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y2, X7
+	VADDPS        X7, X2, X2
+	VMOVHLPS      X2, X2, X7
+	VADDPS        X7, X2, X2
+	VMOVSHDUP     X2, X7
+	VADDSS        X7, X2, X2
+	VADDSS        (DX), X2, X2
+	VMOVSS        X2, (DX)
+	VEXTRACTF32X4 $0x01, Y3, X2
+	VADDPS        X2, X3, X3
+	VMOVHLPS      X3, X3, X2
+	VADDPS        X2, X3, X3
+	VMOVSHDUP     X3, X2
+	VADDSS        X2, X3, X3
+	VADDSS        (DX)(CX*1), X3, X3
+	VMOVSS        X3, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y4, X2
+	VADDPS        X2, X4, X4
+	VMOVHLPS      X4, X4, X2
+	VADDPS        X2, X4, X4
+	VMOVSHDUP     X4, X2
+	VADDSS        X2, X4, X4
+	VADDSS        (DX)(CX*2), X4, X4
+	VMOVSS        X4, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y5, X2
+	VADDPS        X2, X5, X5
+	VMOVHLPS      X5, X5, X2
+	VADDPS        X2, X5, X5
+	VMOVSHDUP     X5, X2
+	VADDSS        X2, X5, X5
+	MOVQ          CX, DI
+	IMUL3Q        $0x00000003, DI, DI
+	VADDSS        (DX)(DI*1), X5, X5
+	VMOVSS        X5, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y6, X2
+	VADDPS        X2, X6, X6
+	VMOVHLPS      X6, X6, X2
+	VADDPS        X2, X6, X6
+	VMOVSHDUP     X6, X2
+	VADDSS        X2, X6, X6
+	VADDSS        (DX)(CX*4), X6, X6
+	VMOVSS        X6, (DX)(CX*4)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func q8_0vnniR6(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·q8_0vnniR6(SB), NOSPLIT, $0-64
+	MOVQ         w+0(FP), AX
+	MOVQ         y+40(FP), DX
+	MOVQ         nrows+56(FP), BX
+	MOVQ         rb+8(FP), SI
+	LEAQ         (SI)(SI*1), DI
+	LEAQ         (DI)(SI*1), R8
+	MOVL         $0x0000ff00, CX
+	KMOVW        CX, K1
+	MOVL         $0xff00ff00, CX
+	KMOVD        CX, K2
+	MOVL         $0x80808080, CX
+	VPBROADCASTD CX, Z0
+	VPXORD       Z1, Z1, Z1
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	LEAQ      (R10)(R11*2), R12
+	ADDQ      R11, R12
+	VMOVDQA64 Z1, Z2
+	VMOVDQA64 Z1, Z3
+	VMOVDQA64 Z1, Z4
+	VMOVDQA64 Z1, Z5
+	VMOVDQA64 Z1, Z6
+	VMOVDQA64 Z1, Z7
+	VMOVDQA64 Z1, Z8
+	VMOVDQA64 Z1, Z9
+	VMOVDQA64 Z1, Z10
+	VMOVDQA64 Z1, Z11
+	VMOVDQA64 Z1, Z12
+	VMOVDQA64 Z1, Z13
+
+loop2:
+	CMPQ         R9, $0x02
+	JL           tail2
+	PREFETCHT0   (CX)(DI*1)
+	PREFETCHT0   64(CX)(DI*1)
+	PREFETCHT0   (CX)(R8*1)
+	PREFETCHT0   64(CX)(R8*1)
+	VPBROADCASTW (CX), X14
+	VPBROADCASTW 34(CX), K1, Y14
+	VCVTPH2PS    Y14, Z15
+	VMOVDQU64    2(CX), Y16
+	VINSERTI64X4 $0x01, 36(CX), Z16, Z16
+	VPXORD       Z0, Z16, Z16
+	VMOVDQU32    128(R10), Z17
+	VPDPBUSD     (R10), Z16, Z17
+	VCVTDQ2PS    Z17, Z17
+	VMULPS       64(R10), Z15, Z18
+	VFMADD231PS  Z17, Z18, Z2
+	VMOVDQU32    128(R10)(R11*1), Z17
+	VPDPBUSD     (R10)(R11*1), Z16, Z17
+	VCVTDQ2PS    Z17, Z17
+	VMULPS       64(R10)(R11*1), Z15, Z18
+	VFMADD231PS  Z17, Z18, Z3
+	VMOVDQU32    128(R10)(R11*2), Z17
+	VPDPBUSD     (R10)(R11*2), Z16, Z17
+	VCVTDQ2PS    Z17, Z17
+	VMULPS       64(R10)(R11*2), Z15, Z18
+	VFMADD231PS  Z17, Z18, Z4
+	VMOVDQU32    128(R12), Z17
+	VPDPBUSD     (R12), Z16, Z17
+	VCVTDQ2PS    Z17, Z17
+	VMULPS       64(R12), Z15, Z18
+	VFMADD231PS  Z17, Z18, Z5
+	VMOVDQU32    128(R10)(R11*4), Z17
+	VPDPBUSD     (R10)(R11*4), Z16, Z17
+	VCVTDQ2PS    Z17, Z17
+	VMULPS       64(R10)(R11*4), Z15, Z18
+	VFMADD231PS  Z17, Z18, Z6
+	VMOVDQU32    128(R12)(R11*2), Z17
+	VPDPBUSD     (R12)(R11*2), Z16, Z17
+	VCVTDQ2PS    Z17, Z17
+	VMULPS       64(R12)(R11*2), Z15, Z15
+	VFMADD231PS  Z17, Z15, Z7
+	VPBROADCASTW (CX)(SI*1), X19
+	VPBROADCASTW 34(CX)(SI*1), K1, Y19
+	VCVTPH2PS    Y19, Z15
+	VMOVDQU64    2(CX)(SI*1), Y20
+	VINSERTI64X4 $0x01, 36(CX)(SI*1), Z20, Z20
+	VPXORD       Z0, Z20, Z20
+	VMOVDQU32    128(R10), Z17
+	VPDPBUSD     (R10), Z20, Z17
+	VCVTDQ2PS    Z17, Z17
+	VMULPS       64(R10), Z15, Z18
+	VFMADD231PS  Z17, Z18, Z8
+	VMOVDQU32    128(R10)(R11*1), Z17
+	VPDPBUSD     (R10)(R11*1), Z20, Z17
+	VCVTDQ2PS    Z17, Z17
+	VMULPS       64(R10)(R11*1), Z15, Z18
+	VFMADD231PS  Z17, Z18, Z9
+	VMOVDQU32    128(R10)(R11*2), Z17
+	VPDPBUSD     (R10)(R11*2), Z20, Z17
+	VCVTDQ2PS    Z17, Z17
+	VMULPS       64(R10)(R11*2), Z15, Z18
+	VFMADD231PS  Z17, Z18, Z10
+	VMOVDQU32    128(R12), Z17
+	VPDPBUSD     (R12), Z20, Z17
+	VCVTDQ2PS    Z17, Z17
+	VMULPS       64(R12), Z15, Z18
+	VFMADD231PS  Z17, Z18, Z11
+	VMOVDQU32    128(R10)(R11*4), Z17
+	VPDPBUSD     (R10)(R11*4), Z20, Z17
+	VCVTDQ2PS    Z17, Z17
+	VMULPS       64(R10)(R11*4), Z15, Z18
+	VFMADD231PS  Z17, Z18, Z12
+	VMOVDQU32    128(R12)(R11*2), Z17
+	VPDPBUSD     (R12)(R11*2), Z20, Z17
+	VCVTDQ2PS    Z17, Z17
+	VMULPS       64(R12)(R11*2), Z15, Z15
+	VFMADD231PS  Z17, Z15, Z13
+	ADDQ         $0x00000044, CX
+	ADDQ         $0x000000c0, R10
+	ADDQ         $0x000000c0, R12
+	SUBQ         $0x02, R9
+	JMP          loop2
+
+tail2:
+	VEXTRACTF64X4 $0x01, Z2, Y15
+	VADDPS        Y15, Y2, Y2
+	VEXTRACTF64X4 $0x01, Z3, Y15
+	VADDPS        Y15, Y3, Y3
+	VEXTRACTF64X4 $0x01, Z4, Y15
+	VADDPS        Y15, Y4, Y4
+	VEXTRACTF64X4 $0x01, Z5, Y15
+	VADDPS        Y15, Y5, Y5
+	VEXTRACTF64X4 $0x01, Z6, Y15
+	VADDPS        Y15, Y6, Y6
+	VEXTRACTF64X4 $0x01, Z7, Y15
+	VADDPS        Y15, Y7, Y7
+	VEXTRACTF64X4 $0x01, Z8, Y15
+	VADDPS        Y15, Y8, Y8
+	VEXTRACTF64X4 $0x01, Z9, Y15
+	VADDPS        Y15, Y9, Y9
+	VEXTRACTF64X4 $0x01, Z10, Y15
+	VADDPS        Y15, Y10, Y10
+	VEXTRACTF64X4 $0x01, Z11, Y15
+	VADDPS        Y15, Y11, Y11
+	VEXTRACTF64X4 $0x01, Z12, Y15
+	VADDPS        Y15, Y12, Y12
+	VEXTRACTF64X4 $0x01, Z13, Y15
+	VADDPS        Y15, Y13, Y13
+	TESTQ         R9, R9
+	JZ            store2
+	VPBROADCASTW  (CX), X14
+	VCVTPH2PS     X14, Y15
+	VMOVDQU64     2(CX), Y16
+	VPXORD        Y0, Y16, Y16
+	VMOVDQU32     64(R10), Y17
+	VPDPBUSD      (R10), Y16, Y17
+	VCVTDQ2PS     Y17, Y17
+	VMULPS        32(R10), Y15, Y18
+	VFMADD231PS   Y17, Y18, Y2
+	VMOVDQU32     64(R10)(R11*1), Y17
+	VPDPBUSD      (R10)(R11*1), Y16, Y17
+	VCVTDQ2PS     Y17, Y17
+	VMULPS        32(R10)(R11*1), Y15, Y18
+	VFMADD231PS   Y17, Y18, Y3
+	VMOVDQU32     64(R10)(R11*2), Y17
+	VPDPBUSD      (R10)(R11*2), Y16, Y17
+	VCVTDQ2PS     Y17, Y17
+	VMULPS        32(R10)(R11*2), Y15, Y18
+	VFMADD231PS   Y17, Y18, Y4
+	VMOVDQU32     64(R12), Y17
+	VPDPBUSD      (R12), Y16, Y17
+	VCVTDQ2PS     Y17, Y17
+	VMULPS        32(R12), Y15, Y18
+	VFMADD231PS   Y17, Y18, Y5
+	VMOVDQU32     64(R10)(R11*4), Y17
+	VPDPBUSD      (R10)(R11*4), Y16, Y17
+	VCVTDQ2PS     Y17, Y17
+	VMULPS        32(R10)(R11*4), Y15, Y18
+	VFMADD231PS   Y17, Y18, Y6
+	VMOVDQU32     64(R12)(R11*2), Y17
+	VPDPBUSD      (R12)(R11*2), Y16, Y17
+	VCVTDQ2PS     Y17, Y17
+	VMULPS        32(R12)(R11*2), Y15, Y15
+	VFMADD231PS   Y17, Y15, Y7
+	VPBROADCASTW  (CX)(SI*1), X14
+	VCVTPH2PS     X14, Y15
+	VMOVDQU64     2(CX)(SI*1), Y16
+	VPXORD        Y0, Y16, Y16
+	VMOVDQU32     64(R10), Y17
+	VPDPBUSD      (R10), Y16, Y17
+	VCVTDQ2PS     Y17, Y17
+	VMULPS        32(R10), Y15, Y18
+	VFMADD231PS   Y17, Y18, Y8
+	VMOVDQU32     64(R10)(R11*1), Y17
+	VPDPBUSD      (R10)(R11*1), Y16, Y17
+	VCVTDQ2PS     Y17, Y17
+	VMULPS        32(R10)(R11*1), Y15, Y18
+	VFMADD231PS   Y17, Y18, Y9
+	VMOVDQU32     64(R10)(R11*2), Y17
+	VPDPBUSD      (R10)(R11*2), Y16, Y17
+	VCVTDQ2PS     Y17, Y17
+	VMULPS        32(R10)(R11*2), Y15, Y18
+	VFMADD231PS   Y17, Y18, Y10
+	VMOVDQU32     64(R12), Y17
+	VPDPBUSD      (R12), Y16, Y17
+	VCVTDQ2PS     Y17, Y17
+	VMULPS        32(R12), Y15, Y18
+	VFMADD231PS   Y17, Y18, Y11
+	VMOVDQU32     64(R10)(R11*4), Y17
+	VPDPBUSD      (R10)(R11*4), Y16, Y17
+	VCVTDQ2PS     Y17, Y17
+	VMULPS        32(R10)(R11*4), Y15, Y18
+	VFMADD231PS   Y17, Y18, Y12
+	VMOVDQU32     64(R12)(R11*2), Y17
+	VPDPBUSD      (R12)(R11*2), Y16, Y17
+	VCVTDQ2PS     Y17, Y17
+	VMULPS        32(R12)(R11*2), Y15, Y15
+	VFMADD231PS   Y17, Y15, Y13
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y2, X14
+	VADDPS        X14, X2, X2
+	VMOVHLPS      X2, X2, X14
+	VADDPS        X14, X2, X2
+	VMOVSHDUP     X2, X14
+	VADDSS        X14, X2, X2
+	VADDSS        (DX), X2, X2
+	VMOVSS        X2, (DX)
+	VEXTRACTF32X4 $0x01, Y3, X2
+	VADDPS        X2, X3, X3
+	VMOVHLPS      X3, X3, X2
+	VADDPS        X2, X3, X3
+	VMOVSHDUP     X3, X2
+	VADDSS        X2, X3, X3
+	VADDSS        (DX)(CX*1), X3, X3
+	VMOVSS        X3, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y4, X2
+	VADDPS        X2, X4, X4
+	VMOVHLPS      X4, X4, X2
+	VADDPS        X2, X4, X4
+	VMOVSHDUP     X4, X2
+	VADDSS        X2, X4, X4
+	VADDSS        (DX)(CX*2), X4, X4
+	VMOVSS        X4, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y5, X2
+	VADDPS        X2, X5, X5
+	VMOVHLPS      X5, X5, X2
+	VADDPS        X2, X5, X5
+	VMOVSHDUP     X5, X2
+	VADDSS        X2, X5, X5
+	MOVQ          CX, R9
+	IMUL3Q        $0x00000003, R9, R9
+	VADDSS        (DX)(R9*1), X5, X5
+	VMOVSS        X5, (DX)(R9*1)
+	VEXTRACTF32X4 $0x01, Y6, X2
+	VADDPS        X2, X6, X6
+	VMOVHLPS      X6, X6, X2
+	VADDPS        X2, X6, X6
+	VMOVSHDUP     X6, X2
+	VADDSS        X2, X6, X6
+	VADDSS        (DX)(CX*4), X6, X6
+	VMOVSS        X6, (DX)(CX*4)
+	VEXTRACTF32X4 $0x01, Y7, X2
+	VADDPS        X2, X7, X7
+	VMOVHLPS      X7, X7, X2
+	VADDPS        X2, X7, X7
+	VMOVSHDUP     X7, X2
+	VADDSS        X2, X7, X7
+	IMUL3Q        $0x00000005, CX, CX
+	VADDSS        (DX)(CX*1), X7, X7
+	VMOVSS        X7, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y8, X2
+	VADDPS        X2, X8, X8
+	VMOVHLPS      X8, X8, X2
+	VADDPS        X2, X8, X8
+	VMOVSHDUP     X8, X2
+	VADDSS        X2, X8, X8
+	VADDSS        (DX), X8, X8
+	VMOVSS        X8, (DX)
+	VEXTRACTF32X4 $0x01, Y9, X2
+	VADDPS        X2, X9, X9
+	VMOVHLPS      X9, X9, X2
+	VADDPS        X2, X9, X9
+	VMOVSHDUP     X9, X2
+	VADDSS        X2, X9, X9
+	VADDSS        (DX)(CX*1), X9, X9
+	VMOVSS        X9, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y10, X2
+	VADDPS        X2, X10, X10
+	VMOVHLPS      X10, X10, X2
+	VADDPS        X2, X10, X10
+	VMOVSHDUP     X10, X2
+	VADDSS        X2, X10, X10
+	VADDSS        (DX)(CX*2), X10, X10
+	VMOVSS        X10, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y11, X2
+	VADDPS        X2, X11, X11
+	VMOVHLPS      X11, X11, X2
+	VADDPS        X2, X11, X11
+	VMOVSHDUP     X11, X2
+	VADDSS        X2, X11, X11
+	MOVQ          CX, R9
+	IMUL3Q        $0x00000003, R9, R9
+	VADDSS        (DX)(R9*1), X11, X11
+	VMOVSS        X11, (DX)(R9*1)
+	VEXTRACTF32X4 $0x01, Y12, X2
+	VADDPS        X2, X12, X12
+	VMOVHLPS      X12, X12, X2
+	VADDPS        X2, X12, X12
+	VMOVSHDUP     X12, X2
+	VADDSS        X2, X12, X12
+	VADDSS        (DX)(CX*4), X12, X12
+	VMOVSS        X12, (DX)(CX*4)
+	VEXTRACTF32X4 $0x01, Y13, X2
+	VADDPS        X2, X13, X13
+	VMOVHLPS      X13, X13, X2
+	VADDPS        X2, X13, X13
+	VMOVSHDUP     X13, X2
+	VADDSS        X2, X13, X13
+	IMUL3Q        $0x00000005, CX, CX
+	VADDSS        (DX)(CX*1), X13, X13
+	VMOVSS        X13, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	LEAQ      (R10)(R11*2), R12
+	ADDQ      R11, R12
+	VMOVDQA64 Z1, Z2
+	VMOVDQA64 Z1, Z3
+	VMOVDQA64 Z1, Z4
+	VMOVDQA64 Z1, Z5
+	VMOVDQA64 Z1, Z6
+	VMOVDQA64 Z1, Z7
+
+loop1:
+	CMPQ         R9, $0x02
+	JL           tail1
+	PREFETCHT0   (CX)(SI*1)
+	PREFETCHT0   64(CX)(SI*1)
+	VPBROADCASTW (CX), X21
+	VPBROADCASTW 34(CX), K1, Y21
+	VCVTPH2PS    Y21, Z8
+	VMOVDQU64    2(CX), Y14
+	VINSERTI64X4 $0x01, 36(CX), Z14, Z14
+	VPXORD       Z0, Z14, Z14
+	VMOVDQU32    128(R10), Z9
+	VPDPBUSD     (R10), Z14, Z9
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       64(R10), Z8, Z10
+	VFMADD231PS  Z9, Z10, Z2
+	VMOVDQU32    128(R10)(R11*1), Z9
+	VPDPBUSD     (R10)(R11*1), Z14, Z9
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       64(R10)(R11*1), Z8, Z10
+	VFMADD231PS  Z9, Z10, Z3
+	VMOVDQU32    128(R10)(R11*2), Z9
+	VPDPBUSD     (R10)(R11*2), Z14, Z9
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       64(R10)(R11*2), Z8, Z10
+	VFMADD231PS  Z9, Z10, Z4
+	VMOVDQU32    128(R12), Z9
+	VPDPBUSD     (R12), Z14, Z9
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       64(R12), Z8, Z10
+	VFMADD231PS  Z9, Z10, Z5
+	VMOVDQU32    128(R10)(R11*4), Z9
+	VPDPBUSD     (R10)(R11*4), Z14, Z9
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       64(R10)(R11*4), Z8, Z10
+	VFMADD231PS  Z9, Z10, Z6
+	VMOVDQU32    128(R12)(R11*2), Z9
+	VPDPBUSD     (R12)(R11*2), Z14, Z9
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       64(R12)(R11*2), Z8, Z8
+	VFMADD231PS  Z9, Z8, Z7
+	ADDQ         $0x00000044, CX
+	ADDQ         $0x000000c0, R10
+	ADDQ         $0x000000c0, R12
+	SUBQ         $0x02, R9
+	JMP          loop1
+
+tail1:
+	VEXTRACTF64X4 $0x01, Z2, Y8
+	VADDPS        Y8, Y2, Y2
+	VEXTRACTF64X4 $0x01, Z3, Y8
+	VADDPS        Y8, Y3, Y3
+	VEXTRACTF64X4 $0x01, Z4, Y8
+	VADDPS        Y8, Y4, Y4
+	VEXTRACTF64X4 $0x01, Z5, Y8
+	VADDPS        Y8, Y5, Y5
+	VEXTRACTF64X4 $0x01, Z6, Y8
+	VADDPS        Y8, Y6, Y6
+	VEXTRACTF64X4 $0x01, Z7, Y8
+	VADDPS        Y8, Y7, Y7
+	TESTQ         R9, R9
+	JZ            store1
+	VPBROADCASTW  (CX), X8
+	VCVTPH2PS     X8, Y8
+	VMOVDQU64     2(CX), Y9
+	VPXORD        Y0, Y9, Y9
+	VMOVDQU32     64(R10), Y10
+	VPDPBUSD      (R10), Y9, Y10
+	VCVTDQ2PS     Y10, Y10
+	VMULPS        32(R10), Y8, Y11
+	VFMADD231PS   Y10, Y11, Y2
+	VMOVDQU32     64(R10)(R11*1), Y10
+	VPDPBUSD      (R10)(R11*1), Y9, Y10
+	VCVTDQ2PS     Y10, Y10
+	VMULPS        32(R10)(R11*1), Y8, Y11
+	VFMADD231PS   Y10, Y11, Y3
+	VMOVDQU32     64(R10)(R11*2), Y10
+	VPDPBUSD      (R10)(R11*2), Y9, Y10
+	VCVTDQ2PS     Y10, Y10
+	VMULPS        32(R10)(R11*2), Y8, Y11
+	VFMADD231PS   Y10, Y11, Y4
+	VMOVDQU32     64(R12), Y10
+	VPDPBUSD      (R12), Y9, Y10
+	VCVTDQ2PS     Y10, Y10
+	VMULPS        32(R12), Y8, Y11
+	VFMADD231PS   Y10, Y11, Y5
+	VMOVDQU32     64(R10)(R11*4), Y10
+	VPDPBUSD      (R10)(R11*4), Y9, Y10
+	VCVTDQ2PS     Y10, Y10
+	VMULPS        32(R10)(R11*4), Y8, Y11
+	VFMADD231PS   Y10, Y11, Y6
+	VMOVDQU32     64(R12)(R11*2), Y10
+	VPDPBUSD      (R12)(R11*2), Y9, Y10
+	VCVTDQ2PS     Y10, Y10
+	VMULPS        32(R12)(R11*2), Y8, Y8
+	VFMADD231PS   Y10, Y8, Y7
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y2, X8
+	VADDPS        X8, X2, X2
+	VMOVHLPS      X2, X2, X8
+	VADDPS        X8, X2, X2
+	VMOVSHDUP     X2, X8
+	VADDSS        X8, X2, X2
+	VADDSS        (DX), X2, X2
+	VMOVSS        X2, (DX)
+	VEXTRACTF32X4 $0x01, Y3, X2
+	VADDPS        X2, X3, X3
+	VMOVHLPS      X3, X3, X2
+	VADDPS        X2, X3, X3
+	VMOVSHDUP     X3, X2
+	VADDSS        X2, X3, X3
+	VADDSS        (DX)(CX*1), X3, X3
+	VMOVSS        X3, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y4, X2
+	VADDPS        X2, X4, X4
+	VMOVHLPS      X4, X4, X2
+	VADDPS        X2, X4, X4
+	VMOVSHDUP     X4, X2
+	VADDSS        X2, X4, X4
+	VADDSS        (DX)(CX*2), X4, X4
+	VMOVSS        X4, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y5, X2
+	VADDPS        X2, X5, X5
+	VMOVHLPS      X5, X5, X2
+	VADDPS        X2, X5, X5
+	VMOVSHDUP     X5, X2
+	VADDSS        X2, X5, X5
+	MOVQ          CX, DI
+	IMUL3Q        $0x00000003, DI, DI
+	VADDSS        (DX)(DI*1), X5, X5
+	VMOVSS        X5, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y6, X2
+	VADDPS        X2, X6, X6
+	VMOVHLPS      X6, X6, X2
+	VADDPS        X2, X6, X6
+	VMOVSHDUP     X6, X2
+	VADDSS        X2, X6, X6
+	VADDSS        (DX)(CX*4), X6, X6
+	VMOVSS        X6, (DX)(CX*4)
+	VEXTRACTF32X4 $0x01, Y7, X2
+	VADDPS        X2, X7, X7
+	VMOVHLPS      X7, X7, X2
+	VADDPS        X2, X7, X7
+	VMOVSHDUP     X7, X2
+	VADDSS        X2, X7, X7
+	IMUL3Q        $0x00000005, CX, CX
+	VADDSS        (DX)(CX*1), X7, X7
+	VMOVSS        X7, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func q8_0vnniR7(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·q8_0vnniR7(SB), NOSPLIT, $0-64
+	MOVQ         w+0(FP), AX
+	MOVQ         y+40(FP), DX
+	MOVQ         nrows+56(FP), BX
+	MOVQ         rb+8(FP), SI
+	LEAQ         (SI)(SI*1), DI
+	LEAQ         (DI)(SI*1), R8
+	MOVL         $0x0000ff00, CX
+	KMOVW        CX, K1
+	MOVL         $0xff00ff00, CX
+	KMOVD        CX, K2
+	MOVL         $0x80808080, CX
+	VPBROADCASTD CX, Z0
+	VPXORD       Z1, Z1, Z1
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	LEAQ      (R10)(R11*2), R12
+	ADDQ      R11, R12
+	LEAQ      (R12)(R11*2), R13
+	ADDQ      R11, R13
+	VMOVDQA64 Z1, Z2
+	VMOVDQA64 Z1, Z3
+	VMOVDQA64 Z1, Z4
+	VMOVDQA64 Z1, Z5
+	VMOVDQA64 Z1, Z6
+	VMOVDQA64 Z1, Z7
+	VMOVDQA64 Z1, Z8
+	VMOVDQA64 Z1, Z9
+	VMOVDQA64 Z1, Z10
+	VMOVDQA64 Z1, Z11
+	VMOVDQA64 Z1, Z12
+	VMOVDQA64 Z1, Z13
+	VMOVDQA64 Z1, Z14
+	VMOVDQA64 Z1, Z15
+
+loop2:
+	CMPQ         R9, $0x02
+	JL           tail2
+	PREFETCHT0   (CX)(DI*1)
+	PREFETCHT0   64(CX)(DI*1)
+	PREFETCHT0   (CX)(R8*1)
+	PREFETCHT0   64(CX)(R8*1)
+	VPBROADCASTW (CX), X16
+	VPBROADCASTW 34(CX), K1, Y16
+	VCVTPH2PS    Y16, Z17
+	VMOVDQU64    2(CX), Y18
+	VINSERTI64X4 $0x01, 36(CX), Z18, Z18
+	VPXORD       Z0, Z18, Z18
+	VMOVDQU32    128(R10), Z19
+	VPDPBUSD     (R10), Z18, Z19
+	VCVTDQ2PS    Z19, Z19
+	VMULPS       64(R10), Z17, Z20
+	VFMADD231PS  Z19, Z20, Z2
+	VMOVDQU32    128(R10)(R11*1), Z19
+	VPDPBUSD     (R10)(R11*1), Z18, Z19
+	VCVTDQ2PS    Z19, Z19
+	VMULPS       64(R10)(R11*1), Z17, Z20
+	VFMADD231PS  Z19, Z20, Z3
+	VMOVDQU32    128(R10)(R11*2), Z19
+	VPDPBUSD     (R10)(R11*2), Z18, Z19
+	VCVTDQ2PS    Z19, Z19
+	VMULPS       64(R10)(R11*2), Z17, Z20
+	VFMADD231PS  Z19, Z20, Z4
+	VMOVDQU32    128(R12), Z19
+	VPDPBUSD     (R12), Z18, Z19
+	VCVTDQ2PS    Z19, Z19
+	VMULPS       64(R12), Z17, Z20
+	VFMADD231PS  Z19, Z20, Z5
+	VMOVDQU32    128(R10)(R11*4), Z19
+	VPDPBUSD     (R10)(R11*4), Z18, Z19
+	VCVTDQ2PS    Z19, Z19
+	VMULPS       64(R10)(R11*4), Z17, Z20
+	VFMADD231PS  Z19, Z20, Z6
+	VMOVDQU32    128(R12)(R11*2), Z19
+	VPDPBUSD     (R12)(R11*2), Z18, Z19
+	VCVTDQ2PS    Z19, Z19
+	VMULPS       64(R12)(R11*2), Z17, Z20
+	VFMADD231PS  Z19, Z20, Z7
+	VMOVDQU32    128(R13), Z19
+	VPDPBUSD     (R13), Z18, Z19
+	VCVTDQ2PS    Z19, Z19
+	VMULPS       64(R13), Z17, Z17
+	VFMADD231PS  Z19, Z17, Z8
+	VPBROADCASTW (CX)(SI*1), X21
+	VPBROADCASTW 34(CX)(SI*1), K1, Y21
+	VCVTPH2PS    Y21, Z17
+	VMOVDQU64    2(CX)(SI*1), Y22
+	VINSERTI64X4 $0x01, 36(CX)(SI*1), Z22, Z22
+	VPXORD       Z0, Z22, Z22
+	VMOVDQU32    128(R10), Z19
+	VPDPBUSD     (R10), Z22, Z19
+	VCVTDQ2PS    Z19, Z19
+	VMULPS       64(R10), Z17, Z20
+	VFMADD231PS  Z19, Z20, Z9
+	VMOVDQU32    128(R10)(R11*1), Z19
+	VPDPBUSD     (R10)(R11*1), Z22, Z19
+	VCVTDQ2PS    Z19, Z19
+	VMULPS       64(R10)(R11*1), Z17, Z20
+	VFMADD231PS  Z19, Z20, Z10
+	VMOVDQU32    128(R10)(R11*2), Z19
+	VPDPBUSD     (R10)(R11*2), Z22, Z19
+	VCVTDQ2PS    Z19, Z19
+	VMULPS       64(R10)(R11*2), Z17, Z20
+	VFMADD231PS  Z19, Z20, Z11
+	VMOVDQU32    128(R12), Z19
+	VPDPBUSD     (R12), Z22, Z19
+	VCVTDQ2PS    Z19, Z19
+	VMULPS       64(R12), Z17, Z20
+	VFMADD231PS  Z19, Z20, Z12
+	VMOVDQU32    128(R10)(R11*4), Z19
+	VPDPBUSD     (R10)(R11*4), Z22, Z19
+	VCVTDQ2PS    Z19, Z19
+	VMULPS       64(R10)(R11*4), Z17, Z20
+	VFMADD231PS  Z19, Z20, Z13
+	VMOVDQU32    128(R12)(R11*2), Z19
+	VPDPBUSD     (R12)(R11*2), Z22, Z19
+	VCVTDQ2PS    Z19, Z19
+	VMULPS       64(R12)(R11*2), Z17, Z20
+	VFMADD231PS  Z19, Z20, Z14
+	VMOVDQU32    128(R13), Z19
+	VPDPBUSD     (R13), Z22, Z19
+	VCVTDQ2PS    Z19, Z19
+	VMULPS       64(R13), Z17, Z17
+	VFMADD231PS  Z19, Z17, Z15
+	ADDQ         $0x00000044, CX
+	ADDQ         $0x000000c0, R10
+	ADDQ         $0x000000c0, R12
+	ADDQ         $0x000000c0, R13
+	SUBQ         $0x02, R9
+	JMP          loop2
+
+tail2:
+	VEXTRACTF64X4 $0x01, Z2, Y17
+	VADDPS        Y17, Y2, Y2
+	VEXTRACTF64X4 $0x01, Z3, Y17
+	VADDPS        Y17, Y3, Y3
+	VEXTRACTF64X4 $0x01, Z4, Y17
+	VADDPS        Y17, Y4, Y4
+	VEXTRACTF64X4 $0x01, Z5, Y17
+	VADDPS        Y17, Y5, Y5
+	VEXTRACTF64X4 $0x01, Z6, Y17
+	VADDPS        Y17, Y6, Y6
+	VEXTRACTF64X4 $0x01, Z7, Y17
+	VADDPS        Y17, Y7, Y7
+	VEXTRACTF64X4 $0x01, Z8, Y17
+	VADDPS        Y17, Y8, Y8
+	VEXTRACTF64X4 $0x01, Z9, Y17
+	VADDPS        Y17, Y9, Y9
+	VEXTRACTF64X4 $0x01, Z10, Y17
+	VADDPS        Y17, Y10, Y10
+	VEXTRACTF64X4 $0x01, Z11, Y17
+	VADDPS        Y17, Y11, Y11
+	VEXTRACTF64X4 $0x01, Z12, Y17
+	VADDPS        Y17, Y12, Y12
+	VEXTRACTF64X4 $0x01, Z13, Y17
+	VADDPS        Y17, Y13, Y13
+	VEXTRACTF64X4 $0x01, Z14, Y17
+	VADDPS        Y17, Y14, Y14
+	VEXTRACTF64X4 $0x01, Z15, Y17
+	VADDPS        Y17, Y15, Y15
+	TESTQ         R9, R9
+	JZ            store2
+	VPBROADCASTW  (CX), X16
+	VCVTPH2PS     X16, Y17
+	VMOVDQU64     2(CX), Y18
+	VPXORD        Y0, Y18, Y18
+	VMOVDQU32     64(R10), Y19
+	VPDPBUSD      (R10), Y18, Y19
+	VCVTDQ2PS     Y19, Y19
+	VMULPS        32(R10), Y17, Y20
+	VFMADD231PS   Y19, Y20, Y2
+	VMOVDQU32     64(R10)(R11*1), Y19
+	VPDPBUSD      (R10)(R11*1), Y18, Y19
+	VCVTDQ2PS     Y19, Y19
+	VMULPS        32(R10)(R11*1), Y17, Y20
+	VFMADD231PS   Y19, Y20, Y3
+	VMOVDQU32     64(R10)(R11*2), Y19
+	VPDPBUSD      (R10)(R11*2), Y18, Y19
+	VCVTDQ2PS     Y19, Y19
+	VMULPS        32(R10)(R11*2), Y17, Y20
+	VFMADD231PS   Y19, Y20, Y4
+	VMOVDQU32     64(R12), Y19
+	VPDPBUSD      (R12), Y18, Y19
+	VCVTDQ2PS     Y19, Y19
+	VMULPS        32(R12), Y17, Y20
+	VFMADD231PS   Y19, Y20, Y5
+	VMOVDQU32     64(R10)(R11*4), Y19
+	VPDPBUSD      (R10)(R11*4), Y18, Y19
+	VCVTDQ2PS     Y19, Y19
+	VMULPS        32(R10)(R11*4), Y17, Y20
+	VFMADD231PS   Y19, Y20, Y6
+	VMOVDQU32     64(R12)(R11*2), Y19
+	VPDPBUSD      (R12)(R11*2), Y18, Y19
+	VCVTDQ2PS     Y19, Y19
+	VMULPS        32(R12)(R11*2), Y17, Y20
+	VFMADD231PS   Y19, Y20, Y7
+	VMOVDQU32     64(R13), Y19
+	VPDPBUSD      (R13), Y18, Y19
+	VCVTDQ2PS     Y19, Y19
+	VMULPS        32(R13), Y17, Y17
+	VFMADD231PS   Y19, Y17, Y8
+	VPBROADCASTW  (CX)(SI*1), X16
+	VCVTPH2PS     X16, Y17
+	VMOVDQU64     2(CX)(SI*1), Y18
+	VPXORD        Y0, Y18, Y18
+	VMOVDQU32     64(R10), Y19
+	VPDPBUSD      (R10), Y18, Y19
+	VCVTDQ2PS     Y19, Y19
+	VMULPS        32(R10), Y17, Y20
+	VFMADD231PS   Y19, Y20, Y9
+	VMOVDQU32     64(R10)(R11*1), Y19
+	VPDPBUSD      (R10)(R11*1), Y18, Y19
+	VCVTDQ2PS     Y19, Y19
+	VMULPS        32(R10)(R11*1), Y17, Y20
+	VFMADD231PS   Y19, Y20, Y10
+	VMOVDQU32     64(R10)(R11*2), Y19
+	VPDPBUSD      (R10)(R11*2), Y18, Y19
+	VCVTDQ2PS     Y19, Y19
+	VMULPS        32(R10)(R11*2), Y17, Y20
+	VFMADD231PS   Y19, Y20, Y11
+	VMOVDQU32     64(R12), Y19
+	VPDPBUSD      (R12), Y18, Y19
+	VCVTDQ2PS     Y19, Y19
+	VMULPS        32(R12), Y17, Y20
+	VFMADD231PS   Y19, Y20, Y12
+	VMOVDQU32     64(R10)(R11*4), Y19
+	VPDPBUSD      (R10)(R11*4), Y18, Y19
+	VCVTDQ2PS     Y19, Y19
+	VMULPS        32(R10)(R11*4), Y17, Y20
+	VFMADD231PS   Y19, Y20, Y13
+	VMOVDQU32     64(R12)(R11*2), Y19
+	VPDPBUSD      (R12)(R11*2), Y18, Y19
+	VCVTDQ2PS     Y19, Y19
+	VMULPS        32(R12)(R11*2), Y17, Y20
+	VFMADD231PS   Y19, Y20, Y14
+	VMOVDQU32     64(R13), Y19
+	VPDPBUSD      (R13), Y18, Y19
+	VCVTDQ2PS     Y19, Y19
+	VMULPS        32(R13), Y17, Y17
+	VFMADD231PS   Y19, Y17, Y15
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y2, X16
+	VADDPS        X16, X2, X2
+	VMOVHLPS      X2, X2, X16
+	VADDPS        X16, X2, X2
+	VMOVSHDUP     X2, X16
+	VADDSS        X16, X2, X2
+	VADDSS        (DX), X2, X2
+	VMOVSS        X2, (DX)
+	VEXTRACTF32X4 $0x01, Y3, X2
+	VADDPS        X2, X3, X3
+	VMOVHLPS      X3, X3, X2
+	VADDPS        X2, X3, X3
+	VMOVSHDUP     X3, X2
+	VADDSS        X2, X3, X3
+	VADDSS        (DX)(CX*1), X3, X3
+	VMOVSS        X3, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y4, X2
+	VADDPS        X2, X4, X4
+	VMOVHLPS      X4, X4, X2
+	VADDPS        X2, X4, X4
+	VMOVSHDUP     X4, X2
+	VADDSS        X2, X4, X4
+	VADDSS        (DX)(CX*2), X4, X4
+	VMOVSS        X4, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y5, X2
+	VADDPS        X2, X5, X5
+	VMOVHLPS      X5, X5, X2
+	VADDPS        X2, X5, X5
+	VMOVSHDUP     X5, X2
+	VADDSS        X2, X5, X5
+	MOVQ          CX, R9
+	IMUL3Q        $0x00000003, R9, R9
+	VADDSS        (DX)(R9*1), X5, X5
+	VMOVSS        X5, (DX)(R9*1)
+	VEXTRACTF32X4 $0x01, Y6, X2
+	VADDPS        X2, X6, X6
+	VMOVHLPS      X6, X6, X2
+	VADDPS        X2, X6, X6
+	VMOVSHDUP     X6, X2
+	VADDSS        X2, X6, X6
+	VADDSS        (DX)(CX*4), X6, X6
+	VMOVSS        X6, (DX)(CX*4)
+	VEXTRACTF32X4 $0x01, Y7, X2
+	VADDPS        X2, X7, X7
+	VMOVHLPS      X7, X7, X2
+	VADDPS        X2, X7, X7
+	VMOVSHDUP     X7, X2
+	VADDSS        X2, X7, X7
+	MOVQ          CX, R9
+	IMUL3Q        $0x00000005, R9, R9
+	VADDSS        (DX)(R9*1), X7, X7
+	VMOVSS        X7, (DX)(R9*1)
+	VEXTRACTF32X4 $0x01, Y8, X2
+	VADDPS        X2, X8, X8
+	VMOVHLPS      X8, X8, X2
+	VADDPS        X2, X8, X8
+	VMOVSHDUP     X8, X2
+	VADDSS        X2, X8, X8
+	IMUL3Q        $0x00000006, CX, CX
+	VADDSS        (DX)(CX*1), X8, X8
+	VMOVSS        X8, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y9, X2
+	VADDPS        X2, X9, X9
+	VMOVHLPS      X9, X9, X2
+	VADDPS        X2, X9, X9
+	VMOVSHDUP     X9, X2
+	VADDSS        X2, X9, X9
+	VADDSS        (DX), X9, X9
+	VMOVSS        X9, (DX)
+	VEXTRACTF32X4 $0x01, Y10, X2
+	VADDPS        X2, X10, X10
+	VMOVHLPS      X10, X10, X2
+	VADDPS        X2, X10, X10
+	VMOVSHDUP     X10, X2
+	VADDSS        X2, X10, X10
+	VADDSS        (DX)(CX*1), X10, X10
+	VMOVSS        X10, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y11, X2
+	VADDPS        X2, X11, X11
+	VMOVHLPS      X11, X11, X2
+	VADDPS        X2, X11, X11
+	VMOVSHDUP     X11, X2
+	VADDSS        X2, X11, X11
+	VADDSS        (DX)(CX*2), X11, X11
+	VMOVSS        X11, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y12, X2
+	VADDPS        X2, X12, X12
+	VMOVHLPS      X12, X12, X2
+	VADDPS        X2, X12, X12
+	VMOVSHDUP     X12, X2
+	VADDSS        X2, X12, X12
+	MOVQ          CX, R9
+	IMUL3Q        $0x00000003, R9, R9
+	VADDSS        (DX)(R9*1), X12, X12
+	VMOVSS        X12, (DX)(R9*1)
+	VEXTRACTF32X4 $0x01, Y13, X2
+	VADDPS        X2, X13, X13
+	VMOVHLPS      X13, X13, X2
+	VADDPS        X2, X13, X13
+	VMOVSHDUP     X13, X2
+	VADDSS        X2, X13, X13
+	VADDSS        (DX)(CX*4), X13, X13
+	VMOVSS        X13, (DX)(CX*4)
+	VEXTRACTF32X4 $0x01, Y14, X2
+	VADDPS        X2, X14, X14
+	VMOVHLPS      X14, X14, X2
+	VADDPS        X2, X14, X14
+	VMOVSHDUP     X14, X2
+	VADDSS        X2, X14, X14
+	MOVQ          CX, R9
+	IMUL3Q        $0x00000005, R9, R9
+	VADDSS        (DX)(R9*1), X14, X14
+	VMOVSS        X14, (DX)(R9*1)
+	VEXTRACTF32X4 $0x01, Y15, X2
+	VADDPS        X2, X15, X15
+	VMOVHLPS      X15, X15, X2
+	VADDPS        X2, X15, X15
+	VMOVSHDUP     X15, X2
+	VADDSS        X2, X15, X15
+	IMUL3Q        $0x00000006, CX, CX
+	VADDSS        (DX)(CX*1), X15, X15
+	VMOVSS        X15, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	LEAQ      (R10)(R11*2), R12
+	ADDQ      R11, R12
+	LEAQ      (R12)(R11*2), R13
+	ADDQ      R11, R13
+	VMOVDQA64 Z1, Z2
+	VMOVDQA64 Z1, Z3
+	VMOVDQA64 Z1, Z4
+	VMOVDQA64 Z1, Z5
+	VMOVDQA64 Z1, Z6
+	VMOVDQA64 Z1, Z7
+	VMOVDQA64 Z1, Z8
+
+loop1:
+	CMPQ         R9, $0x02
+	JL           tail1
+	PREFETCHT0   (CX)(SI*1)
+	PREFETCHT0   64(CX)(SI*1)
+	VPBROADCASTW (CX), X23
+	VPBROADCASTW 34(CX), K1, Y23
+	VCVTPH2PS    Y23, Z9
+	VMOVDQU64    2(CX), Y16
+	VINSERTI64X4 $0x01, 36(CX), Z16, Z16
+	VPXORD       Z0, Z16, Z16
+	VMOVDQU32    128(R10), Z10
+	VPDPBUSD     (R10), Z16, Z10
+	VCVTDQ2PS    Z10, Z10
+	VMULPS       64(R10), Z9, Z11
+	VFMADD231PS  Z10, Z11, Z2
+	VMOVDQU32    128(R10)(R11*1), Z10
+	VPDPBUSD     (R10)(R11*1), Z16, Z10
+	VCVTDQ2PS    Z10, Z10
+	VMULPS       64(R10)(R11*1), Z9, Z11
+	VFMADD231PS  Z10, Z11, Z3
+	VMOVDQU32    128(R10)(R11*2), Z10
+	VPDPBUSD     (R10)(R11*2), Z16, Z10
+	VCVTDQ2PS    Z10, Z10
+	VMULPS       64(R10)(R11*2), Z9, Z11
+	VFMADD231PS  Z10, Z11, Z4
+	VMOVDQU32    128(R12), Z10
+	VPDPBUSD     (R12), Z16, Z10
+	VCVTDQ2PS    Z10, Z10
+	VMULPS       64(R12), Z9, Z11
+	VFMADD231PS  Z10, Z11, Z5
+	VMOVDQU32    128(R10)(R11*4), Z10
+	VPDPBUSD     (R10)(R11*4), Z16, Z10
+	VCVTDQ2PS    Z10, Z10
+	VMULPS       64(R10)(R11*4), Z9, Z11
+	VFMADD231PS  Z10, Z11, Z6
+	VMOVDQU32    128(R12)(R11*2), Z10
+	VPDPBUSD     (R12)(R11*2), Z16, Z10
+	VCVTDQ2PS    Z10, Z10
+	VMULPS       64(R12)(R11*2), Z9, Z11
+	VFMADD231PS  Z10, Z11, Z7
+	VMOVDQU32    128(R13), Z10
+	VPDPBUSD     (R13), Z16, Z10
+	VCVTDQ2PS    Z10, Z10
+	VMULPS       64(R13), Z9, Z9
+	VFMADD231PS  Z10, Z9, Z8
+	ADDQ         $0x00000044, CX
+	ADDQ         $0x000000c0, R10
+	ADDQ         $0x000000c0, R12
+	ADDQ         $0x000000c0, R13
+	SUBQ         $0x02, R9
+	JMP          loop1
+
+tail1:
+	VEXTRACTF64X4 $0x01, Z2, Y9
+	VADDPS        Y9, Y2, Y2
+	VEXTRACTF64X4 $0x01, Z3, Y9
+	VADDPS        Y9, Y3, Y3
+	VEXTRACTF64X4 $0x01, Z4, Y9
+	VADDPS        Y9, Y4, Y4
+	VEXTRACTF64X4 $0x01, Z5, Y9
+	VADDPS        Y9, Y5, Y5
+	VEXTRACTF64X4 $0x01, Z6, Y9
+	VADDPS        Y9, Y6, Y6
+	VEXTRACTF64X4 $0x01, Z7, Y9
+	VADDPS        Y9, Y7, Y7
+	VEXTRACTF64X4 $0x01, Z8, Y9
+	VADDPS        Y9, Y8, Y8
+	TESTQ         R9, R9
+	JZ            store1
+	VPBROADCASTW  (CX), X9
+	VCVTPH2PS     X9, Y9
+	VMOVDQU64     2(CX), Y10
+	VPXORD        Y0, Y10, Y10
+	VMOVDQU32     64(R10), Y11
+	VPDPBUSD      (R10), Y10, Y11
+	VCVTDQ2PS     Y11, Y11
+	VMULPS        32(R10), Y9, Y12
+	VFMADD231PS   Y11, Y12, Y2
+	VMOVDQU32     64(R10)(R11*1), Y11
+	VPDPBUSD      (R10)(R11*1), Y10, Y11
+	VCVTDQ2PS     Y11, Y11
+	VMULPS        32(R10)(R11*1), Y9, Y12
+	VFMADD231PS   Y11, Y12, Y3
+	VMOVDQU32     64(R10)(R11*2), Y11
+	VPDPBUSD      (R10)(R11*2), Y10, Y11
+	VCVTDQ2PS     Y11, Y11
+	VMULPS        32(R10)(R11*2), Y9, Y12
+	VFMADD231PS   Y11, Y12, Y4
+	VMOVDQU32     64(R12), Y11
+	VPDPBUSD      (R12), Y10, Y11
+	VCVTDQ2PS     Y11, Y11
+	VMULPS        32(R12), Y9, Y12
+	VFMADD231PS   Y11, Y12, Y5
+	VMOVDQU32     64(R10)(R11*4), Y11
+	VPDPBUSD      (R10)(R11*4), Y10, Y11
+	VCVTDQ2PS     Y11, Y11
+	VMULPS        32(R10)(R11*4), Y9, Y12
+	VFMADD231PS   Y11, Y12, Y6
+	VMOVDQU32     64(R12)(R11*2), Y11
+	VPDPBUSD      (R12)(R11*2), Y10, Y11
+	VCVTDQ2PS     Y11, Y11
+	VMULPS        32(R12)(R11*2), Y9, Y12
+	VFMADD231PS   Y11, Y12, Y7
+	VMOVDQU32     64(R13), Y11
+	VPDPBUSD      (R13), Y10, Y11
+	VCVTDQ2PS     Y11, Y11
+	VMULPS        32(R13), Y9, Y9
+	VFMADD231PS   Y11, Y9, Y8
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y2, X9
+	VADDPS        X9, X2, X2
+	VMOVHLPS      X2, X2, X9
+	VADDPS        X9, X2, X2
+	VMOVSHDUP     X2, X9
+	VADDSS        X9, X2, X2
+	VADDSS        (DX), X2, X2
+	VMOVSS        X2, (DX)
+	VEXTRACTF32X4 $0x01, Y3, X2
+	VADDPS        X2, X3, X3
+	VMOVHLPS      X3, X3, X2
+	VADDPS        X2, X3, X3
+	VMOVSHDUP     X3, X2
+	VADDSS        X2, X3, X3
+	VADDSS        (DX)(CX*1), X3, X3
+	VMOVSS        X3, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y4, X2
+	VADDPS        X2, X4, X4
+	VMOVHLPS      X4, X4, X2
+	VADDPS        X2, X4, X4
+	VMOVSHDUP     X4, X2
+	VADDSS        X2, X4, X4
+	VADDSS        (DX)(CX*2), X4, X4
+	VMOVSS        X4, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y5, X2
+	VADDPS        X2, X5, X5
+	VMOVHLPS      X5, X5, X2
+	VADDPS        X2, X5, X5
+	VMOVSHDUP     X5, X2
+	VADDSS        X2, X5, X5
+	MOVQ          CX, DI
+	IMUL3Q        $0x00000003, DI, DI
+	VADDSS        (DX)(DI*1), X5, X5
+	VMOVSS        X5, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y6, X2
+	VADDPS        X2, X6, X6
+	VMOVHLPS      X6, X6, X2
+	VADDPS        X2, X6, X6
+	VMOVSHDUP     X6, X2
+	VADDSS        X2, X6, X6
+	VADDSS        (DX)(CX*4), X6, X6
+	VMOVSS        X6, (DX)(CX*4)
+	VEXTRACTF32X4 $0x01, Y7, X2
+	VADDPS        X2, X7, X7
+	VMOVHLPS      X7, X7, X2
+	VADDPS        X2, X7, X7
+	VMOVSHDUP     X7, X2
+	VADDSS        X2, X7, X7
+	MOVQ          CX, DI
+	IMUL3Q        $0x00000005, DI, DI
+	VADDSS        (DX)(DI*1), X7, X7
+	VMOVSS        X7, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y8, X2
+	VADDPS        X2, X8, X8
+	VMOVHLPS      X8, X8, X2
+	VADDPS        X2, X8, X8
+	VMOVSHDUP     X8, X2
+	VADDSS        X2, X8, X8
+	IMUL3Q        $0x00000006, CX, CX
+	VADDSS        (DX)(CX*1), X8, X8
+	VMOVSS        X8, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func q8_0vnniR8(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·q8_0vnniR8(SB), NOSPLIT, $0-64
+	MOVQ         w+0(FP), AX
+	MOVQ         y+40(FP), DX
+	MOVQ         nrows+56(FP), BX
+	MOVQ         rb+8(FP), SI
+	LEAQ         (SI)(SI*1), DI
+	LEAQ         (DI)(SI*1), R8
+	MOVL         $0x0000ff00, CX
+	KMOVW        CX, K1
+	MOVL         $0xff00ff00, CX
+	KMOVD        CX, K2
+	MOVL         $0x80808080, CX
+	VPBROADCASTD CX, Z0
+	VPXORD       Z1, Z1, Z1
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	LEAQ      (R10)(R11*2), R12
+	ADDQ      R11, R12
+	LEAQ      (R12)(R11*2), R13
+	ADDQ      R11, R13
+	VMOVDQA64 Z1, Z2
+	VMOVDQA64 Z1, Z3
+	VMOVDQA64 Z1, Z4
+	VMOVDQA64 Z1, Z5
+	VMOVDQA64 Z1, Z6
+	VMOVDQA64 Z1, Z7
+	VMOVDQA64 Z1, Z8
+	VMOVDQA64 Z1, Z9
+	VMOVDQA64 Z1, Z10
+	VMOVDQA64 Z1, Z11
+	VMOVDQA64 Z1, Z12
+	VMOVDQA64 Z1, Z13
+	VMOVDQA64 Z1, Z14
+	VMOVDQA64 Z1, Z15
+	VMOVDQA64 Z1, Z16
+	VMOVDQA64 Z1, Z17
+
+loop2:
+	CMPQ         R9, $0x02
+	JL           tail2
+	PREFETCHT0   (CX)(DI*1)
+	PREFETCHT0   64(CX)(DI*1)
+	PREFETCHT0   (CX)(R8*1)
+	PREFETCHT0   64(CX)(R8*1)
+	VPBROADCASTW (CX), X18
+	VPBROADCASTW 34(CX), K1, Y18
+	VCVTPH2PS    Y18, Z19
+	VMOVDQU64    2(CX), Y20
+	VINSERTI64X4 $0x01, 36(CX), Z20, Z20
+	VPXORD       Z0, Z20, Z20
+	VMOVDQU32    128(R10), Z21
+	VPDPBUSD     (R10), Z20, Z21
+	VCVTDQ2PS    Z21, Z21
+	VMULPS       64(R10), Z19, Z22
+	VFMADD231PS  Z21, Z22, Z2
+	VMOVDQU32    128(R10)(R11*1), Z21
+	VPDPBUSD     (R10)(R11*1), Z20, Z21
+	VCVTDQ2PS    Z21, Z21
+	VMULPS       64(R10)(R11*1), Z19, Z22
+	VFMADD231PS  Z21, Z22, Z3
+	VMOVDQU32    128(R10)(R11*2), Z21
+	VPDPBUSD     (R10)(R11*2), Z20, Z21
+	VCVTDQ2PS    Z21, Z21
+	VMULPS       64(R10)(R11*2), Z19, Z22
+	VFMADD231PS  Z21, Z22, Z4
+	VMOVDQU32    128(R12), Z21
+	VPDPBUSD     (R12), Z20, Z21
+	VCVTDQ2PS    Z21, Z21
+	VMULPS       64(R12), Z19, Z22
+	VFMADD231PS  Z21, Z22, Z5
+	VMOVDQU32    128(R10)(R11*4), Z21
+	VPDPBUSD     (R10)(R11*4), Z20, Z21
+	VCVTDQ2PS    Z21, Z21
+	VMULPS       64(R10)(R11*4), Z19, Z22
+	VFMADD231PS  Z21, Z22, Z6
+	VMOVDQU32    128(R12)(R11*2), Z21
+	VPDPBUSD     (R12)(R11*2), Z20, Z21
+	VCVTDQ2PS    Z21, Z21
+	VMULPS       64(R12)(R11*2), Z19, Z22
+	VFMADD231PS  Z21, Z22, Z7
+	VMOVDQU32    128(R13), Z21
+	VPDPBUSD     (R13), Z20, Z21
+	VCVTDQ2PS    Z21, Z21
+	VMULPS       64(R13), Z19, Z22
+	VFMADD231PS  Z21, Z22, Z8
+	VMOVDQU32    128(R13)(R11*1), Z21
+	VPDPBUSD     (R13)(R11*1), Z20, Z21
+	VCVTDQ2PS    Z21, Z21
+	VMULPS       64(R13)(R11*1), Z19, Z19
+	VFMADD231PS  Z21, Z19, Z9
+	VPBROADCASTW (CX)(SI*1), X23
+	VPBROADCASTW 34(CX)(SI*1), K1, Y23
+	VCVTPH2PS    Y23, Z19
+	VMOVDQU64    2(CX)(SI*1), Y24
+	VINSERTI64X4 $0x01, 36(CX)(SI*1), Z24, Z24
+	VPXORD       Z0, Z24, Z24
+	VMOVDQU32    128(R10), Z21
+	VPDPBUSD     (R10), Z24, Z21
+	VCVTDQ2PS    Z21, Z21
+	VMULPS       64(R10), Z19, Z22
+	VFMADD231PS  Z21, Z22, Z10
+	VMOVDQU32    128(R10)(R11*1), Z21
+	VPDPBUSD     (R10)(R11*1), Z24, Z21
+	VCVTDQ2PS    Z21, Z21
+	VMULPS       64(R10)(R11*1), Z19, Z22
+	VFMADD231PS  Z21, Z22, Z11
+	VMOVDQU32    128(R10)(R11*2), Z21
+	VPDPBUSD     (R10)(R11*2), Z24, Z21
+	VCVTDQ2PS    Z21, Z21
+	VMULPS       64(R10)(R11*2), Z19, Z22
+	VFMADD231PS  Z21, Z22, Z12
+	VMOVDQU32    128(R12), Z21
+	VPDPBUSD     (R12), Z24, Z21
+	VCVTDQ2PS    Z21, Z21
+	VMULPS       64(R12), Z19, Z22
+	VFMADD231PS  Z21, Z22, Z13
+	VMOVDQU32    128(R10)(R11*4), Z21
+	VPDPBUSD     (R10)(R11*4), Z24, Z21
+	VCVTDQ2PS    Z21, Z21
+	VMULPS       64(R10)(R11*4), Z19, Z22
+	VFMADD231PS  Z21, Z22, Z14
+	VMOVDQU32    128(R12)(R11*2), Z21
+	VPDPBUSD     (R12)(R11*2), Z24, Z21
+	VCVTDQ2PS    Z21, Z21
+	VMULPS       64(R12)(R11*2), Z19, Z22
+	VFMADD231PS  Z21, Z22, Z15
+	VMOVDQU32    128(R13), Z21
+	VPDPBUSD     (R13), Z24, Z21
+	VCVTDQ2PS    Z21, Z21
+	VMULPS       64(R13), Z19, Z22
+	VFMADD231PS  Z21, Z22, Z16
+	VMOVDQU32    128(R13)(R11*1), Z21
+	VPDPBUSD     (R13)(R11*1), Z24, Z21
+	VCVTDQ2PS    Z21, Z21
+	VMULPS       64(R13)(R11*1), Z19, Z19
+	VFMADD231PS  Z21, Z19, Z17
+	ADDQ         $0x00000044, CX
+	ADDQ         $0x000000c0, R10
+	ADDQ         $0x000000c0, R12
+	ADDQ         $0x000000c0, R13
+	SUBQ         $0x02, R9
+	JMP          loop2
+
+tail2:
+	VEXTRACTF64X4 $0x01, Z2, Y19
+	VADDPS        Y19, Y2, Y2
+	VEXTRACTF64X4 $0x01, Z3, Y19
+	VADDPS        Y19, Y3, Y3
+	VEXTRACTF64X4 $0x01, Z4, Y19
+	VADDPS        Y19, Y4, Y4
+	VEXTRACTF64X4 $0x01, Z5, Y19
+	VADDPS        Y19, Y5, Y5
+	VEXTRACTF64X4 $0x01, Z6, Y19
+	VADDPS        Y19, Y6, Y6
+	VEXTRACTF64X4 $0x01, Z7, Y19
+	VADDPS        Y19, Y7, Y7
+	VEXTRACTF64X4 $0x01, Z8, Y19
+	VADDPS        Y19, Y8, Y8
+	VEXTRACTF64X4 $0x01, Z9, Y19
+	VADDPS        Y19, Y9, Y9
+	VEXTRACTF64X4 $0x01, Z10, Y19
+	VADDPS        Y19, Y10, Y10
+	VEXTRACTF64X4 $0x01, Z11, Y19
+	VADDPS        Y19, Y11, Y11
+	VEXTRACTF64X4 $0x01, Z12, Y19
+	VADDPS        Y19, Y12, Y12
+	VEXTRACTF64X4 $0x01, Z13, Y19
+	VADDPS        Y19, Y13, Y13
+	VEXTRACTF64X4 $0x01, Z14, Y19
+	VADDPS        Y19, Y14, Y14
+	VEXTRACTF64X4 $0x01, Z15, Y19
+	VADDPS        Y19, Y15, Y15
+	VEXTRACTF64X4 $0x01, Z16, Y19
+	VADDPS        Y19, Y16, Y16
+	VEXTRACTF64X4 $0x01, Z17, Y19
+	VADDPS        Y19, Y17, Y17
+	TESTQ         R9, R9
+	JZ            store2
+	VPBROADCASTW  (CX), X18
+	VCVTPH2PS     X18, Y19
+	VMOVDQU64     2(CX), Y20
+	VPXORD        Y0, Y20, Y20
+	VMOVDQU32     64(R10), Y21
+	VPDPBUSD      (R10), Y20, Y21
+	VCVTDQ2PS     Y21, Y21
+	VMULPS        32(R10), Y19, Y22
+	VFMADD231PS   Y21, Y22, Y2
+	VMOVDQU32     64(R10)(R11*1), Y21
+	VPDPBUSD      (R10)(R11*1), Y20, Y21
+	VCVTDQ2PS     Y21, Y21
+	VMULPS        32(R10)(R11*1), Y19, Y22
+	VFMADD231PS   Y21, Y22, Y3
+	VMOVDQU32     64(R10)(R11*2), Y21
+	VPDPBUSD      (R10)(R11*2), Y20, Y21
+	VCVTDQ2PS     Y21, Y21
+	VMULPS        32(R10)(R11*2), Y19, Y22
+	VFMADD231PS   Y21, Y22, Y4
+	VMOVDQU32     64(R12), Y21
+	VPDPBUSD      (R12), Y20, Y21
+	VCVTDQ2PS     Y21, Y21
+	VMULPS        32(R12), Y19, Y22
+	VFMADD231PS   Y21, Y22, Y5
+	VMOVDQU32     64(R10)(R11*4), Y21
+	VPDPBUSD      (R10)(R11*4), Y20, Y21
+	VCVTDQ2PS     Y21, Y21
+	VMULPS        32(R10)(R11*4), Y19, Y22
+	VFMADD231PS   Y21, Y22, Y6
+	VMOVDQU32     64(R12)(R11*2), Y21
+	VPDPBUSD      (R12)(R11*2), Y20, Y21
+	VCVTDQ2PS     Y21, Y21
+	VMULPS        32(R12)(R11*2), Y19, Y22
+	VFMADD231PS   Y21, Y22, Y7
+	VMOVDQU32     64(R13), Y21
+	VPDPBUSD      (R13), Y20, Y21
+	VCVTDQ2PS     Y21, Y21
+	VMULPS        32(R13), Y19, Y22
+	VFMADD231PS   Y21, Y22, Y8
+	VMOVDQU32     64(R13)(R11*1), Y21
+	VPDPBUSD      (R13)(R11*1), Y20, Y21
+	VCVTDQ2PS     Y21, Y21
+	VMULPS        32(R13)(R11*1), Y19, Y19
+	VFMADD231PS   Y21, Y19, Y9
+	VPBROADCASTW  (CX)(SI*1), X18
+	VCVTPH2PS     X18, Y19
+	VMOVDQU64     2(CX)(SI*1), Y20
+	VPXORD        Y0, Y20, Y20
+	VMOVDQU32     64(R10), Y21
+	VPDPBUSD      (R10), Y20, Y21
+	VCVTDQ2PS     Y21, Y21
+	VMULPS        32(R10), Y19, Y22
+	VFMADD231PS   Y21, Y22, Y10
+	VMOVDQU32     64(R10)(R11*1), Y21
+	VPDPBUSD      (R10)(R11*1), Y20, Y21
+	VCVTDQ2PS     Y21, Y21
+	VMULPS        32(R10)(R11*1), Y19, Y22
+	VFMADD231PS   Y21, Y22, Y11
+	VMOVDQU32     64(R10)(R11*2), Y21
+	VPDPBUSD      (R10)(R11*2), Y20, Y21
+	VCVTDQ2PS     Y21, Y21
+	VMULPS        32(R10)(R11*2), Y19, Y22
+	VFMADD231PS   Y21, Y22, Y12
+	VMOVDQU32     64(R12), Y21
+	VPDPBUSD      (R12), Y20, Y21
+	VCVTDQ2PS     Y21, Y21
+	VMULPS        32(R12), Y19, Y22
+	VFMADD231PS   Y21, Y22, Y13
+	VMOVDQU32     64(R10)(R11*4), Y21
+	VPDPBUSD      (R10)(R11*4), Y20, Y21
+	VCVTDQ2PS     Y21, Y21
+	VMULPS        32(R10)(R11*4), Y19, Y22
+	VFMADD231PS   Y21, Y22, Y14
+	VMOVDQU32     64(R12)(R11*2), Y21
+	VPDPBUSD      (R12)(R11*2), Y20, Y21
+	VCVTDQ2PS     Y21, Y21
+	VMULPS        32(R12)(R11*2), Y19, Y22
+	VFMADD231PS   Y21, Y22, Y15
+	VMOVDQU32     64(R13), Y21
+	VPDPBUSD      (R13), Y20, Y21
+	VCVTDQ2PS     Y21, Y21
+	VMULPS        32(R13), Y19, Y22
+	VFMADD231PS   Y21, Y22, Y16
+	VMOVDQU32     64(R13)(R11*1), Y21
+	VPDPBUSD      (R13)(R11*1), Y20, Y21
+	VCVTDQ2PS     Y21, Y21
+	VMULPS        32(R13)(R11*1), Y19, Y19
+	VFMADD231PS   Y21, Y19, Y17
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y2, X18
+	VADDPS        X18, X2, X2
+	VMOVHLPS      X2, X2, X18
+	VADDPS        X18, X2, X2
+	VMOVSHDUP     X2, X18
+	VADDSS        X18, X2, X2
+	VADDSS        (DX), X2, X2
+	VMOVSS        X2, (DX)
+	VEXTRACTF32X4 $0x01, Y3, X2
+	VADDPS        X2, X3, X3
+	VMOVHLPS      X3, X3, X2
+	VADDPS        X2, X3, X3
+	VMOVSHDUP     X3, X2
+	VADDSS        X2, X3, X3
+	VADDSS        (DX)(CX*1), X3, X3
+	VMOVSS        X3, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y4, X2
+	VADDPS        X2, X4, X4
+	VMOVHLPS      X4, X4, X2
+	VADDPS        X2, X4, X4
+	VMOVSHDUP     X4, X2
+	VADDSS        X2, X4, X4
+	VADDSS        (DX)(CX*2), X4, X4
+	VMOVSS        X4, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y5, X2
+	VADDPS        X2, X5, X5
+	VMOVHLPS      X5, X5, X2
+	VADDPS        X2, X5, X5
+	VMOVSHDUP     X5, X2
+	VADDSS        X2, X5, X5
+	MOVQ          CX, R9
+	IMUL3Q        $0x00000003, R9, R9
+	VADDSS        (DX)(R9*1), X5, X5
+	VMOVSS        X5, (DX)(R9*1)
+	VEXTRACTF32X4 $0x01, Y6, X2
+	VADDPS        X2, X6, X6
+	VMOVHLPS      X6, X6, X2
+	VADDPS        X2, X6, X6
+	VMOVSHDUP     X6, X2
+	VADDSS        X2, X6, X6
+	VADDSS        (DX)(CX*4), X6, X6
+	VMOVSS        X6, (DX)(CX*4)
+	VEXTRACTF32X4 $0x01, Y7, X2
+	VADDPS        X2, X7, X7
+	VMOVHLPS      X7, X7, X2
+	VADDPS        X2, X7, X7
+	VMOVSHDUP     X7, X2
+	VADDSS        X2, X7, X7
+	MOVQ          CX, R9
+	IMUL3Q        $0x00000005, R9, R9
+	VADDSS        (DX)(R9*1), X7, X7
+	VMOVSS        X7, (DX)(R9*1)
+	VEXTRACTF32X4 $0x01, Y8, X2
+	VADDPS        X2, X8, X8
+	VMOVHLPS      X8, X8, X2
+	VADDPS        X2, X8, X8
+	VMOVSHDUP     X8, X2
+	VADDSS        X2, X8, X8
+	MOVQ          CX, R9
+	IMUL3Q        $0x00000006, R9, R9
+	VADDSS        (DX)(R9*1), X8, X8
+	VMOVSS        X8, (DX)(R9*1)
+	VEXTRACTF32X4 $0x01, Y9, X2
+	VADDPS        X2, X9, X9
+	VMOVHLPS      X9, X9, X2
+	VADDPS        X2, X9, X9
+	VMOVSHDUP     X9, X2
+	VADDSS        X2, X9, X9
+	IMUL3Q        $0x00000007, CX, CX
+	VADDSS        (DX)(CX*1), X9, X9
+	VMOVSS        X9, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y10, X2
+	VADDPS        X2, X10, X10
+	VMOVHLPS      X10, X10, X2
+	VADDPS        X2, X10, X10
+	VMOVSHDUP     X10, X2
+	VADDSS        X2, X10, X10
+	VADDSS        (DX), X10, X10
+	VMOVSS        X10, (DX)
+	VEXTRACTF32X4 $0x01, Y11, X2
+	VADDPS        X2, X11, X11
+	VMOVHLPS      X11, X11, X2
+	VADDPS        X2, X11, X11
+	VMOVSHDUP     X11, X2
+	VADDSS        X2, X11, X11
+	VADDSS        (DX)(CX*1), X11, X11
+	VMOVSS        X11, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y12, X2
+	VADDPS        X2, X12, X12
+	VMOVHLPS      X12, X12, X2
+	VADDPS        X2, X12, X12
+	VMOVSHDUP     X12, X2
+	VADDSS        X2, X12, X12
+	VADDSS        (DX)(CX*2), X12, X12
+	VMOVSS        X12, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y13, X2
+	VADDPS        X2, X13, X13
+	VMOVHLPS      X13, X13, X2
+	VADDPS        X2, X13, X13
+	VMOVSHDUP     X13, X2
+	VADDSS        X2, X13, X13
+	MOVQ          CX, R9
+	IMUL3Q        $0x00000003, R9, R9
+	VADDSS        (DX)(R9*1), X13, X13
+	VMOVSS        X13, (DX)(R9*1)
+	VEXTRACTF32X4 $0x01, Y14, X2
+	VADDPS        X2, X14, X14
+	VMOVHLPS      X14, X14, X2
+	VADDPS        X2, X14, X14
+	VMOVSHDUP     X14, X2
+	VADDSS        X2, X14, X14
+	VADDSS        (DX)(CX*4), X14, X14
+	VMOVSS        X14, (DX)(CX*4)
+	VEXTRACTF32X4 $0x01, Y15, X2
+	VADDPS        X2, X15, X15
+	VMOVHLPS      X15, X15, X2
+	VADDPS        X2, X15, X15
+	VMOVSHDUP     X15, X2
+	VADDSS        X2, X15, X15
+	MOVQ          CX, R9
+	IMUL3Q        $0x00000005, R9, R9
+	VADDSS        (DX)(R9*1), X15, X15
+	VMOVSS        X15, (DX)(R9*1)
+	VEXTRACTF32X4 $0x01, Y16, X2
+	VADDPS        X2, X16, X16
+	VMOVHLPS      X16, X16, X2
+	VADDPS        X2, X16, X16
+	VMOVSHDUP     X16, X2
+	VADDSS        X2, X16, X16
+	MOVQ          CX, R9
+	IMUL3Q        $0x00000006, R9, R9
+	VADDSS        (DX)(R9*1), X16, X16
+	VMOVSS        X16, (DX)(R9*1)
+	VEXTRACTF32X4 $0x01, Y17, X2
+	VADDPS        X2, X17, X17
+	VMOVHLPS      X17, X17, X2
+	VADDPS        X2, X17, X17
+	VMOVSHDUP     X17, X2
+	VADDSS        X2, X17, X17
+	IMUL3Q        $0x00000007, CX, CX
+	VADDSS        (DX)(CX*1), X17, X17
+	VMOVSS        X17, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	LEAQ      (R10)(R11*2), R12
+	ADDQ      R11, R12
+	LEAQ      (R12)(R11*2), R13
+	ADDQ      R11, R13
+	VMOVDQA64 Z1, Z2
+	VMOVDQA64 Z1, Z3
+	VMOVDQA64 Z1, Z4
+	VMOVDQA64 Z1, Z5
+	VMOVDQA64 Z1, Z6
+	VMOVDQA64 Z1, Z7
+	VMOVDQA64 Z1, Z8
+	VMOVDQA64 Z1, Z9
+
+loop1:
+	CMPQ         R9, $0x02
+	JL           tail1
+	PREFETCHT0   (CX)(SI*1)
+	PREFETCHT0   64(CX)(SI*1)
+	VPBROADCASTW (CX), X25
+	VPBROADCASTW 34(CX), K1, Y25
+	VCVTPH2PS    Y25, Z10
+	VMOVDQU64    2(CX), Y18
+	VINSERTI64X4 $0x01, 36(CX), Z18, Z18
+	VPXORD       Z0, Z18, Z18
+	VMOVDQU32    128(R10), Z11
+	VPDPBUSD     (R10), Z18, Z11
+	VCVTDQ2PS    Z11, Z11
+	VMULPS       64(R10), Z10, Z12
+	VFMADD231PS  Z11, Z12, Z2
+	VMOVDQU32    128(R10)(R11*1), Z11
+	VPDPBUSD     (R10)(R11*1), Z18, Z11
+	VCVTDQ2PS    Z11, Z11
+	VMULPS       64(R10)(R11*1), Z10, Z12
+	VFMADD231PS  Z11, Z12, Z3
+	VMOVDQU32    128(R10)(R11*2), Z11
+	VPDPBUSD     (R10)(R11*2), Z18, Z11
+	VCVTDQ2PS    Z11, Z11
+	VMULPS       64(R10)(R11*2), Z10, Z12
+	VFMADD231PS  Z11, Z12, Z4
+	VMOVDQU32    128(R12), Z11
+	VPDPBUSD     (R12), Z18, Z11
+	VCVTDQ2PS    Z11, Z11
+	VMULPS       64(R12), Z10, Z12
+	VFMADD231PS  Z11, Z12, Z5
+	VMOVDQU32    128(R10)(R11*4), Z11
+	VPDPBUSD     (R10)(R11*4), Z18, Z11
+	VCVTDQ2PS    Z11, Z11
+	VMULPS       64(R10)(R11*4), Z10, Z12
+	VFMADD231PS  Z11, Z12, Z6
+	VMOVDQU32    128(R12)(R11*2), Z11
+	VPDPBUSD     (R12)(R11*2), Z18, Z11
+	VCVTDQ2PS    Z11, Z11
+	VMULPS       64(R12)(R11*2), Z10, Z12
+	VFMADD231PS  Z11, Z12, Z7
+	VMOVDQU32    128(R13), Z11
+	VPDPBUSD     (R13), Z18, Z11
+	VCVTDQ2PS    Z11, Z11
+	VMULPS       64(R13), Z10, Z12
+	VFMADD231PS  Z11, Z12, Z8
+	VMOVDQU32    128(R13)(R11*1), Z11
+	VPDPBUSD     (R13)(R11*1), Z18, Z11
+	VCVTDQ2PS    Z11, Z11
+	VMULPS       64(R13)(R11*1), Z10, Z10
+	VFMADD231PS  Z11, Z10, Z9
+	ADDQ         $0x00000044, CX
+	ADDQ         $0x000000c0, R10
+	ADDQ         $0x000000c0, R12
+	ADDQ         $0x000000c0, R13
+	SUBQ         $0x02, R9
+	JMP          loop1
+
+tail1:
+	VEXTRACTF64X4 $0x01, Z2, Y10
+	VADDPS        Y10, Y2, Y2
+	VEXTRACTF64X4 $0x01, Z3, Y10
+	VADDPS        Y10, Y3, Y3
+	VEXTRACTF64X4 $0x01, Z4, Y10
+	VADDPS        Y10, Y4, Y4
+	VEXTRACTF64X4 $0x01, Z5, Y10
+	VADDPS        Y10, Y5, Y5
+	VEXTRACTF64X4 $0x01, Z6, Y10
+	VADDPS        Y10, Y6, Y6
+	VEXTRACTF64X4 $0x01, Z7, Y10
+	VADDPS        Y10, Y7, Y7
+	VEXTRACTF64X4 $0x01, Z8, Y10
+	VADDPS        Y10, Y8, Y8
+	VEXTRACTF64X4 $0x01, Z9, Y10
+	VADDPS        Y10, Y9, Y9
+	TESTQ         R9, R9
+	JZ            store1
+	VPBROADCASTW  (CX), X10
+	VCVTPH2PS     X10, Y10
+	VMOVDQU64     2(CX), Y11
+	VPXORD        Y0, Y11, Y11
+	VMOVDQU32     64(R10), Y12
+	VPDPBUSD      (R10), Y11, Y12
+	VCVTDQ2PS     Y12, Y12
+	VMULPS        32(R10), Y10, Y13
+	VFMADD231PS   Y12, Y13, Y2
+	VMOVDQU32     64(R10)(R11*1), Y12
+	VPDPBUSD      (R10)(R11*1), Y11, Y12
+	VCVTDQ2PS     Y12, Y12
+	VMULPS        32(R10)(R11*1), Y10, Y13
+	VFMADD231PS   Y12, Y13, Y3
+	VMOVDQU32     64(R10)(R11*2), Y12
+	VPDPBUSD      (R10)(R11*2), Y11, Y12
+	VCVTDQ2PS     Y12, Y12
+	VMULPS        32(R10)(R11*2), Y10, Y13
+	VFMADD231PS   Y12, Y13, Y4
+	VMOVDQU32     64(R12), Y12
+	VPDPBUSD      (R12), Y11, Y12
+	VCVTDQ2PS     Y12, Y12
+	VMULPS        32(R12), Y10, Y13
+	VFMADD231PS   Y12, Y13, Y5
+	VMOVDQU32     64(R10)(R11*4), Y12
+	VPDPBUSD      (R10)(R11*4), Y11, Y12
+	VCVTDQ2PS     Y12, Y12
+	VMULPS        32(R10)(R11*4), Y10, Y13
+	VFMADD231PS   Y12, Y13, Y6
+	VMOVDQU32     64(R12)(R11*2), Y12
+	VPDPBUSD      (R12)(R11*2), Y11, Y12
+	VCVTDQ2PS     Y12, Y12
+	VMULPS        32(R12)(R11*2), Y10, Y13
+	VFMADD231PS   Y12, Y13, Y7
+	VMOVDQU32     64(R13), Y12
+	VPDPBUSD      (R13), Y11, Y12
+	VCVTDQ2PS     Y12, Y12
+	VMULPS        32(R13), Y10, Y13
+	VFMADD231PS   Y12, Y13, Y8
+	VMOVDQU32     64(R13)(R11*1), Y12
+	VPDPBUSD      (R13)(R11*1), Y11, Y12
+	VCVTDQ2PS     Y12, Y12
+	VMULPS        32(R13)(R11*1), Y10, Y10
+	VFMADD231PS   Y12, Y10, Y9
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y2, X10
+	VADDPS        X10, X2, X2
+	VMOVHLPS      X2, X2, X10
+	VADDPS        X10, X2, X2
+	VMOVSHDUP     X2, X10
+	VADDSS        X10, X2, X2
+	VADDSS        (DX), X2, X2
+	VMOVSS        X2, (DX)
+	VEXTRACTF32X4 $0x01, Y3, X2
+	VADDPS        X2, X3, X3
+	VMOVHLPS      X3, X3, X2
+	VADDPS        X2, X3, X3
+	VMOVSHDUP     X3, X2
+	VADDSS        X2, X3, X3
+	VADDSS        (DX)(CX*1), X3, X3
+	VMOVSS        X3, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y4, X2
+	VADDPS        X2, X4, X4
+	VMOVHLPS      X4, X4, X2
+	VADDPS        X2, X4, X4
+	VMOVSHDUP     X4, X2
+	VADDSS        X2, X4, X4
+	VADDSS        (DX)(CX*2), X4, X4
+	VMOVSS        X4, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y5, X2
+	VADDPS        X2, X5, X5
+	VMOVHLPS      X5, X5, X2
+	VADDPS        X2, X5, X5
+	VMOVSHDUP     X5, X2
+	VADDSS        X2, X5, X5
+	MOVQ          CX, DI
+	IMUL3Q        $0x00000003, DI, DI
+	VADDSS        (DX)(DI*1), X5, X5
+	VMOVSS        X5, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y6, X2
+	VADDPS        X2, X6, X6
+	VMOVHLPS      X6, X6, X2
+	VADDPS        X2, X6, X6
+	VMOVSHDUP     X6, X2
+	VADDSS        X2, X6, X6
+	VADDSS        (DX)(CX*4), X6, X6
+	VMOVSS        X6, (DX)(CX*4)
+	VEXTRACTF32X4 $0x01, Y7, X2
+	VADDPS        X2, X7, X7
+	VMOVHLPS      X7, X7, X2
+	VADDPS        X2, X7, X7
+	VMOVSHDUP     X7, X2
+	VADDSS        X2, X7, X7
+	MOVQ          CX, DI
+	IMUL3Q        $0x00000005, DI, DI
+	VADDSS        (DX)(DI*1), X7, X7
+	VMOVSS        X7, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y8, X2
+	VADDPS        X2, X8, X8
+	VMOVHLPS      X8, X8, X2
+	VADDPS        X2, X8, X8
+	VMOVSHDUP     X8, X2
+	VADDSS        X2, X8, X8
+	MOVQ          CX, DI
+	IMUL3Q        $0x00000006, DI, DI
+	VADDSS        (DX)(DI*1), X8, X8
+	VMOVSS        X8, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y9, X2
+	VADDPS        X2, X9, X9
+	VMOVHLPS      X9, X9, X2
+	VADDPS        X2, X9, X9
+	VMOVSHDUP     X9, X2
+	VADDSS        X2, X9, X9
+	IMUL3Q        $0x00000007, CX, CX
+	VADDSS        (DX)(CX*1), X9, X9
+	VMOVSS        X9, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func q4_0avx2R1(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, F16C, FMA3
+TEXT ·q4_0avx2R1(SB), NOSPLIT, $0-72
+	MOVQ         w+0(FP), AX
+	MOVQ         y+48(FP), CX
+	MOVQ         nrows+64(FP), DX
 	VPCMPEQW     Y0, Y0, Y0
 	VPSRLW       $0x0f, Y0, Y0
-	MOVL         $0x0f0f0f0f, SI
-	VMOVD        SI, X1
+	MOVL         $0x0f0f0f0f, BX
+	VMOVD        BX, X1
 	VPBROADCASTD X1, Y1
-	MOVL         $0x08080808, SI
-	VMOVD        SI, X2
+	MOVL         $0x08080808, BX
+	VMOVD        BX, X2
 	VPBROADCASTD X2, Y2
-	VXORPS       Y3, Y3, Y3
-	VXORPS       Y4, Y4, Y4
 
-loop2:
+row:
+	MOVQ   nb+32(FP), BX
+	MOVQ   aq+8(FP), SI
+	MOVQ   ad+16(FP), DI
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+
+loopU:
 	CMPQ         BX, $0x02
 	JL           loop
 	VPBROADCASTW (AX), X5
@@ -784,12 +3955,12 @@ loop2:
 	VPAND        Y1, Y7, Y7
 	VPSUBB       Y2, Y7, Y7
 	VPSIGNB      Y7, Y7, Y8
-	VMOVDQU      (CX), Y9
+	VMOVDQU      (SI), Y9
 	VPSIGNB      Y7, Y9, Y9
 	VPMADDUBSW   Y9, Y8, Y7
 	VPMADDWD     Y0, Y7, Y7
 	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS (DX), Y8
+	VBROADCASTSS (DI), Y8
 	VMULPS       Y5, Y8, Y8
 	VFMADD231PS  Y7, Y8, Y3
 	VPBROADCASTW 18(AX), X5
@@ -800,23 +3971,23 @@ loop2:
 	VPAND        Y1, Y7, Y7
 	VPSUBB       Y2, Y7, Y7
 	VPSIGNB      Y7, Y7, Y8
-	VMOVDQU      32(CX), Y9
+	VMOVDQU      32(SI), Y9
 	VPSIGNB      Y7, Y9, Y9
 	VPMADDUBSW   Y9, Y8, Y7
 	VPMADDWD     Y0, Y7, Y7
 	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 4(DX), Y8
+	VBROADCASTSS 4(DI), Y8
 	VMULPS       Y5, Y8, Y8
 	VFMADD231PS  Y7, Y8, Y4
 	ADDQ         $0x00000024, AX
-	ADDQ         $0x00000040, CX
-	ADDQ         $0x00000008, DX
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000008, DI
 	SUBQ         $0x02, BX
-	JMP          loop2
+	JMP          loopU
 
 loop:
 	TESTQ        BX, BX
-	JZ           done
+	JZ           store
 	VPBROADCASTW (AX), X5
 	VCVTPH2PS    X5, Y5
 	VMOVDQU      2(AX), X6
@@ -825,57 +3996,65 @@ loop:
 	VPAND        Y1, Y7, Y7
 	VPSUBB       Y2, Y7, Y7
 	VPSIGNB      Y7, Y7, Y8
-	VMOVDQU      (CX), Y9
+	VMOVDQU      (SI), Y9
 	VPSIGNB      Y7, Y9, Y9
 	VPMADDUBSW   Y9, Y8, Y7
 	VPMADDWD     Y0, Y7, Y7
 	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS (DX), Y8
+	VBROADCASTSS (DI), Y8
 	VMULPS       Y5, Y8, Y8
 	VFMADD231PS  Y7, Y8, Y3
 	ADDQ         $0x00000012, AX
-	ADDQ         $0x00000020, CX
-	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000004, DI
 	DECQ         BX
 	JMP          loop
 
-done:
+store:
 	VADDPS       Y4, Y3, Y3
-	MOVQ         out+40(FP), AX
-	VEXTRACTF128 $0x01, Y3, X0
-	VADDPS       X0, X3, X3
-	VMOVHLPS     X3, X3, X0
-	VADDPS       X0, X3, X3
-	VMOVSHDUP    X3, X0
-	VADDSS       X0, X3, X3
-	VMOVSS       X3, (AX)
+	MOVQ         ys+56(FP), BX
+	SHLQ         $0x02, BX
+	VEXTRACTF128 $0x01, Y3, X4
+	VADDPS       X4, X3, X3
+	VMOVHLPS     X3, X3, X4
+	VADDPS       X4, X3, X3
+	VMOVSHDUP    X3, X4
+	VADDSS       X4, X3, X3
+	VMOVSS       X3, (CX)
+	ADDQ         $0x04, CX
+	DECQ         DX
+	JNZ          row
 	VZEROUPPER
 	RET
 
-// func q4_0avx2R2(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
+// func q4_0avx2R2(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
 // Requires: AVX, AVX2, F16C, FMA3
-TEXT ·q4_0avx2R2(SB), NOSPLIT, $0-48
+TEXT ·q4_0avx2R2(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), AX
-	MOVQ         aq+8(FP), CX
-	MOVQ         ad+16(FP), DX
-	MOVQ         nb+24(FP), BX
-	MOVQ         k+32(FP), SI
-	MOVQ         BX, DI
-	SHLQ         $0x02, DI
+	MOVQ         y+48(FP), CX
+	MOVQ         nrows+64(FP), DX
 	VPCMPEQW     Y0, Y0, Y0
 	VPSRLW       $0x0f, Y0, Y0
-	MOVL         $0x0f0f0f0f, R8
-	VMOVD        R8, X1
+	MOVL         $0x0f0f0f0f, BX
+	VMOVD        BX, X1
 	VPBROADCASTD X1, Y1
-	MOVL         $0x08080808, R8
-	VMOVD        R8, X2
+	MOVL         $0x08080808, BX
+	VMOVD        BX, X2
 	VPBROADCASTD X2, Y2
-	VXORPS       Y3, Y3, Y3
-	VXORPS       Y4, Y4, Y4
-	VXORPS       Y5, Y5, Y5
-	VXORPS       Y6, Y6, Y6
 
-loop2:
+row:
+	MOVQ   nb+32(FP), BX
+	MOVQ   aq+8(FP), SI
+	MOVQ   ad+16(FP), DI
+	MOVQ   k+40(FP), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+
+loopU:
 	CMPQ         BX, $0x02
 	JL           loop
 	VPBROADCASTW (AX), X7
@@ -886,22 +4065,22 @@ loop2:
 	VPAND        Y1, Y9, Y9
 	VPSUBB       Y2, Y9, Y9
 	VPSIGNB      Y9, Y9, Y10
-	VMOVDQU      (CX), Y11
+	VMOVDQU      (SI), Y11
 	VPSIGNB      Y9, Y11, Y11
 	VPMADDUBSW   Y11, Y10, Y11
 	VPMADDWD     Y0, Y11, Y11
 	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS (DX), Y12
+	VBROADCASTSS (DI), Y12
 	VMULPS       Y7, Y12, Y12
 	VFMADD231PS  Y11, Y12, Y3
-	VMOVDQU      (CX)(SI*1), Y11
+	VMOVDQU      (SI)(R8*1), Y11
 	VPSIGNB      Y9, Y11, Y11
 	VPMADDUBSW   Y11, Y10, Y9
 	VPMADDWD     Y0, Y9, Y9
 	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS (DX)(DI*1), Y10
+	VBROADCASTSS (DI)(R9*1), Y10
 	VMULPS       Y7, Y10, Y10
-	VFMADD231PS  Y9, Y10, Y4
+	VFMADD231PS  Y9, Y10, Y5
 	VPBROADCASTW 18(AX), X7
 	VCVTPH2PS    X7, Y7
 	VMOVDQU      20(AX), X8
@@ -910,31 +4089,31 @@ loop2:
 	VPAND        Y1, Y9, Y9
 	VPSUBB       Y2, Y9, Y9
 	VPSIGNB      Y9, Y9, Y10
-	VMOVDQU      32(CX), Y11
+	VMOVDQU      32(SI), Y11
 	VPSIGNB      Y9, Y11, Y11
 	VPMADDUBSW   Y11, Y10, Y11
 	VPMADDWD     Y0, Y11, Y11
 	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 4(DX), Y12
+	VBROADCASTSS 4(DI), Y12
 	VMULPS       Y7, Y12, Y12
-	VFMADD231PS  Y11, Y12, Y5
-	VMOVDQU      32(CX)(SI*1), Y11
+	VFMADD231PS  Y11, Y12, Y4
+	VMOVDQU      32(SI)(R8*1), Y11
 	VPSIGNB      Y9, Y11, Y11
 	VPMADDUBSW   Y11, Y10, Y9
 	VPMADDWD     Y0, Y9, Y9
 	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 4(DX)(DI*1), Y10
+	VBROADCASTSS 4(DI)(R9*1), Y10
 	VMULPS       Y7, Y10, Y10
 	VFMADD231PS  Y9, Y10, Y6
 	ADDQ         $0x00000024, AX
-	ADDQ         $0x00000040, CX
-	ADDQ         $0x00000008, DX
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000008, DI
 	SUBQ         $0x02, BX
-	JMP          loop2
+	JMP          loopU
 
 loop:
 	TESTQ        BX, BX
-	JZ           done
+	JZ           store
 	VPBROADCASTW (AX), X7
 	VCVTPH2PS    X7, Y7
 	VMOVDQU      2(AX), X8
@@ -943,74 +4122,82 @@ loop:
 	VPAND        Y1, Y9, Y9
 	VPSUBB       Y2, Y9, Y9
 	VPSIGNB      Y9, Y9, Y10
-	VMOVDQU      (CX), Y11
+	VMOVDQU      (SI), Y11
 	VPSIGNB      Y9, Y11, Y11
 	VPMADDUBSW   Y11, Y10, Y11
 	VPMADDWD     Y0, Y11, Y11
 	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS (DX), Y12
+	VBROADCASTSS (DI), Y12
 	VMULPS       Y7, Y12, Y12
 	VFMADD231PS  Y11, Y12, Y3
-	VMOVDQU      (CX)(SI*1), Y11
+	VMOVDQU      (SI)(R8*1), Y11
 	VPSIGNB      Y9, Y11, Y11
 	VPMADDUBSW   Y11, Y10, Y9
 	VPMADDWD     Y0, Y9, Y9
 	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS (DX)(DI*1), Y10
+	VBROADCASTSS (DI)(R9*1), Y10
 	VMULPS       Y7, Y10, Y10
-	VFMADD231PS  Y9, Y10, Y4
+	VFMADD231PS  Y9, Y10, Y5
 	ADDQ         $0x00000012, AX
-	ADDQ         $0x00000020, CX
-	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000004, DI
 	DECQ         BX
 	JMP          loop
 
-done:
-	VADDPS       Y5, Y3, Y3
-	VADDPS       Y6, Y4, Y4
-	MOVQ         out+40(FP), AX
-	VEXTRACTF128 $0x01, Y3, X0
-	VADDPS       X0, X3, X3
-	VMOVHLPS     X3, X3, X0
-	VADDPS       X0, X3, X3
-	VMOVSHDUP    X3, X0
-	VADDSS       X0, X3, X3
-	VMOVSS       X3, (AX)
-	VEXTRACTF128 $0x01, Y4, X0
-	VADDPS       X0, X4, X4
-	VMOVHLPS     X4, X4, X0
-	VADDPS       X0, X4, X4
-	VMOVSHDUP    X4, X0
-	VADDSS       X0, X4, X4
-	VMOVSS       X4, 4(AX)
+store:
+	VADDPS       Y4, Y3, Y3
+	VADDPS       Y6, Y5, Y5
+	MOVQ         ys+56(FP), BX
+	SHLQ         $0x02, BX
+	VEXTRACTF128 $0x01, Y3, X4
+	VADDPS       X4, X3, X3
+	VMOVHLPS     X3, X3, X4
+	VADDPS       X4, X3, X3
+	VMOVSHDUP    X3, X4
+	VADDSS       X4, X3, X3
+	VMOVSS       X3, (CX)
+	VEXTRACTF128 $0x01, Y5, X3
+	VADDPS       X3, X5, X5
+	VMOVHLPS     X5, X5, X3
+	VADDPS       X3, X5, X5
+	VMOVSHDUP    X5, X3
+	VADDSS       X3, X5, X5
+	VMOVSS       X5, (CX)(BX*1)
+	ADDQ         $0x04, CX
+	DECQ         DX
+	JNZ          row
 	VZEROUPPER
 	RET
 
-// func q4_0avx2R3(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
+// func q4_0avx2R3(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
 // Requires: AVX, AVX2, F16C, FMA3
-TEXT ·q4_0avx2R3(SB), NOSPLIT, $0-48
+TEXT ·q4_0avx2R3(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), AX
-	MOVQ         aq+8(FP), CX
-	MOVQ         ad+16(FP), DX
-	MOVQ         nb+24(FP), BX
-	MOVQ         k+32(FP), SI
-	MOVQ         BX, DI
-	SHLQ         $0x02, DI
+	MOVQ         y+48(FP), CX
+	MOVQ         nrows+64(FP), DX
 	VPCMPEQW     Y0, Y0, Y0
 	VPSRLW       $0x0f, Y0, Y0
-	MOVL         $0x0f0f0f0f, R8
-	VMOVD        R8, X1
+	MOVL         $0x0f0f0f0f, BX
+	VMOVD        BX, X1
 	VPBROADCASTD X1, Y1
-	MOVL         $0x08080808, R8
-	VMOVD        R8, X2
+	MOVL         $0x08080808, BX
+	VMOVD        BX, X2
 	VPBROADCASTD X2, Y2
-	VXORPS       Y3, Y3, Y3
-	VXORPS       Y4, Y4, Y4
-	VXORPS       Y5, Y5, Y5
+
+row:
+	MOVQ   nb+32(FP), BX
+	MOVQ   aq+8(FP), SI
+	MOVQ   ad+16(FP), DI
+	MOVQ   k+40(FP), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
 
 loop:
 	TESTQ        BX, BX
-	JZ           done
+	JZ           store
 	VPBROADCASTW (AX), X6
 	VCVTPH2PS    X6, Y6
 	VMOVDQU      2(AX), X7
@@ -1019,92 +4206,100 @@ loop:
 	VPAND        Y1, Y8, Y8
 	VPSUBB       Y2, Y8, Y8
 	VPSIGNB      Y8, Y8, Y9
-	VMOVDQU      (CX), Y10
+	VMOVDQU      (SI), Y10
 	VPSIGNB      Y8, Y10, Y10
 	VPMADDUBSW   Y10, Y9, Y10
 	VPMADDWD     Y0, Y10, Y10
 	VCVTDQ2PS    Y10, Y10
-	VBROADCASTSS (DX), Y11
+	VBROADCASTSS (DI), Y11
 	VMULPS       Y6, Y11, Y11
 	VFMADD231PS  Y10, Y11, Y3
-	VMOVDQU      (CX)(SI*1), Y10
+	VMOVDQU      (SI)(R8*1), Y10
 	VPSIGNB      Y8, Y10, Y10
 	VPMADDUBSW   Y10, Y9, Y10
 	VPMADDWD     Y0, Y10, Y10
 	VCVTDQ2PS    Y10, Y10
-	VBROADCASTSS (DX)(DI*1), Y11
+	VBROADCASTSS (DI)(R9*1), Y11
 	VMULPS       Y6, Y11, Y11
 	VFMADD231PS  Y10, Y11, Y4
-	VMOVDQU      (CX)(SI*2), Y10
+	VMOVDQU      (SI)(R8*2), Y10
 	VPSIGNB      Y8, Y10, Y10
 	VPMADDUBSW   Y10, Y9, Y8
 	VPMADDWD     Y0, Y8, Y8
 	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS (DX)(DI*2), Y9
+	VBROADCASTSS (DI)(R9*2), Y9
 	VMULPS       Y6, Y9, Y9
 	VFMADD231PS  Y8, Y9, Y5
 	ADDQ         $0x00000012, AX
-	ADDQ         $0x00000020, CX
-	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000004, DI
 	DECQ         BX
 	JMP          loop
 
-done:
-	MOVQ         out+40(FP), AX
-	VEXTRACTF128 $0x01, Y3, X0
-	VADDPS       X0, X3, X3
-	VMOVHLPS     X3, X3, X0
-	VADDPS       X0, X3, X3
-	VMOVSHDUP    X3, X0
-	VADDSS       X0, X3, X3
-	VMOVSS       X3, (AX)
-	VEXTRACTF128 $0x01, Y4, X0
-	VADDPS       X0, X4, X4
-	VMOVHLPS     X4, X4, X0
-	VADDPS       X0, X4, X4
-	VMOVSHDUP    X4, X0
-	VADDSS       X0, X4, X4
-	VMOVSS       X4, 4(AX)
-	VEXTRACTF128 $0x01, Y5, X0
-	VADDPS       X0, X5, X5
-	VMOVHLPS     X5, X5, X0
-	VADDPS       X0, X5, X5
-	VMOVSHDUP    X5, X0
-	VADDSS       X0, X5, X5
-	VMOVSS       X5, 8(AX)
+store:
+	MOVQ         ys+56(FP), BX
+	SHLQ         $0x02, BX
+	VEXTRACTF128 $0x01, Y3, X6
+	VADDPS       X6, X3, X3
+	VMOVHLPS     X3, X3, X6
+	VADDPS       X6, X3, X3
+	VMOVSHDUP    X3, X6
+	VADDSS       X6, X3, X3
+	VMOVSS       X3, (CX)
+	VEXTRACTF128 $0x01, Y4, X3
+	VADDPS       X3, X4, X4
+	VMOVHLPS     X4, X4, X3
+	VADDPS       X3, X4, X4
+	VMOVSHDUP    X4, X3
+	VADDSS       X3, X4, X4
+	VMOVSS       X4, (CX)(BX*1)
+	VEXTRACTF128 $0x01, Y5, X3
+	VADDPS       X3, X5, X5
+	VMOVHLPS     X5, X5, X3
+	VADDPS       X3, X5, X5
+	VMOVSHDUP    X5, X3
+	VADDSS       X3, X5, X5
+	VMOVSS       X5, (CX)(BX*2)
+	ADDQ         $0x04, CX
+	DECQ         DX
+	JNZ          row
 	VZEROUPPER
 	RET
 
-// func q4_0avx2R4(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
+// func q4_0avx2R4(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
 // Requires: AVX, AVX2, F16C, FMA3
-TEXT ·q4_0avx2R4(SB), NOSPLIT, $0-48
+TEXT ·q4_0avx2R4(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), AX
-	MOVQ         aq+8(FP), CX
-	MOVQ         ad+16(FP), DX
-	MOVQ         nb+24(FP), BX
-	MOVQ         k+32(FP), SI
-	MOVQ         BX, DI
-	SHLQ         $0x02, DI
-	LEAQ         (CX)(SI*2), R8
-	ADDQ         SI, R8
-	LEAQ         (DX)(DI*2), R9
-	ADDQ         DI, R9
+	MOVQ         y+48(FP), CX
+	MOVQ         nrows+64(FP), DX
 	VPCMPEQW     Y0, Y0, Y0
 	VPSRLW       $0x0f, Y0, Y0
-	MOVL         $0x0f0f0f0f, R10
-	VMOVD        R10, X1
+	MOVL         $0x0f0f0f0f, BX
+	VMOVD        BX, X1
 	VPBROADCASTD X1, Y1
-	MOVL         $0x08080808, R10
-	VMOVD        R10, X2
+	MOVL         $0x08080808, BX
+	VMOVD        BX, X2
 	VPBROADCASTD X2, Y2
-	VXORPS       Y3, Y3, Y3
-	VXORPS       Y4, Y4, Y4
-	VXORPS       Y5, Y5, Y5
-	VXORPS       Y6, Y6, Y6
+
+row:
+	MOVQ   nb+32(FP), BX
+	MOVQ   aq+8(FP), SI
+	MOVQ   ad+16(FP), DI
+	MOVQ   k+40(FP), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	LEAQ   (SI)(R8*2), R10
+	ADDQ   R8, R10
+	LEAQ   (DI)(R9*2), R11
+	ADDQ   R9, R11
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
 
 loop:
 	TESTQ        BX, BX
-	JZ           done
+	JZ           store
 	VPBROADCASTW (AX), X7
 	VCVTPH2PS    X7, Y7
 	VMOVDQU      2(AX), X8
@@ -1113,501 +4308,15294 @@ loop:
 	VPAND        Y1, Y9, Y9
 	VPSUBB       Y2, Y9, Y9
 	VPSIGNB      Y9, Y9, Y10
-	VMOVDQU      (CX), Y11
+	VMOVDQU      (SI), Y11
 	VPSIGNB      Y9, Y11, Y11
 	VPMADDUBSW   Y11, Y10, Y11
 	VPMADDWD     Y0, Y11, Y11
 	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS (DX), Y12
+	VBROADCASTSS (DI), Y12
 	VMULPS       Y7, Y12, Y12
 	VFMADD231PS  Y11, Y12, Y3
-	VMOVDQU      (CX)(SI*1), Y11
+	VMOVDQU      (SI)(R8*1), Y11
 	VPSIGNB      Y9, Y11, Y11
 	VPMADDUBSW   Y11, Y10, Y11
 	VPMADDWD     Y0, Y11, Y11
 	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS (DX)(DI*1), Y12
+	VBROADCASTSS (DI)(R9*1), Y12
 	VMULPS       Y7, Y12, Y12
 	VFMADD231PS  Y11, Y12, Y4
-	VMOVDQU      (CX)(SI*2), Y11
+	VMOVDQU      (SI)(R8*2), Y11
 	VPSIGNB      Y9, Y11, Y11
 	VPMADDUBSW   Y11, Y10, Y11
 	VPMADDWD     Y0, Y11, Y11
 	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS (DX)(DI*2), Y12
+	VBROADCASTSS (DI)(R9*2), Y12
 	VMULPS       Y7, Y12, Y12
 	VFMADD231PS  Y11, Y12, Y5
-	VMOVDQU      (R8), Y11
+	VMOVDQU      (R10), Y11
 	VPSIGNB      Y9, Y11, Y11
 	VPMADDUBSW   Y11, Y10, Y9
 	VPMADDWD     Y0, Y9, Y9
 	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS (R9), Y10
+	VBROADCASTSS (R11), Y10
 	VMULPS       Y7, Y10, Y10
 	VFMADD231PS  Y9, Y10, Y6
 	ADDQ         $0x00000012, AX
-	ADDQ         $0x00000020, CX
-	ADDQ         $0x00000004, DX
-	ADDQ         $0x00000020, R8
-	ADDQ         $0x00000004, R9
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000004, DI
+	ADDQ         $0x00000020, R10
+	ADDQ         $0x00000004, R11
 	DECQ         BX
 	JMP          loop
 
-done:
-	MOVQ         out+40(FP), AX
+store:
+	MOVQ         ys+56(FP), BX
+	SHLQ         $0x02, BX
+	VEXTRACTF128 $0x01, Y3, X7
+	VADDPS       X7, X3, X3
+	VMOVHLPS     X3, X3, X7
+	VADDPS       X7, X3, X3
+	VMOVSHDUP    X3, X7
+	VADDSS       X7, X3, X3
+	VMOVSS       X3, (CX)
+	VEXTRACTF128 $0x01, Y4, X3
+	VADDPS       X3, X4, X4
+	VMOVHLPS     X4, X4, X3
+	VADDPS       X3, X4, X4
+	VMOVSHDUP    X4, X3
+	VADDSS       X3, X4, X4
+	VMOVSS       X4, (CX)(BX*1)
+	VEXTRACTF128 $0x01, Y5, X3
+	VADDPS       X3, X5, X5
+	VMOVHLPS     X5, X5, X3
+	VADDPS       X3, X5, X5
+	VMOVSHDUP    X5, X3
+	VADDSS       X3, X5, X5
+	VMOVSS       X5, (CX)(BX*2)
+	VEXTRACTF128 $0x01, Y6, X3
+	VADDPS       X3, X6, X6
+	VMOVHLPS     X6, X6, X3
+	VADDPS       X3, X6, X6
+	VMOVSHDUP    X6, X3
+	VADDSS       X3, X6, X6
+	IMUL3Q       $0x00000003, BX, BX
+	VMOVSS       X6, (CX)(BX*1)
+	ADDQ         $0x04, CX
+	DECQ         DX
+	JNZ          row
+	VZEROUPPER
+	RET
+
+// func q4_0vnniR1(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·q4_0vnniR1(SB), NOSPLIT, $0-64
+	MOVQ         w+0(FP), AX
+	MOVQ         y+40(FP), DX
+	MOVQ         nrows+56(FP), BX
+	MOVQ         rb+8(FP), SI
+	LEAQ         (SI)(SI*1), DI
+	LEAQ         (DI)(SI*1), R8
+	MOVL         $0x0000ff00, CX
+	KMOVW        CX, K1
+	MOVL         $0xff00ff00, CX
+	KMOVD        CX, K2
+	MOVL         $0x0f0f0f0f, CX
+	VPBROADCASTD CX, Z0
+	MOVL         $0x08080808, CX
+	VPBROADCASTD CX, Z1
+	MOVL         $0x78787878, CX
+	VPBROADCASTD CX, Z1
+	VPXORD       Z2, Z2, Z2
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	VMOVDQA64 Z2, Z12
+	VMOVDQA64 Z2, Z13
+	VMOVDQA64 Z2, Z14
+	VMOVDQA64 Z2, Z15
+
+loopU2:
+	CMPQ            R9, $0x04
+	JL              loop2
+	PREFETCHT0      (CX)(DI*1)
+	PREFETCHT0      64(CX)(DI*1)
+	PREFETCHT0      (CX)(R8*1)
+	PREFETCHT0      64(CX)(R8*1)
+	VPBROADCASTW    (CX), X3
+	VPBROADCASTW    18(CX), K1, Y3
+	VCVTPH2PS       Y3, Z16
+	VBROADCASTI32X4 2(CX), Z17
+	VBROADCASTI32X4 20(CX), K1, Z17
+	VPSRLW          $0x04, Z17, K2, Z17
+	VPANDD          Z0, Z17, Z17
+	VPADDB          Z1, Z17, Z17
+	VMOVDQU32       128(R10), Z18
+	VPDPBUSD        (R10), Z17, Z18
+	VCVTDQ2PS       Z18, Z18
+	VMULPS          64(R10), Z16, Z16
+	VFMADD231PS     Z18, Z16, Z12
+	VPBROADCASTW    (CX)(SI*1), X4
+	VPBROADCASTW    18(CX)(SI*1), K1, Y4
+	VCVTPH2PS       Y4, Z16
+	VBROADCASTI32X4 2(CX)(SI*1), Z17
+	VBROADCASTI32X4 20(CX)(SI*1), K1, Z17
+	VPSRLW          $0x04, Z17, K2, Z17
+	VPANDD          Z0, Z17, Z17
+	VPADDB          Z1, Z17, Z17
+	VMOVDQU32       128(R10), Z18
+	VPDPBUSD        (R10), Z17, Z18
+	VCVTDQ2PS       Z18, Z18
+	VMULPS          64(R10), Z16, Z16
+	VFMADD231PS     Z18, Z16, Z13
+	VPBROADCASTW    36(CX), X5
+	VPBROADCASTW    54(CX), K1, Y5
+	VCVTPH2PS       Y5, Z16
+	VBROADCASTI32X4 38(CX), Z17
+	VBROADCASTI32X4 56(CX), K1, Z17
+	VPSRLW          $0x04, Z17, K2, Z17
+	VPANDD          Z0, Z17, Z17
+	VPADDB          Z1, Z17, Z17
+	VMOVDQU32       320(R10), Z18
+	VPDPBUSD        192(R10), Z17, Z18
+	VCVTDQ2PS       Z18, Z18
+	VMULPS          256(R10), Z16, Z16
+	VFMADD231PS     Z18, Z16, Z14
+	VPBROADCASTW    36(CX)(SI*1), X6
+	VPBROADCASTW    54(CX)(SI*1), K1, Y6
+	VCVTPH2PS       Y6, Z16
+	VBROADCASTI32X4 38(CX)(SI*1), Z17
+	VBROADCASTI32X4 56(CX)(SI*1), K1, Z17
+	VPSRLW          $0x04, Z17, K2, Z17
+	VPANDD          Z0, Z17, Z17
+	VPADDB          Z1, Z17, Z17
+	VMOVDQU32       320(R10), Z18
+	VPDPBUSD        192(R10), Z17, Z18
+	VCVTDQ2PS       Z18, Z18
+	VMULPS          256(R10), Z16, Z16
+	VFMADD231PS     Z18, Z16, Z15
+	ADDQ            $0x00000048, CX
+	ADDQ            $0x00000180, R10
+	SUBQ            $0x04, R9
+	JMP             loopU2
+
+loop2:
+	CMPQ            R9, $0x02
+	JL              tail2
+	PREFETCHT0      (CX)(DI*1)
+	PREFETCHT0      (CX)(R8*1)
+	VPBROADCASTW    (CX), X7
+	VPBROADCASTW    18(CX), K1, Y7
+	VCVTPH2PS       Y7, Z16
+	VBROADCASTI32X4 2(CX), Z17
+	VBROADCASTI32X4 20(CX), K1, Z17
+	VPSRLW          $0x04, Z17, K2, Z17
+	VPANDD          Z0, Z17, Z17
+	VPADDB          Z1, Z17, Z17
+	VMOVDQU32       128(R10), Z18
+	VPDPBUSD        (R10), Z17, Z18
+	VCVTDQ2PS       Z18, Z18
+	VMULPS          64(R10), Z16, Z16
+	VFMADD231PS     Z18, Z16, Z12
+	VPBROADCASTW    (CX)(SI*1), X8
+	VPBROADCASTW    18(CX)(SI*1), K1, Y8
+	VCVTPH2PS       Y8, Z16
+	VBROADCASTI32X4 2(CX)(SI*1), Z17
+	VBROADCASTI32X4 20(CX)(SI*1), K1, Z17
+	VPSRLW          $0x04, Z17, K2, Z17
+	VPANDD          Z0, Z17, Z17
+	VPADDB          Z1, Z17, Z17
+	VMOVDQU32       128(R10), Z18
+	VPDPBUSD        (R10), Z17, Z18
+	VCVTDQ2PS       Z18, Z18
+	VMULPS          64(R10), Z16, Z16
+	VFMADD231PS     Z18, Z16, Z13
+	ADDQ            $0x00000024, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop2
+
+tail2:
+	VADDPS          Z14, Z12, Z12
+	VEXTRACTF64X4   $0x01, Z12, Y14
+	VADDPS          Y14, Y12, Y12
+	VADDPS          Z15, Z13, Z13
+	VEXTRACTF64X4   $0x01, Z13, Y14
+	VADDPS          Y14, Y13, Y13
+	TESTQ           R9, R9
+	JZ              store2
+	VPBROADCASTW    (CX), X3
+	VCVTPH2PS       X3, Y14
+	VBROADCASTI32X4 2(CX), Y15
+	VPSRLW          $0x04, Y15, K2, Y15
+	VPANDD          Y0, Y15, Y15
+	VPADDB          Y1, Y15, Y15
+	VMOVDQU32       64(R10), Y16
+	VPDPBUSD        (R10), Y15, Y16
+	VCVTDQ2PS       Y16, Y16
+	VMULPS          32(R10), Y14, Y14
+	VFMADD231PS     Y16, Y14, Y12
+	VPBROADCASTW    (CX)(SI*1), X3
+	VCVTPH2PS       X3, Y14
+	VBROADCASTI32X4 2(CX)(SI*1), Y15
+	VPSRLW          $0x04, Y15, K2, Y15
+	VPANDD          Y0, Y15, Y15
+	VPADDB          Y1, Y15, Y15
+	VMOVDQU32       64(R10), Y16
+	VPDPBUSD        (R10), Y15, Y16
+	VCVTDQ2PS       Y16, Y16
+	VMULPS          32(R10), Y14, Y14
+	VFMADD231PS     Y16, Y14, Y13
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y12, X3
+	VADDPS        X3, X12, X12
+	VMOVHLPS      X12, X12, X3
+	VADDPS        X3, X12, X12
+	VMOVSHDUP     X12, X3
+	VADDSS        X3, X12, X12
+	VADDSS        (DX), X12, X12
+	VMOVSS        X12, (DX)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y13, X3
+	VADDPS        X3, X13, X13
+	VMOVHLPS      X13, X13, X3
+	VADDPS        X3, X13, X13
+	VMOVSHDUP     X13, X3
+	VADDSS        X3, X13, X13
+	VADDSS        (DX), X13, X13
+	VMOVSS        X13, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	VMOVDQA64 Z2, Z3
+	VMOVDQA64 Z2, Z4
+
+loopU1:
+	CMPQ            R9, $0x04
+	JL              loop1
+	PREFETCHT0      (CX)(SI*1)
+	PREFETCHT0      64(CX)(SI*1)
+	VPBROADCASTW    (CX), X9
+	VPBROADCASTW    18(CX), K1, Y9
+	VCVTPH2PS       Y9, Z5
+	VBROADCASTI32X4 2(CX), Z6
+	VBROADCASTI32X4 20(CX), K1, Z6
+	VPSRLW          $0x04, Z6, K2, Z6
+	VPANDD          Z0, Z6, Z6
+	VPADDB          Z1, Z6, Z6
+	VMOVDQU32       128(R10), Z7
+	VPDPBUSD        (R10), Z6, Z7
+	VCVTDQ2PS       Z7, Z7
+	VMULPS          64(R10), Z5, Z5
+	VFMADD231PS     Z7, Z5, Z3
+	VPBROADCASTW    36(CX), X10
+	VPBROADCASTW    54(CX), K1, Y10
+	VCVTPH2PS       Y10, Z5
+	VBROADCASTI32X4 38(CX), Z6
+	VBROADCASTI32X4 56(CX), K1, Z6
+	VPSRLW          $0x04, Z6, K2, Z6
+	VPANDD          Z0, Z6, Z6
+	VPADDB          Z1, Z6, Z6
+	VMOVDQU32       320(R10), Z7
+	VPDPBUSD        192(R10), Z6, Z7
+	VCVTDQ2PS       Z7, Z7
+	VMULPS          256(R10), Z5, Z5
+	VFMADD231PS     Z7, Z5, Z4
+	ADDQ            $0x00000048, CX
+	ADDQ            $0x00000180, R10
+	SUBQ            $0x04, R9
+	JMP             loopU1
+
+loop1:
+	CMPQ            R9, $0x02
+	JL              tail1
+	PREFETCHT0      (CX)(SI*1)
+	VPBROADCASTW    (CX), X11
+	VPBROADCASTW    18(CX), K1, Y11
+	VCVTPH2PS       Y11, Z5
+	VBROADCASTI32X4 2(CX), Z6
+	VBROADCASTI32X4 20(CX), K1, Z6
+	VPSRLW          $0x04, Z6, K2, Z6
+	VPANDD          Z0, Z6, Z6
+	VPADDB          Z1, Z6, Z6
+	VMOVDQU32       128(R10), Z7
+	VPDPBUSD        (R10), Z6, Z7
+	VCVTDQ2PS       Z7, Z7
+	VMULPS          64(R10), Z5, Z5
+	VFMADD231PS     Z7, Z5, Z3
+	ADDQ            $0x00000024, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop1
+
+tail1:
+	VADDPS          Z4, Z3, Z3
+	VEXTRACTF64X4   $0x01, Z3, Y4
+	VADDPS          Y4, Y3, Y3
+	TESTQ           R9, R9
+	JZ              store1
+	VPBROADCASTW    (CX), X4
+	VCVTPH2PS       X4, Y4
+	VBROADCASTI32X4 2(CX), Y5
+	VPSRLW          $0x04, Y5, K2, Y5
+	VPANDD          Y0, Y5, Y5
+	VPADDB          Y1, Y5, Y5
+	VMOVDQU32       64(R10), Y6
+	VPDPBUSD        (R10), Y5, Y6
+	VCVTDQ2PS       Y6, Y6
+	VMULPS          32(R10), Y4, Y4
+	VFMADD231PS     Y6, Y4, Y3
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y3, X4
+	VADDPS        X4, X3, X3
+	VMOVHLPS      X3, X3, X4
+	VADDPS        X4, X3, X3
+	VMOVSHDUP     X3, X4
+	VADDSS        X4, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func q4_0vnniR2(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·q4_0vnniR2(SB), NOSPLIT, $0-64
+	MOVQ         w+0(FP), AX
+	MOVQ         y+40(FP), DX
+	MOVQ         nrows+56(FP), BX
+	MOVQ         rb+8(FP), SI
+	LEAQ         (SI)(SI*1), DI
+	LEAQ         (DI)(SI*1), R8
+	MOVL         $0x0000ff00, CX
+	KMOVW        CX, K1
+	MOVL         $0xff00ff00, CX
+	KMOVD        CX, K2
+	MOVL         $0x0f0f0f0f, CX
+	VPBROADCASTD CX, Z0
+	MOVL         $0x08080808, CX
+	VPBROADCASTD CX, Z1
+	MOVL         $0x78787878, CX
+	VPBROADCASTD CX, Z1
+	VPXORD       Z2, Z2, Z2
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	VMOVDQA64 Z2, Z8
+	VMOVDQA64 Z2, Z9
+	VMOVDQA64 Z2, Z10
+	VMOVDQA64 Z2, Z11
+
+loop2:
+	CMPQ            R9, $0x02
+	JL              tail2
+	PREFETCHT0      (CX)(DI*1)
+	PREFETCHT0      (CX)(R8*1)
+	VPBROADCASTW    (CX), X3
+	VPBROADCASTW    18(CX), K1, Y3
+	VCVTPH2PS       Y3, Z12
+	VBROADCASTI32X4 2(CX), Z13
+	VBROADCASTI32X4 20(CX), K1, Z13
+	VPSRLW          $0x04, Z13, K2, Z13
+	VPANDD          Z0, Z13, Z13
+	VPADDB          Z1, Z13, Z13
+	VMOVDQU32       128(R10), Z14
+	VPDPBUSD        (R10), Z13, Z14
+	VCVTDQ2PS       Z14, Z14
+	VMULPS          64(R10), Z12, Z15
+	VFMADD231PS     Z14, Z15, Z8
+	VMOVDQU32       128(R10)(R11*1), Z14
+	VPDPBUSD        (R10)(R11*1), Z13, Z14
+	VCVTDQ2PS       Z14, Z14
+	VMULPS          64(R10)(R11*1), Z12, Z12
+	VFMADD231PS     Z14, Z12, Z9
+	VPBROADCASTW    (CX)(SI*1), X4
+	VPBROADCASTW    18(CX)(SI*1), K1, Y4
+	VCVTPH2PS       Y4, Z12
+	VBROADCASTI32X4 2(CX)(SI*1), Z13
+	VBROADCASTI32X4 20(CX)(SI*1), K1, Z13
+	VPSRLW          $0x04, Z13, K2, Z13
+	VPANDD          Z0, Z13, Z13
+	VPADDB          Z1, Z13, Z13
+	VMOVDQU32       128(R10), Z14
+	VPDPBUSD        (R10), Z13, Z14
+	VCVTDQ2PS       Z14, Z14
+	VMULPS          64(R10), Z12, Z15
+	VFMADD231PS     Z14, Z15, Z10
+	VMOVDQU32       128(R10)(R11*1), Z14
+	VPDPBUSD        (R10)(R11*1), Z13, Z14
+	VCVTDQ2PS       Z14, Z14
+	VMULPS          64(R10)(R11*1), Z12, Z12
+	VFMADD231PS     Z14, Z12, Z11
+	ADDQ            $0x00000024, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop2
+
+tail2:
+	VEXTRACTF64X4   $0x01, Z8, Y12
+	VADDPS          Y12, Y8, Y8
+	VEXTRACTF64X4   $0x01, Z9, Y12
+	VADDPS          Y12, Y9, Y9
+	VEXTRACTF64X4   $0x01, Z10, Y12
+	VADDPS          Y12, Y10, Y10
+	VEXTRACTF64X4   $0x01, Z11, Y12
+	VADDPS          Y12, Y11, Y11
+	TESTQ           R9, R9
+	JZ              store2
+	VPBROADCASTW    (CX), X3
+	VCVTPH2PS       X3, Y12
+	VBROADCASTI32X4 2(CX), Y13
+	VPSRLW          $0x04, Y13, K2, Y13
+	VPANDD          Y0, Y13, Y13
+	VPADDB          Y1, Y13, Y13
+	VMOVDQU32       64(R10), Y14
+	VPDPBUSD        (R10), Y13, Y14
+	VCVTDQ2PS       Y14, Y14
+	VMULPS          32(R10), Y12, Y15
+	VFMADD231PS     Y14, Y15, Y8
+	VMOVDQU32       64(R10)(R11*1), Y14
+	VPDPBUSD        (R10)(R11*1), Y13, Y14
+	VCVTDQ2PS       Y14, Y14
+	VMULPS          32(R10)(R11*1), Y12, Y12
+	VFMADD231PS     Y14, Y12, Y9
+	VPBROADCASTW    (CX)(SI*1), X3
+	VCVTPH2PS       X3, Y12
+	VBROADCASTI32X4 2(CX)(SI*1), Y13
+	VPSRLW          $0x04, Y13, K2, Y13
+	VPANDD          Y0, Y13, Y13
+	VPADDB          Y1, Y13, Y13
+	VMOVDQU32       64(R10), Y14
+	VPDPBUSD        (R10), Y13, Y14
+	VCVTDQ2PS       Y14, Y14
+	VMULPS          32(R10), Y12, Y15
+	VFMADD231PS     Y14, Y15, Y10
+	VMOVDQU32       64(R10)(R11*1), Y14
+	VPDPBUSD        (R10)(R11*1), Y13, Y14
+	VCVTDQ2PS       Y14, Y14
+	VMULPS          32(R10)(R11*1), Y12, Y12
+	VFMADD231PS     Y14, Y12, Y11
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y8, X3
+	VADDPS        X3, X8, X8
+	VMOVHLPS      X8, X8, X3
+	VADDPS        X3, X8, X8
+	VMOVSHDUP     X8, X3
+	VADDSS        X3, X8, X8
+	VADDSS        (DX), X8, X8
+	VMOVSS        X8, (DX)
+	VEXTRACTF32X4 $0x01, Y9, X3
+	VADDPS        X3, X9, X9
+	VMOVHLPS      X9, X9, X3
+	VADDPS        X3, X9, X9
+	VMOVSHDUP     X9, X3
+	VADDSS        X3, X9, X9
+	VADDSS        (DX)(CX*1), X9, X9
+	VMOVSS        X9, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y10, X3
+	VADDPS        X3, X10, X10
+	VMOVHLPS      X10, X10, X3
+	VADDPS        X3, X10, X10
+	VMOVSHDUP     X10, X3
+	VADDSS        X3, X10, X10
+	VADDSS        (DX), X10, X10
+	VMOVSS        X10, (DX)
+	VEXTRACTF32X4 $0x01, Y11, X3
+	VADDPS        X3, X11, X11
+	VMOVHLPS      X11, X11, X3
+	VADDPS        X3, X11, X11
+	VMOVSHDUP     X11, X3
+	VADDSS        X3, X11, X11
+	VADDSS        (DX)(CX*1), X11, X11
+	VMOVSS        X11, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	VMOVDQA64 Z2, Z3
+	VMOVDQA64 Z2, Z4
+	VMOVDQA64 Z2, Z8
+	VMOVDQA64 Z2, Z9
+
+loopU1:
+	CMPQ            R9, $0x04
+	JL              loop1
+	PREFETCHT0      (CX)(SI*1)
+	PREFETCHT0      64(CX)(SI*1)
+	VPBROADCASTW    (CX), X5
+	VPBROADCASTW    18(CX), K1, Y5
+	VCVTPH2PS       Y5, Z10
+	VBROADCASTI32X4 2(CX), Z11
+	VBROADCASTI32X4 20(CX), K1, Z11
+	VPSRLW          $0x04, Z11, K2, Z11
+	VPANDD          Z0, Z11, Z11
+	VPADDB          Z1, Z11, Z11
+	VMOVDQU32       128(R10), Z12
+	VPDPBUSD        (R10), Z11, Z12
+	VCVTDQ2PS       Z12, Z12
+	VMULPS          64(R10), Z10, Z13
+	VFMADD231PS     Z12, Z13, Z3
+	VMOVDQU32       128(R10)(R11*1), Z12
+	VPDPBUSD        (R10)(R11*1), Z11, Z12
+	VCVTDQ2PS       Z12, Z12
+	VMULPS          64(R10)(R11*1), Z10, Z10
+	VFMADD231PS     Z12, Z10, Z4
+	VPBROADCASTW    36(CX), X6
+	VPBROADCASTW    54(CX), K1, Y6
+	VCVTPH2PS       Y6, Z10
+	VBROADCASTI32X4 38(CX), Z11
+	VBROADCASTI32X4 56(CX), K1, Z11
+	VPSRLW          $0x04, Z11, K2, Z11
+	VPANDD          Z0, Z11, Z11
+	VPADDB          Z1, Z11, Z11
+	VMOVDQU32       320(R10), Z12
+	VPDPBUSD        192(R10), Z11, Z12
+	VCVTDQ2PS       Z12, Z12
+	VMULPS          256(R10), Z10, Z13
+	VFMADD231PS     Z12, Z13, Z8
+	VMOVDQU32       320(R10)(R11*1), Z12
+	VPDPBUSD        192(R10)(R11*1), Z11, Z12
+	VCVTDQ2PS       Z12, Z12
+	VMULPS          256(R10)(R11*1), Z10, Z10
+	VFMADD231PS     Z12, Z10, Z9
+	ADDQ            $0x00000048, CX
+	ADDQ            $0x00000180, R10
+	SUBQ            $0x04, R9
+	JMP             loopU1
+
+loop1:
+	CMPQ            R9, $0x02
+	JL              tail1
+	PREFETCHT0      (CX)(SI*1)
+	VPBROADCASTW    (CX), X7
+	VPBROADCASTW    18(CX), K1, Y7
+	VCVTPH2PS       Y7, Z10
+	VBROADCASTI32X4 2(CX), Z11
+	VBROADCASTI32X4 20(CX), K1, Z11
+	VPSRLW          $0x04, Z11, K2, Z11
+	VPANDD          Z0, Z11, Z11
+	VPADDB          Z1, Z11, Z11
+	VMOVDQU32       128(R10), Z12
+	VPDPBUSD        (R10), Z11, Z12
+	VCVTDQ2PS       Z12, Z12
+	VMULPS          64(R10), Z10, Z13
+	VFMADD231PS     Z12, Z13, Z3
+	VMOVDQU32       128(R10)(R11*1), Z12
+	VPDPBUSD        (R10)(R11*1), Z11, Z12
+	VCVTDQ2PS       Z12, Z12
+	VMULPS          64(R10)(R11*1), Z10, Z10
+	VFMADD231PS     Z12, Z10, Z4
+	ADDQ            $0x00000024, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop1
+
+tail1:
+	VADDPS          Z8, Z3, Z3
+	VEXTRACTF64X4   $0x01, Z3, Y8
+	VADDPS          Y8, Y3, Y3
+	VADDPS          Z9, Z4, Z4
+	VEXTRACTF64X4   $0x01, Z4, Y8
+	VADDPS          Y8, Y4, Y4
+	TESTQ           R9, R9
+	JZ              store1
+	VPBROADCASTW    (CX), X5
+	VCVTPH2PS       X5, Y8
+	VBROADCASTI32X4 2(CX), Y9
+	VPSRLW          $0x04, Y9, K2, Y9
+	VPANDD          Y0, Y9, Y9
+	VPADDB          Y1, Y9, Y9
+	VMOVDQU32       64(R10), Y10
+	VPDPBUSD        (R10), Y9, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          32(R10), Y8, Y11
+	VFMADD231PS     Y10, Y11, Y3
+	VMOVDQU32       64(R10)(R11*1), Y10
+	VPDPBUSD        (R10)(R11*1), Y9, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          32(R10)(R11*1), Y8, Y8
+	VFMADD231PS     Y10, Y8, Y4
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y3, X5
+	VADDPS        X5, X3, X3
+	VMOVHLPS      X3, X3, X5
+	VADDPS        X5, X3, X3
+	VMOVSHDUP     X3, X5
+	VADDSS        X5, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	VEXTRACTF32X4 $0x01, Y4, X3
+	VADDPS        X3, X4, X4
+	VMOVHLPS      X4, X4, X3
+	VADDPS        X3, X4, X4
+	VMOVSHDUP     X4, X3
+	VADDSS        X3, X4, X4
+	VADDSS        (DX)(CX*1), X4, X4
+	VMOVSS        X4, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func q4_0vnniR3(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·q4_0vnniR3(SB), NOSPLIT, $0-64
+	MOVQ         w+0(FP), AX
+	MOVQ         y+40(FP), DX
+	MOVQ         nrows+56(FP), BX
+	MOVQ         rb+8(FP), SI
+	LEAQ         (SI)(SI*1), DI
+	LEAQ         (DI)(SI*1), R8
+	MOVL         $0x0000ff00, CX
+	KMOVW        CX, K1
+	MOVL         $0xff00ff00, CX
+	KMOVD        CX, K2
+	MOVL         $0x0f0f0f0f, CX
+	VPBROADCASTD CX, Z0
+	MOVL         $0x08080808, CX
+	VPBROADCASTD CX, Z1
+	MOVL         $0x78787878, CX
+	VPBROADCASTD CX, Z1
+	VPXORD       Z2, Z2, Z2
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	VMOVDQA64 Z2, Z6
+	VMOVDQA64 Z2, Z7
+	VMOVDQA64 Z2, Z8
+	VMOVDQA64 Z2, Z9
+	VMOVDQA64 Z2, Z10
+	VMOVDQA64 Z2, Z11
+
+loop2:
+	CMPQ            R9, $0x02
+	JL              tail2
+	PREFETCHT0      (CX)(DI*1)
+	PREFETCHT0      (CX)(R8*1)
+	VPBROADCASTW    (CX), X3
+	VPBROADCASTW    18(CX), K1, Y3
+	VCVTPH2PS       Y3, Z12
+	VBROADCASTI32X4 2(CX), Z13
+	VBROADCASTI32X4 20(CX), K1, Z13
+	VPSRLW          $0x04, Z13, K2, Z13
+	VPANDD          Z0, Z13, Z13
+	VPADDB          Z1, Z13, Z13
+	VMOVDQU32       128(R10), Z14
+	VPDPBUSD        (R10), Z13, Z14
+	VCVTDQ2PS       Z14, Z14
+	VMULPS          64(R10), Z12, Z15
+	VFMADD231PS     Z14, Z15, Z6
+	VMOVDQU32       128(R10)(R11*1), Z14
+	VPDPBUSD        (R10)(R11*1), Z13, Z14
+	VCVTDQ2PS       Z14, Z14
+	VMULPS          64(R10)(R11*1), Z12, Z15
+	VFMADD231PS     Z14, Z15, Z7
+	VMOVDQU32       128(R10)(R11*2), Z14
+	VPDPBUSD        (R10)(R11*2), Z13, Z14
+	VCVTDQ2PS       Z14, Z14
+	VMULPS          64(R10)(R11*2), Z12, Z12
+	VFMADD231PS     Z14, Z12, Z8
+	VPBROADCASTW    (CX)(SI*1), X4
+	VPBROADCASTW    18(CX)(SI*1), K1, Y4
+	VCVTPH2PS       Y4, Z12
+	VBROADCASTI32X4 2(CX)(SI*1), Z13
+	VBROADCASTI32X4 20(CX)(SI*1), K1, Z13
+	VPSRLW          $0x04, Z13, K2, Z13
+	VPANDD          Z0, Z13, Z13
+	VPADDB          Z1, Z13, Z13
+	VMOVDQU32       128(R10), Z14
+	VPDPBUSD        (R10), Z13, Z14
+	VCVTDQ2PS       Z14, Z14
+	VMULPS          64(R10), Z12, Z15
+	VFMADD231PS     Z14, Z15, Z9
+	VMOVDQU32       128(R10)(R11*1), Z14
+	VPDPBUSD        (R10)(R11*1), Z13, Z14
+	VCVTDQ2PS       Z14, Z14
+	VMULPS          64(R10)(R11*1), Z12, Z15
+	VFMADD231PS     Z14, Z15, Z10
+	VMOVDQU32       128(R10)(R11*2), Z14
+	VPDPBUSD        (R10)(R11*2), Z13, Z14
+	VCVTDQ2PS       Z14, Z14
+	VMULPS          64(R10)(R11*2), Z12, Z12
+	VFMADD231PS     Z14, Z12, Z11
+	ADDQ            $0x00000024, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop2
+
+tail2:
+	VEXTRACTF64X4   $0x01, Z6, Y12
+	VADDPS          Y12, Y6, Y6
+	VEXTRACTF64X4   $0x01, Z7, Y12
+	VADDPS          Y12, Y7, Y7
+	VEXTRACTF64X4   $0x01, Z8, Y12
+	VADDPS          Y12, Y8, Y8
+	VEXTRACTF64X4   $0x01, Z9, Y12
+	VADDPS          Y12, Y9, Y9
+	VEXTRACTF64X4   $0x01, Z10, Y12
+	VADDPS          Y12, Y10, Y10
+	VEXTRACTF64X4   $0x01, Z11, Y12
+	VADDPS          Y12, Y11, Y11
+	TESTQ           R9, R9
+	JZ              store2
+	VPBROADCASTW    (CX), X3
+	VCVTPH2PS       X3, Y12
+	VBROADCASTI32X4 2(CX), Y13
+	VPSRLW          $0x04, Y13, K2, Y13
+	VPANDD          Y0, Y13, Y13
+	VPADDB          Y1, Y13, Y13
+	VMOVDQU32       64(R10), Y14
+	VPDPBUSD        (R10), Y13, Y14
+	VCVTDQ2PS       Y14, Y14
+	VMULPS          32(R10), Y12, Y15
+	VFMADD231PS     Y14, Y15, Y6
+	VMOVDQU32       64(R10)(R11*1), Y14
+	VPDPBUSD        (R10)(R11*1), Y13, Y14
+	VCVTDQ2PS       Y14, Y14
+	VMULPS          32(R10)(R11*1), Y12, Y15
+	VFMADD231PS     Y14, Y15, Y7
+	VMOVDQU32       64(R10)(R11*2), Y14
+	VPDPBUSD        (R10)(R11*2), Y13, Y14
+	VCVTDQ2PS       Y14, Y14
+	VMULPS          32(R10)(R11*2), Y12, Y12
+	VFMADD231PS     Y14, Y12, Y8
+	VPBROADCASTW    (CX)(SI*1), X3
+	VCVTPH2PS       X3, Y12
+	VBROADCASTI32X4 2(CX)(SI*1), Y13
+	VPSRLW          $0x04, Y13, K2, Y13
+	VPANDD          Y0, Y13, Y13
+	VPADDB          Y1, Y13, Y13
+	VMOVDQU32       64(R10), Y14
+	VPDPBUSD        (R10), Y13, Y14
+	VCVTDQ2PS       Y14, Y14
+	VMULPS          32(R10), Y12, Y15
+	VFMADD231PS     Y14, Y15, Y9
+	VMOVDQU32       64(R10)(R11*1), Y14
+	VPDPBUSD        (R10)(R11*1), Y13, Y14
+	VCVTDQ2PS       Y14, Y14
+	VMULPS          32(R10)(R11*1), Y12, Y15
+	VFMADD231PS     Y14, Y15, Y10
+	VMOVDQU32       64(R10)(R11*2), Y14
+	VPDPBUSD        (R10)(R11*2), Y13, Y14
+	VCVTDQ2PS       Y14, Y14
+	VMULPS          32(R10)(R11*2), Y12, Y12
+	VFMADD231PS     Y14, Y12, Y11
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y6, X3
+	VADDPS        X3, X6, X6
+	VMOVHLPS      X6, X6, X3
+	VADDPS        X3, X6, X6
+	VMOVSHDUP     X6, X3
+	VADDSS        X3, X6, X6
+	VADDSS        (DX), X6, X6
+	VMOVSS        X6, (DX)
+	VEXTRACTF32X4 $0x01, Y7, X3
+	VADDPS        X3, X7, X7
+	VMOVHLPS      X7, X7, X3
+	VADDPS        X3, X7, X7
+	VMOVSHDUP     X7, X3
+	VADDSS        X3, X7, X7
+	VADDSS        (DX)(CX*1), X7, X7
+	VMOVSS        X7, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y8, X3
+	VADDPS        X3, X8, X8
+	VMOVHLPS      X8, X8, X3
+	VADDPS        X3, X8, X8
+	VMOVSHDUP     X8, X3
+	VADDSS        X3, X8, X8
+	VADDSS        (DX)(CX*2), X8, X8
+	VMOVSS        X8, (DX)(CX*2)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y9, X3
+	VADDPS        X3, X9, X9
+	VMOVHLPS      X9, X9, X3
+	VADDPS        X3, X9, X9
+	VMOVSHDUP     X9, X3
+	VADDSS        X3, X9, X9
+	VADDSS        (DX), X9, X9
+	VMOVSS        X9, (DX)
+	VEXTRACTF32X4 $0x01, Y10, X3
+	VADDPS        X3, X10, X10
+	VMOVHLPS      X10, X10, X3
+	VADDPS        X3, X10, X10
+	VMOVSHDUP     X10, X3
+	VADDSS        X3, X10, X10
+	VADDSS        (DX)(CX*1), X10, X10
+	VMOVSS        X10, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y11, X3
+	VADDPS        X3, X11, X11
+	VMOVHLPS      X11, X11, X3
+	VADDPS        X3, X11, X11
+	VMOVSHDUP     X11, X3
+	VADDSS        X3, X11, X11
+	VADDSS        (DX)(CX*2), X11, X11
+	VMOVSS        X11, (DX)(CX*2)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	VMOVDQA64 Z2, Z3
+	VMOVDQA64 Z2, Z4
+	VMOVDQA64 Z2, Z6
+
+loop1:
+	CMPQ            R9, $0x02
+	JL              tail1
+	PREFETCHT0      (CX)(SI*1)
+	VPBROADCASTW    (CX), X5
+	VPBROADCASTW    18(CX), K1, Y5
+	VCVTPH2PS       Y5, Z7
+	VBROADCASTI32X4 2(CX), Z8
+	VBROADCASTI32X4 20(CX), K1, Z8
+	VPSRLW          $0x04, Z8, K2, Z8
+	VPANDD          Z0, Z8, Z8
+	VPADDB          Z1, Z8, Z8
+	VMOVDQU32       128(R10), Z9
+	VPDPBUSD        (R10), Z8, Z9
+	VCVTDQ2PS       Z9, Z9
+	VMULPS          64(R10), Z7, Z10
+	VFMADD231PS     Z9, Z10, Z3
+	VMOVDQU32       128(R10)(R11*1), Z9
+	VPDPBUSD        (R10)(R11*1), Z8, Z9
+	VCVTDQ2PS       Z9, Z9
+	VMULPS          64(R10)(R11*1), Z7, Z10
+	VFMADD231PS     Z9, Z10, Z4
+	VMOVDQU32       128(R10)(R11*2), Z9
+	VPDPBUSD        (R10)(R11*2), Z8, Z9
+	VCVTDQ2PS       Z9, Z9
+	VMULPS          64(R10)(R11*2), Z7, Z7
+	VFMADD231PS     Z9, Z7, Z6
+	ADDQ            $0x00000024, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop1
+
+tail1:
+	VEXTRACTF64X4   $0x01, Z3, Y7
+	VADDPS          Y7, Y3, Y3
+	VEXTRACTF64X4   $0x01, Z4, Y7
+	VADDPS          Y7, Y4, Y4
+	VEXTRACTF64X4   $0x01, Z6, Y7
+	VADDPS          Y7, Y6, Y6
+	TESTQ           R9, R9
+	JZ              store1
+	VPBROADCASTW    (CX), X5
+	VCVTPH2PS       X5, Y7
+	VBROADCASTI32X4 2(CX), Y8
+	VPSRLW          $0x04, Y8, K2, Y8
+	VPANDD          Y0, Y8, Y8
+	VPADDB          Y1, Y8, Y8
+	VMOVDQU32       64(R10), Y9
+	VPDPBUSD        (R10), Y8, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          32(R10), Y7, Y10
+	VFMADD231PS     Y9, Y10, Y3
+	VMOVDQU32       64(R10)(R11*1), Y9
+	VPDPBUSD        (R10)(R11*1), Y8, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          32(R10)(R11*1), Y7, Y10
+	VFMADD231PS     Y9, Y10, Y4
+	VMOVDQU32       64(R10)(R11*2), Y9
+	VPDPBUSD        (R10)(R11*2), Y8, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          32(R10)(R11*2), Y7, Y7
+	VFMADD231PS     Y9, Y7, Y6
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y3, X5
+	VADDPS        X5, X3, X3
+	VMOVHLPS      X3, X3, X5
+	VADDPS        X5, X3, X3
+	VMOVSHDUP     X3, X5
+	VADDSS        X5, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	VEXTRACTF32X4 $0x01, Y4, X3
+	VADDPS        X3, X4, X4
+	VMOVHLPS      X4, X4, X3
+	VADDPS        X3, X4, X4
+	VMOVSHDUP     X4, X3
+	VADDSS        X3, X4, X4
+	VADDSS        (DX)(CX*1), X4, X4
+	VMOVSS        X4, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y6, X3
+	VADDPS        X3, X6, X6
+	VMOVHLPS      X6, X6, X3
+	VADDPS        X3, X6, X6
+	VMOVSHDUP     X6, X3
+	VADDSS        X3, X6, X6
+	VADDSS        (DX)(CX*2), X6, X6
+	VMOVSS        X6, (DX)(CX*2)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func q4_0vnniR4(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·q4_0vnniR4(SB), NOSPLIT, $0-64
+	MOVQ         w+0(FP), AX
+	MOVQ         y+40(FP), DX
+	MOVQ         nrows+56(FP), BX
+	MOVQ         rb+8(FP), SI
+	LEAQ         (SI)(SI*1), DI
+	LEAQ         (DI)(SI*1), R8
+	MOVL         $0x0000ff00, CX
+	KMOVW        CX, K1
+	MOVL         $0xff00ff00, CX
+	KMOVD        CX, K2
+	MOVL         $0x0f0f0f0f, CX
+	VPBROADCASTD CX, Z0
+	MOVL         $0x08080808, CX
+	VPBROADCASTD CX, Z1
+	MOVL         $0x78787878, CX
+	VPBROADCASTD CX, Z1
+	VPXORD       Z2, Z2, Z2
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	LEAQ      (R10)(R11*2), R12
+	ADDQ      R11, R12
+	VMOVDQA64 Z2, Z6
+	VMOVDQA64 Z2, Z7
+	VMOVDQA64 Z2, Z8
+	VMOVDQA64 Z2, Z9
+	VMOVDQA64 Z2, Z10
+	VMOVDQA64 Z2, Z11
+	VMOVDQA64 Z2, Z12
+	VMOVDQA64 Z2, Z13
+
+loop2:
+	CMPQ            R9, $0x02
+	JL              tail2
+	PREFETCHT0      (CX)(DI*1)
+	PREFETCHT0      (CX)(R8*1)
+	VPBROADCASTW    (CX), X3
+	VPBROADCASTW    18(CX), K1, Y3
+	VCVTPH2PS       Y3, Z14
+	VBROADCASTI32X4 2(CX), Z15
+	VBROADCASTI32X4 20(CX), K1, Z15
+	VPSRLW          $0x04, Z15, K2, Z15
+	VPANDD          Z0, Z15, Z15
+	VPADDB          Z1, Z15, Z15
+	VMOVDQU32       128(R10), Z16
+	VPDPBUSD        (R10), Z15, Z16
+	VCVTDQ2PS       Z16, Z16
+	VMULPS          64(R10), Z14, Z17
+	VFMADD231PS     Z16, Z17, Z6
+	VMOVDQU32       128(R10)(R11*1), Z16
+	VPDPBUSD        (R10)(R11*1), Z15, Z16
+	VCVTDQ2PS       Z16, Z16
+	VMULPS          64(R10)(R11*1), Z14, Z17
+	VFMADD231PS     Z16, Z17, Z7
+	VMOVDQU32       128(R10)(R11*2), Z16
+	VPDPBUSD        (R10)(R11*2), Z15, Z16
+	VCVTDQ2PS       Z16, Z16
+	VMULPS          64(R10)(R11*2), Z14, Z17
+	VFMADD231PS     Z16, Z17, Z8
+	VMOVDQU32       128(R12), Z16
+	VPDPBUSD        (R12), Z15, Z16
+	VCVTDQ2PS       Z16, Z16
+	VMULPS          64(R12), Z14, Z14
+	VFMADD231PS     Z16, Z14, Z9
+	VPBROADCASTW    (CX)(SI*1), X4
+	VPBROADCASTW    18(CX)(SI*1), K1, Y4
+	VCVTPH2PS       Y4, Z14
+	VBROADCASTI32X4 2(CX)(SI*1), Z15
+	VBROADCASTI32X4 20(CX)(SI*1), K1, Z15
+	VPSRLW          $0x04, Z15, K2, Z15
+	VPANDD          Z0, Z15, Z15
+	VPADDB          Z1, Z15, Z15
+	VMOVDQU32       128(R10), Z16
+	VPDPBUSD        (R10), Z15, Z16
+	VCVTDQ2PS       Z16, Z16
+	VMULPS          64(R10), Z14, Z17
+	VFMADD231PS     Z16, Z17, Z10
+	VMOVDQU32       128(R10)(R11*1), Z16
+	VPDPBUSD        (R10)(R11*1), Z15, Z16
+	VCVTDQ2PS       Z16, Z16
+	VMULPS          64(R10)(R11*1), Z14, Z17
+	VFMADD231PS     Z16, Z17, Z11
+	VMOVDQU32       128(R10)(R11*2), Z16
+	VPDPBUSD        (R10)(R11*2), Z15, Z16
+	VCVTDQ2PS       Z16, Z16
+	VMULPS          64(R10)(R11*2), Z14, Z17
+	VFMADD231PS     Z16, Z17, Z12
+	VMOVDQU32       128(R12), Z16
+	VPDPBUSD        (R12), Z15, Z16
+	VCVTDQ2PS       Z16, Z16
+	VMULPS          64(R12), Z14, Z14
+	VFMADD231PS     Z16, Z14, Z13
+	ADDQ            $0x00000024, CX
+	ADDQ            $0x000000c0, R10
+	ADDQ            $0x000000c0, R12
+	SUBQ            $0x02, R9
+	JMP             loop2
+
+tail2:
+	VEXTRACTF64X4   $0x01, Z6, Y14
+	VADDPS          Y14, Y6, Y6
+	VEXTRACTF64X4   $0x01, Z7, Y14
+	VADDPS          Y14, Y7, Y7
+	VEXTRACTF64X4   $0x01, Z8, Y14
+	VADDPS          Y14, Y8, Y8
+	VEXTRACTF64X4   $0x01, Z9, Y14
+	VADDPS          Y14, Y9, Y9
+	VEXTRACTF64X4   $0x01, Z10, Y14
+	VADDPS          Y14, Y10, Y10
+	VEXTRACTF64X4   $0x01, Z11, Y14
+	VADDPS          Y14, Y11, Y11
+	VEXTRACTF64X4   $0x01, Z12, Y14
+	VADDPS          Y14, Y12, Y12
+	VEXTRACTF64X4   $0x01, Z13, Y14
+	VADDPS          Y14, Y13, Y13
+	TESTQ           R9, R9
+	JZ              store2
+	VPBROADCASTW    (CX), X3
+	VCVTPH2PS       X3, Y14
+	VBROADCASTI32X4 2(CX), Y15
+	VPSRLW          $0x04, Y15, K2, Y15
+	VPANDD          Y0, Y15, Y15
+	VPADDB          Y1, Y15, Y15
+	VMOVDQU32       64(R10), Y16
+	VPDPBUSD        (R10), Y15, Y16
+	VCVTDQ2PS       Y16, Y16
+	VMULPS          32(R10), Y14, Y17
+	VFMADD231PS     Y16, Y17, Y6
+	VMOVDQU32       64(R10)(R11*1), Y16
+	VPDPBUSD        (R10)(R11*1), Y15, Y16
+	VCVTDQ2PS       Y16, Y16
+	VMULPS          32(R10)(R11*1), Y14, Y17
+	VFMADD231PS     Y16, Y17, Y7
+	VMOVDQU32       64(R10)(R11*2), Y16
+	VPDPBUSD        (R10)(R11*2), Y15, Y16
+	VCVTDQ2PS       Y16, Y16
+	VMULPS          32(R10)(R11*2), Y14, Y17
+	VFMADD231PS     Y16, Y17, Y8
+	VMOVDQU32       64(R12), Y16
+	VPDPBUSD        (R12), Y15, Y16
+	VCVTDQ2PS       Y16, Y16
+	VMULPS          32(R12), Y14, Y14
+	VFMADD231PS     Y16, Y14, Y9
+	VPBROADCASTW    (CX)(SI*1), X3
+	VCVTPH2PS       X3, Y14
+	VBROADCASTI32X4 2(CX)(SI*1), Y15
+	VPSRLW          $0x04, Y15, K2, Y15
+	VPANDD          Y0, Y15, Y15
+	VPADDB          Y1, Y15, Y15
+	VMOVDQU32       64(R10), Y16
+	VPDPBUSD        (R10), Y15, Y16
+	VCVTDQ2PS       Y16, Y16
+	VMULPS          32(R10), Y14, Y17
+	VFMADD231PS     Y16, Y17, Y10
+	VMOVDQU32       64(R10)(R11*1), Y16
+	VPDPBUSD        (R10)(R11*1), Y15, Y16
+	VCVTDQ2PS       Y16, Y16
+	VMULPS          32(R10)(R11*1), Y14, Y17
+	VFMADD231PS     Y16, Y17, Y11
+	VMOVDQU32       64(R10)(R11*2), Y16
+	VPDPBUSD        (R10)(R11*2), Y15, Y16
+	VCVTDQ2PS       Y16, Y16
+	VMULPS          32(R10)(R11*2), Y14, Y17
+	VFMADD231PS     Y16, Y17, Y12
+	VMOVDQU32       64(R12), Y16
+	VPDPBUSD        (R12), Y15, Y16
+	VCVTDQ2PS       Y16, Y16
+	VMULPS          32(R12), Y14, Y14
+	VFMADD231PS     Y16, Y14, Y13
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y6, X3
+	VADDPS        X3, X6, X6
+	VMOVHLPS      X6, X6, X3
+	VADDPS        X3, X6, X6
+	VMOVSHDUP     X6, X3
+	VADDSS        X3, X6, X6
+	VADDSS        (DX), X6, X6
+	VMOVSS        X6, (DX)
+	VEXTRACTF32X4 $0x01, Y7, X3
+	VADDPS        X3, X7, X7
+	VMOVHLPS      X7, X7, X3
+	VADDPS        X3, X7, X7
+	VMOVSHDUP     X7, X3
+	VADDSS        X3, X7, X7
+	VADDSS        (DX)(CX*1), X7, X7
+	VMOVSS        X7, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y8, X3
+	VADDPS        X3, X8, X8
+	VMOVHLPS      X8, X8, X3
+	VADDPS        X3, X8, X8
+	VMOVSHDUP     X8, X3
+	VADDSS        X3, X8, X8
+	VADDSS        (DX)(CX*2), X8, X8
+	VMOVSS        X8, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y9, X3
+	VADDPS        X3, X9, X9
+	VMOVHLPS      X9, X9, X3
+	VADDPS        X3, X9, X9
+	VMOVSHDUP     X9, X3
+	VADDSS        X3, X9, X9
+	IMUL3Q        $0x00000003, CX, CX
+	VADDSS        (DX)(CX*1), X9, X9
+	VMOVSS        X9, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y10, X3
+	VADDPS        X3, X10, X10
+	VMOVHLPS      X10, X10, X3
+	VADDPS        X3, X10, X10
+	VMOVSHDUP     X10, X3
+	VADDSS        X3, X10, X10
+	VADDSS        (DX), X10, X10
+	VMOVSS        X10, (DX)
+	VEXTRACTF32X4 $0x01, Y11, X3
+	VADDPS        X3, X11, X11
+	VMOVHLPS      X11, X11, X3
+	VADDPS        X3, X11, X11
+	VMOVSHDUP     X11, X3
+	VADDSS        X3, X11, X11
+	VADDSS        (DX)(CX*1), X11, X11
+	VMOVSS        X11, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y12, X3
+	VADDPS        X3, X12, X12
+	VMOVHLPS      X12, X12, X3
+	VADDPS        X3, X12, X12
+	VMOVSHDUP     X12, X3
+	VADDSS        X3, X12, X12
+	VADDSS        (DX)(CX*2), X12, X12
+	VMOVSS        X12, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y13, X3
+	VADDPS        X3, X13, X13
+	VMOVHLPS      X13, X13, X3
+	VADDPS        X3, X13, X13
+	VMOVSHDUP     X13, X3
+	VADDSS        X3, X13, X13
+	IMUL3Q        $0x00000003, CX, CX
+	VADDSS        (DX)(CX*1), X13, X13
+	VMOVSS        X13, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	LEAQ      (R10)(R11*2), R12
+	ADDQ      R11, R12
+	VMOVDQA64 Z2, Z3
+	VMOVDQA64 Z2, Z4
+	VMOVDQA64 Z2, Z6
+	VMOVDQA64 Z2, Z7
+
+loop1:
+	CMPQ            R9, $0x02
+	JL              tail1
+	PREFETCHT0      (CX)(SI*1)
+	VPBROADCASTW    (CX), X5
+	VPBROADCASTW    18(CX), K1, Y5
+	VCVTPH2PS       Y5, Z8
+	VBROADCASTI32X4 2(CX), Z9
+	VBROADCASTI32X4 20(CX), K1, Z9
+	VPSRLW          $0x04, Z9, K2, Z9
+	VPANDD          Z0, Z9, Z9
+	VPADDB          Z1, Z9, Z9
+	VMOVDQU32       128(R10), Z10
+	VPDPBUSD        (R10), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10), Z8, Z11
+	VFMADD231PS     Z10, Z11, Z3
+	VMOVDQU32       128(R10)(R11*1), Z10
+	VPDPBUSD        (R10)(R11*1), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10)(R11*1), Z8, Z11
+	VFMADD231PS     Z10, Z11, Z4
+	VMOVDQU32       128(R10)(R11*2), Z10
+	VPDPBUSD        (R10)(R11*2), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10)(R11*2), Z8, Z11
+	VFMADD231PS     Z10, Z11, Z6
+	VMOVDQU32       128(R12), Z10
+	VPDPBUSD        (R12), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R12), Z8, Z8
+	VFMADD231PS     Z10, Z8, Z7
+	ADDQ            $0x00000024, CX
+	ADDQ            $0x000000c0, R10
+	ADDQ            $0x000000c0, R12
+	SUBQ            $0x02, R9
+	JMP             loop1
+
+tail1:
+	VEXTRACTF64X4   $0x01, Z3, Y8
+	VADDPS          Y8, Y3, Y3
+	VEXTRACTF64X4   $0x01, Z4, Y8
+	VADDPS          Y8, Y4, Y4
+	VEXTRACTF64X4   $0x01, Z6, Y8
+	VADDPS          Y8, Y6, Y6
+	VEXTRACTF64X4   $0x01, Z7, Y8
+	VADDPS          Y8, Y7, Y7
+	TESTQ           R9, R9
+	JZ              store1
+	VPBROADCASTW    (CX), X5
+	VCVTPH2PS       X5, Y8
+	VBROADCASTI32X4 2(CX), Y9
+	VPSRLW          $0x04, Y9, K2, Y9
+	VPANDD          Y0, Y9, Y9
+	VPADDB          Y1, Y9, Y9
+	VMOVDQU32       64(R10), Y10
+	VPDPBUSD        (R10), Y9, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          32(R10), Y8, Y11
+	VFMADD231PS     Y10, Y11, Y3
+	VMOVDQU32       64(R10)(R11*1), Y10
+	VPDPBUSD        (R10)(R11*1), Y9, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          32(R10)(R11*1), Y8, Y11
+	VFMADD231PS     Y10, Y11, Y4
+	VMOVDQU32       64(R10)(R11*2), Y10
+	VPDPBUSD        (R10)(R11*2), Y9, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          32(R10)(R11*2), Y8, Y11
+	VFMADD231PS     Y10, Y11, Y6
+	VMOVDQU32       64(R12), Y10
+	VPDPBUSD        (R12), Y9, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          32(R12), Y8, Y8
+	VFMADD231PS     Y10, Y8, Y7
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y3, X5
+	VADDPS        X5, X3, X3
+	VMOVHLPS      X3, X3, X5
+	VADDPS        X5, X3, X3
+	VMOVSHDUP     X3, X5
+	VADDSS        X5, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	VEXTRACTF32X4 $0x01, Y4, X3
+	VADDPS        X3, X4, X4
+	VMOVHLPS      X4, X4, X3
+	VADDPS        X3, X4, X4
+	VMOVSHDUP     X4, X3
+	VADDSS        X3, X4, X4
+	VADDSS        (DX)(CX*1), X4, X4
+	VMOVSS        X4, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y6, X3
+	VADDPS        X3, X6, X6
+	VMOVHLPS      X6, X6, X3
+	VADDPS        X3, X6, X6
+	VMOVSHDUP     X6, X3
+	VADDSS        X3, X6, X6
+	VADDSS        (DX)(CX*2), X6, X6
+	VMOVSS        X6, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y7, X3
+	VADDPS        X3, X7, X7
+	VMOVHLPS      X7, X7, X3
+	VADDPS        X3, X7, X7
+	VMOVSHDUP     X7, X3
+	VADDSS        X3, X7, X7
+	IMUL3Q        $0x00000003, CX, CX
+	VADDSS        (DX)(CX*1), X7, X7
+	VMOVSS        X7, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func q4_1avx2R1(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, F16C, FMA3
+TEXT ·q4_1avx2R1(SB), NOSPLIT, $0-72
+	MOVQ         w+0(FP), AX
+	MOVQ         y+48(FP), CX
+	MOVQ         nrows+64(FP), DX
+	VPCMPEQW     Y0, Y0, Y0
+	VPSRLW       $0x0f, Y0, Y0
+	MOVL         $0x0f0f0f0f, BX
+	VMOVD        BX, X1
+	VPBROADCASTD X1, Y1
+	MOVL         $0x3e000000, BX
+	VMOVD        BX, X2
+	VPBROADCASTD X2, Y2
+
+row:
+	MOVQ   nb+32(FP), BX
+	MOVQ   aq+8(FP), SI
+	MOVQ   ad+16(FP), DI
+	MOVQ   as+24(FP), R8
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+
+loopU:
+	CMPQ         BX, $0x02
+	JL           loop
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, Y5
+	VPBROADCASTW 2(AX), X6
+	VCVTPH2PS    X6, Y6
+	VMULPS       Y2, Y6, Y6
+	VMOVDQU      4(AX), X7
+	VPSRLW       $0x04, X7, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VPAND        Y1, Y8, Y8
+	VPMADDUBSW   (SI), Y8, Y8
+	VPMADDWD     Y0, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DI), Y9
+	VMULPS       Y5, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VBROADCASTSS (R8), Y5
+	VFMADD231PS  Y6, Y5, Y3
+	VPBROADCASTW 20(AX), X5
+	VCVTPH2PS    X5, Y5
+	VPBROADCASTW 22(AX), X6
+	VCVTPH2PS    X6, Y6
+	VMULPS       Y2, Y6, Y6
+	VMOVDQU      24(AX), X7
+	VPSRLW       $0x04, X7, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VPAND        Y1, Y8, Y8
+	VPMADDUBSW   32(SI), Y8, Y8
+	VPMADDWD     Y0, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DI), Y9
+	VMULPS       Y5, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y4
+	VBROADCASTSS 4(R8), Y5
+	VFMADD231PS  Y6, Y5, Y4
+	ADDQ         $0x00000028, AX
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000008, DI
+	ADDQ         $0x00000008, R8
+	SUBQ         $0x02, BX
+	JMP          loopU
+
+loop:
+	TESTQ        BX, BX
+	JZ           store
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, Y5
+	VPBROADCASTW 2(AX), X6
+	VCVTPH2PS    X6, Y6
+	VMULPS       Y2, Y6, Y6
+	VMOVDQU      4(AX), X7
+	VPSRLW       $0x04, X7, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VPAND        Y1, Y8, Y8
+	VPMADDUBSW   (SI), Y8, Y8
+	VPMADDWD     Y0, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DI), Y9
+	VMULPS       Y5, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VBROADCASTSS (R8), Y5
+	VFMADD231PS  Y6, Y5, Y3
+	ADDQ         $0x00000014, AX
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000004, DI
+	ADDQ         $0x00000004, R8
+	DECQ         BX
+	JMP          loop
+
+store:
+	VADDPS       Y4, Y3, Y3
+	MOVQ         ys+56(FP), BX
+	SHLQ         $0x02, BX
+	VEXTRACTF128 $0x01, Y3, X4
+	VADDPS       X4, X3, X3
+	VMOVHLPS     X3, X3, X4
+	VADDPS       X4, X3, X3
+	VMOVSHDUP    X3, X4
+	VADDSS       X4, X3, X3
+	VMOVSS       X3, (CX)
+	ADDQ         $0x04, CX
+	DECQ         DX
+	JNZ          row
+	VZEROUPPER
+	RET
+
+// func q4_1avx2R2(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, F16C, FMA3
+TEXT ·q4_1avx2R2(SB), NOSPLIT, $0-72
+	MOVQ         w+0(FP), AX
+	MOVQ         y+48(FP), CX
+	MOVQ         nrows+64(FP), DX
+	VPCMPEQW     Y0, Y0, Y0
+	VPSRLW       $0x0f, Y0, Y0
+	MOVL         $0x0f0f0f0f, BX
+	VMOVD        BX, X1
+	VPBROADCASTD X1, Y1
+	MOVL         $0x3e000000, BX
+	VMOVD        BX, X2
+	VPBROADCASTD X2, Y2
+
+row:
+	MOVQ   nb+32(FP), BX
+	MOVQ   aq+8(FP), SI
+	MOVQ   ad+16(FP), DI
+	MOVQ   as+24(FP), R8
+	MOVQ   k+40(FP), R9
+	MOVQ   BX, R10
+	SHLQ   $0x02, R10
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+
+loopU:
+	CMPQ         BX, $0x02
+	JL           loop
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, Y7
+	VPBROADCASTW 2(AX), X8
+	VCVTPH2PS    X8, Y8
+	VMULPS       Y2, Y8, Y8
+	VMOVDQU      4(AX), X9
+	VPSRLW       $0x04, X9, X10
+	VINSERTI128  $0x01, X10, Y9, Y10
+	VPAND        Y1, Y10, Y10
+	VPMADDUBSW   (SI), Y10, Y11
+	VPMADDWD     Y0, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DI), Y12
+	VMULPS       Y7, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VBROADCASTSS (R8), Y11
+	VFMADD231PS  Y8, Y11, Y3
+	VPMADDUBSW   (SI)(R9*1), Y10, Y10
+	VPMADDWD     Y0, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DI)(R10*1), Y11
+	VMULPS       Y7, Y11, Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VBROADCASTSS (R8)(R10*1), Y7
+	VFMADD231PS  Y8, Y7, Y5
+	VPBROADCASTW 20(AX), X7
+	VCVTPH2PS    X7, Y7
+	VPBROADCASTW 22(AX), X8
+	VCVTPH2PS    X8, Y8
+	VMULPS       Y2, Y8, Y8
+	VMOVDQU      24(AX), X9
+	VPSRLW       $0x04, X9, X10
+	VINSERTI128  $0x01, X10, Y9, Y10
+	VPAND        Y1, Y10, Y10
+	VPMADDUBSW   32(SI), Y10, Y11
+	VPMADDWD     Y0, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DI), Y12
+	VMULPS       Y7, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y4
+	VBROADCASTSS 4(R8), Y11
+	VFMADD231PS  Y8, Y11, Y4
+	VPMADDUBSW   32(SI)(R9*1), Y10, Y10
+	VPMADDWD     Y0, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DI)(R10*1), Y11
+	VMULPS       Y7, Y11, Y11
+	VFMADD231PS  Y10, Y11, Y6
+	VBROADCASTSS 4(R8)(R10*1), Y7
+	VFMADD231PS  Y8, Y7, Y6
+	ADDQ         $0x00000028, AX
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000008, DI
+	ADDQ         $0x00000008, R8
+	SUBQ         $0x02, BX
+	JMP          loopU
+
+loop:
+	TESTQ        BX, BX
+	JZ           store
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, Y7
+	VPBROADCASTW 2(AX), X8
+	VCVTPH2PS    X8, Y8
+	VMULPS       Y2, Y8, Y8
+	VMOVDQU      4(AX), X9
+	VPSRLW       $0x04, X9, X10
+	VINSERTI128  $0x01, X10, Y9, Y10
+	VPAND        Y1, Y10, Y10
+	VPMADDUBSW   (SI), Y10, Y11
+	VPMADDWD     Y0, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DI), Y12
+	VMULPS       Y7, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VBROADCASTSS (R8), Y11
+	VFMADD231PS  Y8, Y11, Y3
+	VPMADDUBSW   (SI)(R9*1), Y10, Y10
+	VPMADDWD     Y0, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DI)(R10*1), Y11
+	VMULPS       Y7, Y11, Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VBROADCASTSS (R8)(R10*1), Y7
+	VFMADD231PS  Y8, Y7, Y5
+	ADDQ         $0x00000014, AX
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000004, DI
+	ADDQ         $0x00000004, R8
+	DECQ         BX
+	JMP          loop
+
+store:
+	VADDPS       Y4, Y3, Y3
+	VADDPS       Y6, Y5, Y5
+	MOVQ         ys+56(FP), BX
+	SHLQ         $0x02, BX
+	VEXTRACTF128 $0x01, Y3, X4
+	VADDPS       X4, X3, X3
+	VMOVHLPS     X3, X3, X4
+	VADDPS       X4, X3, X3
+	VMOVSHDUP    X3, X4
+	VADDSS       X4, X3, X3
+	VMOVSS       X3, (CX)
+	VEXTRACTF128 $0x01, Y5, X3
+	VADDPS       X3, X5, X5
+	VMOVHLPS     X5, X5, X3
+	VADDPS       X3, X5, X5
+	VMOVSHDUP    X5, X3
+	VADDSS       X3, X5, X5
+	VMOVSS       X5, (CX)(BX*1)
+	ADDQ         $0x04, CX
+	DECQ         DX
+	JNZ          row
+	VZEROUPPER
+	RET
+
+// func q4_1avx2R3(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, F16C, FMA3
+TEXT ·q4_1avx2R3(SB), NOSPLIT, $0-72
+	MOVQ         w+0(FP), AX
+	MOVQ         y+48(FP), CX
+	MOVQ         nrows+64(FP), DX
+	VPCMPEQW     Y0, Y0, Y0
+	VPSRLW       $0x0f, Y0, Y0
+	MOVL         $0x0f0f0f0f, BX
+	VMOVD        BX, X1
+	VPBROADCASTD X1, Y1
+	MOVL         $0x3e000000, BX
+	VMOVD        BX, X2
+	VPBROADCASTD X2, Y2
+
+row:
+	MOVQ   nb+32(FP), BX
+	MOVQ   aq+8(FP), SI
+	MOVQ   ad+16(FP), DI
+	MOVQ   as+24(FP), R8
+	MOVQ   k+40(FP), R9
+	MOVQ   BX, R10
+	SHLQ   $0x02, R10
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+
+loop:
+	TESTQ        BX, BX
+	JZ           store
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, Y6
+	VPBROADCASTW 2(AX), X7
+	VCVTPH2PS    X7, Y7
+	VMULPS       Y2, Y7, Y7
+	VMOVDQU      4(AX), X8
+	VPSRLW       $0x04, X8, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPMADDUBSW   (SI), Y9, Y10
+	VPMADDWD     Y0, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DI), Y11
+	VMULPS       Y6, Y11, Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VBROADCASTSS (R8), Y10
+	VFMADD231PS  Y7, Y10, Y3
+	VPMADDUBSW   (SI)(R9*1), Y9, Y10
+	VPMADDWD     Y0, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DI)(R10*1), Y11
+	VMULPS       Y6, Y11, Y11
+	VFMADD231PS  Y10, Y11, Y4
+	VBROADCASTSS (R8)(R10*1), Y10
+	VFMADD231PS  Y7, Y10, Y4
+	VPMADDUBSW   (SI)(R9*2), Y9, Y9
+	VPMADDWD     Y0, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DI)(R10*2), Y10
+	VMULPS       Y6, Y10, Y10
+	VFMADD231PS  Y9, Y10, Y5
+	VBROADCASTSS (R8)(R10*2), Y6
+	VFMADD231PS  Y7, Y6, Y5
+	ADDQ         $0x00000014, AX
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000004, DI
+	ADDQ         $0x00000004, R8
+	DECQ         BX
+	JMP          loop
+
+store:
+	MOVQ         ys+56(FP), BX
+	SHLQ         $0x02, BX
+	VEXTRACTF128 $0x01, Y3, X6
+	VADDPS       X6, X3, X3
+	VMOVHLPS     X3, X3, X6
+	VADDPS       X6, X3, X3
+	VMOVSHDUP    X3, X6
+	VADDSS       X6, X3, X3
+	VMOVSS       X3, (CX)
+	VEXTRACTF128 $0x01, Y4, X3
+	VADDPS       X3, X4, X4
+	VMOVHLPS     X4, X4, X3
+	VADDPS       X3, X4, X4
+	VMOVSHDUP    X4, X3
+	VADDSS       X3, X4, X4
+	VMOVSS       X4, (CX)(BX*1)
+	VEXTRACTF128 $0x01, Y5, X3
+	VADDPS       X3, X5, X5
+	VMOVHLPS     X5, X5, X3
+	VADDPS       X3, X5, X5
+	VMOVSHDUP    X5, X3
+	VADDSS       X3, X5, X5
+	VMOVSS       X5, (CX)(BX*2)
+	ADDQ         $0x04, CX
+	DECQ         DX
+	JNZ          row
+	VZEROUPPER
+	RET
+
+// func q4_1avx2R4(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, F16C, FMA3
+TEXT ·q4_1avx2R4(SB), NOSPLIT, $0-72
+	MOVQ         w+0(FP), AX
+	MOVQ         y+48(FP), CX
+	MOVQ         nrows+64(FP), DX
+	VPCMPEQW     Y0, Y0, Y0
+	VPSRLW       $0x0f, Y0, Y0
+	MOVL         $0x0f0f0f0f, BX
+	VMOVD        BX, X1
+	VPBROADCASTD X1, Y1
+	MOVL         $0x3e000000, BX
+	VMOVD        BX, X2
+	VPBROADCASTD X2, Y2
+
+row:
+	MOVQ   nb+32(FP), BX
+	MOVQ   aq+8(FP), SI
+	MOVQ   ad+16(FP), DI
+	MOVQ   as+24(FP), R8
+	MOVQ   k+40(FP), R9
+	MOVQ   BX, R10
+	SHLQ   $0x02, R10
+	LEAQ   (SI)(R9*2), R11
+	ADDQ   R9, R11
+	LEAQ   (DI)(R10*2), R12
+	ADDQ   R10, R12
+	LEAQ   (R8)(R10*2), R13
+	ADDQ   R10, R13
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+
+loop:
+	TESTQ        BX, BX
+	JZ           store
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, Y7
+	VPBROADCASTW 2(AX), X8
+	VCVTPH2PS    X8, Y8
+	VMULPS       Y2, Y8, Y8
+	VMOVDQU      4(AX), X9
+	VPSRLW       $0x04, X9, X10
+	VINSERTI128  $0x01, X10, Y9, Y10
+	VPAND        Y1, Y10, Y10
+	VPMADDUBSW   (SI), Y10, Y11
+	VPMADDWD     Y0, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DI), Y12
+	VMULPS       Y7, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VBROADCASTSS (R8), Y11
+	VFMADD231PS  Y8, Y11, Y3
+	VPMADDUBSW   (SI)(R9*1), Y10, Y11
+	VPMADDWD     Y0, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DI)(R10*1), Y12
+	VMULPS       Y7, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y4
+	VBROADCASTSS (R8)(R10*1), Y11
+	VFMADD231PS  Y8, Y11, Y4
+	VPMADDUBSW   (SI)(R9*2), Y10, Y11
+	VPMADDWD     Y0, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DI)(R10*2), Y12
+	VMULPS       Y7, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VBROADCASTSS (R8)(R10*2), Y11
+	VFMADD231PS  Y8, Y11, Y5
+	VPMADDUBSW   (R11), Y10, Y10
+	VPMADDWD     Y0, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (R12), Y11
+	VMULPS       Y7, Y11, Y11
+	VFMADD231PS  Y10, Y11, Y6
+	VBROADCASTSS (R13), Y7
+	VFMADD231PS  Y8, Y7, Y6
+	ADDQ         $0x00000014, AX
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000004, DI
+	ADDQ         $0x00000004, R8
+	ADDQ         $0x00000020, R11
+	ADDQ         $0x00000004, R12
+	ADDQ         $0x00000004, R13
+	DECQ         BX
+	JMP          loop
+
+store:
+	MOVQ         ys+56(FP), BX
+	SHLQ         $0x02, BX
+	VEXTRACTF128 $0x01, Y3, X7
+	VADDPS       X7, X3, X3
+	VMOVHLPS     X3, X3, X7
+	VADDPS       X7, X3, X3
+	VMOVSHDUP    X3, X7
+	VADDSS       X7, X3, X3
+	VMOVSS       X3, (CX)
+	VEXTRACTF128 $0x01, Y4, X3
+	VADDPS       X3, X4, X4
+	VMOVHLPS     X4, X4, X3
+	VADDPS       X3, X4, X4
+	VMOVSHDUP    X4, X3
+	VADDSS       X3, X4, X4
+	VMOVSS       X4, (CX)(BX*1)
+	VEXTRACTF128 $0x01, Y5, X3
+	VADDPS       X3, X5, X5
+	VMOVHLPS     X5, X5, X3
+	VADDPS       X3, X5, X5
+	VMOVSHDUP    X5, X3
+	VADDSS       X3, X5, X5
+	VMOVSS       X5, (CX)(BX*2)
+	VEXTRACTF128 $0x01, Y6, X3
+	VADDPS       X3, X6, X6
+	VMOVHLPS     X6, X6, X3
+	VADDPS       X3, X6, X6
+	VMOVSHDUP    X6, X3
+	VADDSS       X3, X6, X6
+	IMUL3Q       $0x00000003, BX, BX
+	VMOVSS       X6, (CX)(BX*1)
+	ADDQ         $0x04, CX
+	DECQ         DX
+	JNZ          row
+	VZEROUPPER
+	RET
+
+// func q4_1vnniR1(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·q4_1vnniR1(SB), NOSPLIT, $0-64
+	MOVQ         w+0(FP), AX
+	MOVQ         y+40(FP), DX
+	MOVQ         nrows+56(FP), BX
+	MOVQ         rb+8(FP), SI
+	LEAQ         (SI)(SI*1), DI
+	LEAQ         (DI)(SI*1), R8
+	MOVL         $0x0000ff00, CX
+	KMOVW        CX, K1
+	MOVL         $0xff00ff00, CX
+	KMOVD        CX, K2
+	MOVL         $0x0f0f0f0f, CX
+	VPBROADCASTD CX, Z0
+	MOVL         $0x3e000000, CX
+	VPBROADCASTD CX, Z1
+	VPXORD       Z2, Z2, Z2
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	VMOVDQA64 Z2, Z3
+	VMOVDQA64 Z2, Z4
+	VMOVDQA64 Z2, Z5
+	VMOVDQA64 Z2, Z6
+
+loopU2:
+	CMPQ            R9, $0x04
+	JL              loop2
+	PREFETCHT0      (CX)(DI*1)
+	PREFETCHT0      64(CX)(DI*1)
+	PREFETCHT0      (CX)(R8*1)
+	PREFETCHT0      64(CX)(R8*1)
+	VPBROADCASTW    (CX), X7
+	VPBROADCASTW    20(CX), K1, Y7
+	VCVTPH2PS       Y7, Z8
+	VPBROADCASTW    2(CX), X9
+	VPBROADCASTW    22(CX), K1, Y9
+	VCVTPH2PS       Y9, Z10
+	VMULPS          Z1, Z10, Z10
+	VBROADCASTI32X4 4(CX), Z11
+	VBROADCASTI32X4 24(CX), K1, Z11
+	VPSRLW          $0x04, Z11, K2, Z11
+	VPANDD          Z0, Z11, Z11
+	VMOVDQA64       Z2, Z12
+	VPDPBUSD        (R10), Z11, Z12
+	VCVTDQ2PS       Z12, Z12
+	VMULPS          64(R10), Z8, Z8
+	VFMADD231PS     Z12, Z8, Z3
+	VFMADD231PS     128(R10), Z10, Z3
+	VPBROADCASTW    (CX)(SI*1), X13
+	VPBROADCASTW    20(CX)(SI*1), K1, Y13
+	VCVTPH2PS       Y13, Z8
+	VPBROADCASTW    2(CX)(SI*1), X14
+	VPBROADCASTW    22(CX)(SI*1), K1, Y14
+	VCVTPH2PS       Y14, Z10
+	VMULPS          Z1, Z10, Z10
+	VBROADCASTI32X4 4(CX)(SI*1), Z11
+	VBROADCASTI32X4 24(CX)(SI*1), K1, Z11
+	VPSRLW          $0x04, Z11, K2, Z11
+	VPANDD          Z0, Z11, Z11
+	VMOVDQA64       Z2, Z12
+	VPDPBUSD        (R10), Z11, Z12
+	VCVTDQ2PS       Z12, Z12
+	VMULPS          64(R10), Z8, Z8
+	VFMADD231PS     Z12, Z8, Z4
+	VFMADD231PS     128(R10), Z10, Z4
+	VPBROADCASTW    40(CX), X15
+	VPBROADCASTW    60(CX), K1, Y15
+	VCVTPH2PS       Y15, Z8
+	VPBROADCASTW    42(CX), X16
+	VPBROADCASTW    62(CX), K1, Y16
+	VCVTPH2PS       Y16, Z10
+	VMULPS          Z1, Z10, Z10
+	VBROADCASTI32X4 44(CX), Z11
+	VBROADCASTI32X4 64(CX), K1, Z11
+	VPSRLW          $0x04, Z11, K2, Z11
+	VPANDD          Z0, Z11, Z11
+	VMOVDQA64       Z2, Z12
+	VPDPBUSD        192(R10), Z11, Z12
+	VCVTDQ2PS       Z12, Z12
+	VMULPS          256(R10), Z8, Z8
+	VFMADD231PS     Z12, Z8, Z5
+	VFMADD231PS     320(R10), Z10, Z5
+	VPBROADCASTW    40(CX)(SI*1), X17
+	VPBROADCASTW    60(CX)(SI*1), K1, Y17
+	VCVTPH2PS       Y17, Z8
+	VPBROADCASTW    42(CX)(SI*1), X18
+	VPBROADCASTW    62(CX)(SI*1), K1, Y18
+	VCVTPH2PS       Y18, Z10
+	VMULPS          Z1, Z10, Z10
+	VBROADCASTI32X4 44(CX)(SI*1), Z11
+	VBROADCASTI32X4 64(CX)(SI*1), K1, Z11
+	VPSRLW          $0x04, Z11, K2, Z11
+	VPANDD          Z0, Z11, Z11
+	VMOVDQA64       Z2, Z12
+	VPDPBUSD        192(R10), Z11, Z12
+	VCVTDQ2PS       Z12, Z12
+	VMULPS          256(R10), Z8, Z8
+	VFMADD231PS     Z12, Z8, Z6
+	VFMADD231PS     320(R10), Z10, Z6
+	ADDQ            $0x00000050, CX
+	ADDQ            $0x00000180, R10
+	SUBQ            $0x04, R9
+	JMP             loopU2
+
+loop2:
+	CMPQ            R9, $0x02
+	JL              tail2
+	PREFETCHT0      (CX)(DI*1)
+	PREFETCHT0      (CX)(R8*1)
+	VPBROADCASTW    (CX), X19
+	VPBROADCASTW    20(CX), K1, Y19
+	VCVTPH2PS       Y19, Z8
+	VPBROADCASTW    2(CX), X20
+	VPBROADCASTW    22(CX), K1, Y20
+	VCVTPH2PS       Y20, Z10
+	VMULPS          Z1, Z10, Z10
+	VBROADCASTI32X4 4(CX), Z11
+	VBROADCASTI32X4 24(CX), K1, Z11
+	VPSRLW          $0x04, Z11, K2, Z11
+	VPANDD          Z0, Z11, Z11
+	VMOVDQA64       Z2, Z12
+	VPDPBUSD        (R10), Z11, Z12
+	VCVTDQ2PS       Z12, Z12
+	VMULPS          64(R10), Z8, Z8
+	VFMADD231PS     Z12, Z8, Z3
+	VFMADD231PS     128(R10), Z10, Z3
+	VPBROADCASTW    (CX)(SI*1), X21
+	VPBROADCASTW    20(CX)(SI*1), K1, Y21
+	VCVTPH2PS       Y21, Z8
+	VPBROADCASTW    2(CX)(SI*1), X22
+	VPBROADCASTW    22(CX)(SI*1), K1, Y22
+	VCVTPH2PS       Y22, Z10
+	VMULPS          Z1, Z10, Z10
+	VBROADCASTI32X4 4(CX)(SI*1), Z11
+	VBROADCASTI32X4 24(CX)(SI*1), K1, Z11
+	VPSRLW          $0x04, Z11, K2, Z11
+	VPANDD          Z0, Z11, Z11
+	VMOVDQA64       Z2, Z12
+	VPDPBUSD        (R10), Z11, Z12
+	VCVTDQ2PS       Z12, Z12
+	VMULPS          64(R10), Z8, Z8
+	VFMADD231PS     Z12, Z8, Z4
+	VFMADD231PS     128(R10), Z10, Z4
+	ADDQ            $0x00000028, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop2
+
+tail2:
+	VADDPS          Z5, Z3, Z3
+	VEXTRACTF64X4   $0x01, Z3, Y5
+	VADDPS          Y5, Y3, Y3
+	VADDPS          Z6, Z4, Z4
+	VEXTRACTF64X4   $0x01, Z4, Y5
+	VADDPS          Y5, Y4, Y4
+	TESTQ           R9, R9
+	JZ              store2
+	VPBROADCASTW    (CX), X5
+	VCVTPH2PS       X5, Y5
+	VPBROADCASTW    2(CX), X6
+	VCVTPH2PS       X6, Y6
+	VMULPS          Y1, Y6, Y6
+	VBROADCASTI32X4 4(CX), Y8
+	VPSRLW          $0x04, Y8, K2, Y8
+	VPANDD          Y0, Y8, Y8
+	VMOVDQA64       Y2, Y10
+	VPDPBUSD        (R10), Y8, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          32(R10), Y5, Y5
+	VFMADD231PS     Y10, Y5, Y3
+	VFMADD231PS     64(R10), Y6, Y3
+	VPBROADCASTW    (CX)(SI*1), X5
+	VCVTPH2PS       X5, Y5
+	VPBROADCASTW    2(CX)(SI*1), X6
+	VCVTPH2PS       X6, Y6
+	VMULPS          Y1, Y6, Y6
+	VBROADCASTI32X4 4(CX)(SI*1), Y8
+	VPSRLW          $0x04, Y8, K2, Y8
+	VPANDD          Y0, Y8, Y8
+	VMOVDQA64       Y2, Y10
+	VPDPBUSD        (R10), Y8, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          32(R10), Y5, Y5
+	VFMADD231PS     Y10, Y5, Y4
+	VFMADD231PS     64(R10), Y6, Y4
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y3, X5
+	VADDPS        X5, X3, X3
+	VMOVHLPS      X3, X3, X5
+	VADDPS        X5, X3, X3
+	VMOVSHDUP     X3, X5
+	VADDSS        X5, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y4, X3
+	VADDPS        X3, X4, X4
+	VMOVHLPS      X4, X4, X3
+	VADDPS        X3, X4, X4
+	VMOVSHDUP     X4, X3
+	VADDSS        X3, X4, X4
+	VADDSS        (DX), X4, X4
+	VMOVSS        X4, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	VMOVDQA64 Z2, Z3
+	VMOVDQA64 Z2, Z4
+
+loopU1:
+	CMPQ            R9, $0x04
+	JL              loop1
+	PREFETCHT0      (CX)(SI*1)
+	PREFETCHT0      64(CX)(SI*1)
+	VPBROADCASTW    (CX), X23
+	VPBROADCASTW    20(CX), K1, Y23
+	VCVTPH2PS       Y23, Z5
+	VPBROADCASTW    2(CX), X24
+	VPBROADCASTW    22(CX), K1, Y24
+	VCVTPH2PS       Y24, Z6
+	VMULPS          Z1, Z6, Z6
+	VBROADCASTI32X4 4(CX), Z7
+	VBROADCASTI32X4 24(CX), K1, Z7
+	VPSRLW          $0x04, Z7, K2, Z7
+	VPANDD          Z0, Z7, Z7
+	VMOVDQA64       Z2, Z8
+	VPDPBUSD        (R10), Z7, Z8
+	VCVTDQ2PS       Z8, Z8
+	VMULPS          64(R10), Z5, Z5
+	VFMADD231PS     Z8, Z5, Z3
+	VFMADD231PS     128(R10), Z6, Z3
+	VPBROADCASTW    40(CX), X25
+	VPBROADCASTW    60(CX), K1, Y25
+	VCVTPH2PS       Y25, Z5
+	VPBROADCASTW    42(CX), X26
+	VPBROADCASTW    62(CX), K1, Y26
+	VCVTPH2PS       Y26, Z6
+	VMULPS          Z1, Z6, Z6
+	VBROADCASTI32X4 44(CX), Z7
+	VBROADCASTI32X4 64(CX), K1, Z7
+	VPSRLW          $0x04, Z7, K2, Z7
+	VPANDD          Z0, Z7, Z7
+	VMOVDQA64       Z2, Z8
+	VPDPBUSD        192(R10), Z7, Z8
+	VCVTDQ2PS       Z8, Z8
+	VMULPS          256(R10), Z5, Z5
+	VFMADD231PS     Z8, Z5, Z4
+	VFMADD231PS     320(R10), Z6, Z4
+	ADDQ            $0x00000050, CX
+	ADDQ            $0x00000180, R10
+	SUBQ            $0x04, R9
+	JMP             loopU1
+
+loop1:
+	CMPQ            R9, $0x02
+	JL              tail1
+	PREFETCHT0      (CX)(SI*1)
+	VPBROADCASTW    (CX), X27
+	VPBROADCASTW    20(CX), K1, Y27
+	VCVTPH2PS       Y27, Z5
+	VPBROADCASTW    2(CX), X28
+	VPBROADCASTW    22(CX), K1, Y28
+	VCVTPH2PS       Y28, Z6
+	VMULPS          Z1, Z6, Z6
+	VBROADCASTI32X4 4(CX), Z7
+	VBROADCASTI32X4 24(CX), K1, Z7
+	VPSRLW          $0x04, Z7, K2, Z7
+	VPANDD          Z0, Z7, Z7
+	VMOVDQA64       Z2, Z8
+	VPDPBUSD        (R10), Z7, Z8
+	VCVTDQ2PS       Z8, Z8
+	VMULPS          64(R10), Z5, Z5
+	VFMADD231PS     Z8, Z5, Z3
+	VFMADD231PS     128(R10), Z6, Z3
+	ADDQ            $0x00000028, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop1
+
+tail1:
+	VADDPS          Z4, Z3, Z3
+	VEXTRACTF64X4   $0x01, Z3, Y4
+	VADDPS          Y4, Y3, Y3
+	TESTQ           R9, R9
+	JZ              store1
+	VPBROADCASTW    (CX), X4
+	VCVTPH2PS       X4, Y4
+	VPBROADCASTW    2(CX), X5
+	VCVTPH2PS       X5, Y5
+	VMULPS          Y1, Y5, Y5
+	VBROADCASTI32X4 4(CX), Y6
+	VPSRLW          $0x04, Y6, K2, Y6
+	VPANDD          Y0, Y6, Y6
+	VMOVDQA64       Y2, Y7
+	VPDPBUSD        (R10), Y6, Y7
+	VCVTDQ2PS       Y7, Y7
+	VMULPS          32(R10), Y4, Y4
+	VFMADD231PS     Y7, Y4, Y3
+	VFMADD231PS     64(R10), Y5, Y3
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y3, X4
+	VADDPS        X4, X3, X3
+	VMOVHLPS      X3, X3, X4
+	VADDPS        X4, X3, X3
+	VMOVSHDUP     X3, X4
+	VADDSS        X4, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func q4_1vnniR2(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·q4_1vnniR2(SB), NOSPLIT, $0-64
+	MOVQ         w+0(FP), AX
+	MOVQ         y+40(FP), DX
+	MOVQ         nrows+56(FP), BX
+	MOVQ         rb+8(FP), SI
+	LEAQ         (SI)(SI*1), DI
+	LEAQ         (DI)(SI*1), R8
+	MOVL         $0x0000ff00, CX
+	KMOVW        CX, K1
+	MOVL         $0xff00ff00, CX
+	KMOVD        CX, K2
+	MOVL         $0x0f0f0f0f, CX
+	VPBROADCASTD CX, Z0
+	MOVL         $0x3e000000, CX
+	VPBROADCASTD CX, Z1
+	VPXORD       Z2, Z2, Z2
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	VMOVDQA64 Z2, Z3
+	VMOVDQA64 Z2, Z4
+	VMOVDQA64 Z2, Z5
+	VMOVDQA64 Z2, Z6
+
+loop2:
+	CMPQ            R9, $0x02
+	JL              tail2
+	PREFETCHT0      (CX)(DI*1)
+	PREFETCHT0      (CX)(R8*1)
+	VPBROADCASTW    (CX), X7
+	VPBROADCASTW    20(CX), K1, Y7
+	VCVTPH2PS       Y7, Z8
+	VPBROADCASTW    2(CX), X9
+	VPBROADCASTW    22(CX), K1, Y9
+	VCVTPH2PS       Y9, Z10
+	VMULPS          Z1, Z10, Z10
+	VBROADCASTI32X4 4(CX), Z11
+	VBROADCASTI32X4 24(CX), K1, Z11
+	VPSRLW          $0x04, Z11, K2, Z11
+	VPANDD          Z0, Z11, Z11
+	VMOVDQA64       Z2, Z12
+	VPDPBUSD        (R10), Z11, Z12
+	VCVTDQ2PS       Z12, Z12
+	VMULPS          64(R10), Z8, Z13
+	VFMADD231PS     Z12, Z13, Z3
+	VFMADD231PS     128(R10), Z10, Z3
+	VMOVDQA64       Z2, Z12
+	VPDPBUSD        (R10)(R11*1), Z11, Z12
+	VCVTDQ2PS       Z12, Z12
+	VMULPS          64(R10)(R11*1), Z8, Z8
+	VFMADD231PS     Z12, Z8, Z4
+	VFMADD231PS     128(R10)(R11*1), Z10, Z4
+	VPBROADCASTW    (CX)(SI*1), X14
+	VPBROADCASTW    20(CX)(SI*1), K1, Y14
+	VCVTPH2PS       Y14, Z8
+	VPBROADCASTW    2(CX)(SI*1), X15
+	VPBROADCASTW    22(CX)(SI*1), K1, Y15
+	VCVTPH2PS       Y15, Z10
+	VMULPS          Z1, Z10, Z10
+	VBROADCASTI32X4 4(CX)(SI*1), Z11
+	VBROADCASTI32X4 24(CX)(SI*1), K1, Z11
+	VPSRLW          $0x04, Z11, K2, Z11
+	VPANDD          Z0, Z11, Z11
+	VMOVDQA64       Z2, Z12
+	VPDPBUSD        (R10), Z11, Z12
+	VCVTDQ2PS       Z12, Z12
+	VMULPS          64(R10), Z8, Z13
+	VFMADD231PS     Z12, Z13, Z5
+	VFMADD231PS     128(R10), Z10, Z5
+	VMOVDQA64       Z2, Z12
+	VPDPBUSD        (R10)(R11*1), Z11, Z12
+	VCVTDQ2PS       Z12, Z12
+	VMULPS          64(R10)(R11*1), Z8, Z8
+	VFMADD231PS     Z12, Z8, Z6
+	VFMADD231PS     128(R10)(R11*1), Z10, Z6
+	ADDQ            $0x00000028, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop2
+
+tail2:
+	VEXTRACTF64X4   $0x01, Z3, Y8
+	VADDPS          Y8, Y3, Y3
+	VEXTRACTF64X4   $0x01, Z4, Y8
+	VADDPS          Y8, Y4, Y4
+	VEXTRACTF64X4   $0x01, Z5, Y8
+	VADDPS          Y8, Y5, Y5
+	VEXTRACTF64X4   $0x01, Z6, Y8
+	VADDPS          Y8, Y6, Y6
+	TESTQ           R9, R9
+	JZ              store2
+	VPBROADCASTW    (CX), X7
+	VCVTPH2PS       X7, Y8
+	VPBROADCASTW    2(CX), X7
+	VCVTPH2PS       X7, Y10
+	VMULPS          Y1, Y10, Y10
+	VBROADCASTI32X4 4(CX), Y11
+	VPSRLW          $0x04, Y11, K2, Y11
+	VPANDD          Y0, Y11, Y11
+	VMOVDQA64       Y2, Y12
+	VPDPBUSD        (R10), Y11, Y12
+	VCVTDQ2PS       Y12, Y12
+	VMULPS          32(R10), Y8, Y13
+	VFMADD231PS     Y12, Y13, Y3
+	VFMADD231PS     64(R10), Y10, Y3
+	VMOVDQA64       Y2, Y12
+	VPDPBUSD        (R10)(R11*1), Y11, Y12
+	VCVTDQ2PS       Y12, Y12
+	VMULPS          32(R10)(R11*1), Y8, Y8
+	VFMADD231PS     Y12, Y8, Y4
+	VFMADD231PS     64(R10)(R11*1), Y10, Y4
+	VPBROADCASTW    (CX)(SI*1), X7
+	VCVTPH2PS       X7, Y8
+	VPBROADCASTW    2(CX)(SI*1), X7
+	VCVTPH2PS       X7, Y10
+	VMULPS          Y1, Y10, Y10
+	VBROADCASTI32X4 4(CX)(SI*1), Y11
+	VPSRLW          $0x04, Y11, K2, Y11
+	VPANDD          Y0, Y11, Y11
+	VMOVDQA64       Y2, Y12
+	VPDPBUSD        (R10), Y11, Y12
+	VCVTDQ2PS       Y12, Y12
+	VMULPS          32(R10), Y8, Y13
+	VFMADD231PS     Y12, Y13, Y5
+	VFMADD231PS     64(R10), Y10, Y5
+	VMOVDQA64       Y2, Y12
+	VPDPBUSD        (R10)(R11*1), Y11, Y12
+	VCVTDQ2PS       Y12, Y12
+	VMULPS          32(R10)(R11*1), Y8, Y8
+	VFMADD231PS     Y12, Y8, Y6
+	VFMADD231PS     64(R10)(R11*1), Y10, Y6
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y3, X7
+	VADDPS        X7, X3, X3
+	VMOVHLPS      X3, X3, X7
+	VADDPS        X7, X3, X3
+	VMOVSHDUP     X3, X7
+	VADDSS        X7, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	VEXTRACTF32X4 $0x01, Y4, X3
+	VADDPS        X3, X4, X4
+	VMOVHLPS      X4, X4, X3
+	VADDPS        X3, X4, X4
+	VMOVSHDUP     X4, X3
+	VADDSS        X3, X4, X4
+	VADDSS        (DX)(CX*1), X4, X4
+	VMOVSS        X4, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y5, X3
+	VADDPS        X3, X5, X5
+	VMOVHLPS      X5, X5, X3
+	VADDPS        X3, X5, X5
+	VMOVSHDUP     X5, X3
+	VADDSS        X3, X5, X5
+	VADDSS        (DX), X5, X5
+	VMOVSS        X5, (DX)
+	VEXTRACTF32X4 $0x01, Y6, X3
+	VADDPS        X3, X6, X6
+	VMOVHLPS      X6, X6, X3
+	VADDPS        X3, X6, X6
+	VMOVSHDUP     X6, X3
+	VADDSS        X3, X6, X6
+	VADDSS        (DX)(CX*1), X6, X6
+	VMOVSS        X6, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	VMOVDQA64 Z2, Z3
+	VMOVDQA64 Z2, Z4
+	VMOVDQA64 Z2, Z5
+	VMOVDQA64 Z2, Z6
+
+loopU1:
+	CMPQ            R9, $0x04
+	JL              loop1
+	PREFETCHT0      (CX)(SI*1)
+	PREFETCHT0      64(CX)(SI*1)
+	VPBROADCASTW    (CX), X16
+	VPBROADCASTW    20(CX), K1, Y16
+	VCVTPH2PS       Y16, Z7
+	VPBROADCASTW    2(CX), X17
+	VPBROADCASTW    22(CX), K1, Y17
+	VCVTPH2PS       Y17, Z8
+	VMULPS          Z1, Z8, Z8
+	VBROADCASTI32X4 4(CX), Z9
+	VBROADCASTI32X4 24(CX), K1, Z9
+	VPSRLW          $0x04, Z9, K2, Z9
+	VPANDD          Z0, Z9, Z9
+	VMOVDQA64       Z2, Z10
+	VPDPBUSD        (R10), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10), Z7, Z11
+	VFMADD231PS     Z10, Z11, Z3
+	VFMADD231PS     128(R10), Z8, Z3
+	VMOVDQA64       Z2, Z10
+	VPDPBUSD        (R10)(R11*1), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10)(R11*1), Z7, Z7
+	VFMADD231PS     Z10, Z7, Z4
+	VFMADD231PS     128(R10)(R11*1), Z8, Z4
+	VPBROADCASTW    40(CX), X18
+	VPBROADCASTW    60(CX), K1, Y18
+	VCVTPH2PS       Y18, Z7
+	VPBROADCASTW    42(CX), X19
+	VPBROADCASTW    62(CX), K1, Y19
+	VCVTPH2PS       Y19, Z8
+	VMULPS          Z1, Z8, Z8
+	VBROADCASTI32X4 44(CX), Z9
+	VBROADCASTI32X4 64(CX), K1, Z9
+	VPSRLW          $0x04, Z9, K2, Z9
+	VPANDD          Z0, Z9, Z9
+	VMOVDQA64       Z2, Z10
+	VPDPBUSD        192(R10), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          256(R10), Z7, Z11
+	VFMADD231PS     Z10, Z11, Z5
+	VFMADD231PS     320(R10), Z8, Z5
+	VMOVDQA64       Z2, Z10
+	VPDPBUSD        192(R10)(R11*1), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          256(R10)(R11*1), Z7, Z7
+	VFMADD231PS     Z10, Z7, Z6
+	VFMADD231PS     320(R10)(R11*1), Z8, Z6
+	ADDQ            $0x00000050, CX
+	ADDQ            $0x00000180, R10
+	SUBQ            $0x04, R9
+	JMP             loopU1
+
+loop1:
+	CMPQ            R9, $0x02
+	JL              tail1
+	PREFETCHT0      (CX)(SI*1)
+	VPBROADCASTW    (CX), X20
+	VPBROADCASTW    20(CX), K1, Y20
+	VCVTPH2PS       Y20, Z7
+	VPBROADCASTW    2(CX), X21
+	VPBROADCASTW    22(CX), K1, Y21
+	VCVTPH2PS       Y21, Z8
+	VMULPS          Z1, Z8, Z8
+	VBROADCASTI32X4 4(CX), Z9
+	VBROADCASTI32X4 24(CX), K1, Z9
+	VPSRLW          $0x04, Z9, K2, Z9
+	VPANDD          Z0, Z9, Z9
+	VMOVDQA64       Z2, Z10
+	VPDPBUSD        (R10), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10), Z7, Z11
+	VFMADD231PS     Z10, Z11, Z3
+	VFMADD231PS     128(R10), Z8, Z3
+	VMOVDQA64       Z2, Z10
+	VPDPBUSD        (R10)(R11*1), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10)(R11*1), Z7, Z7
+	VFMADD231PS     Z10, Z7, Z4
+	VFMADD231PS     128(R10)(R11*1), Z8, Z4
+	ADDQ            $0x00000028, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop1
+
+tail1:
+	VADDPS          Z5, Z3, Z3
+	VEXTRACTF64X4   $0x01, Z3, Y5
+	VADDPS          Y5, Y3, Y3
+	VADDPS          Z6, Z4, Z4
+	VEXTRACTF64X4   $0x01, Z4, Y5
+	VADDPS          Y5, Y4, Y4
+	TESTQ           R9, R9
+	JZ              store1
+	VPBROADCASTW    (CX), X5
+	VCVTPH2PS       X5, Y5
+	VPBROADCASTW    2(CX), X6
+	VCVTPH2PS       X6, Y6
+	VMULPS          Y1, Y6, Y6
+	VBROADCASTI32X4 4(CX), Y7
+	VPSRLW          $0x04, Y7, K2, Y7
+	VPANDD          Y0, Y7, Y7
+	VMOVDQA64       Y2, Y8
+	VPDPBUSD        (R10), Y7, Y8
+	VCVTDQ2PS       Y8, Y8
+	VMULPS          32(R10), Y5, Y9
+	VFMADD231PS     Y8, Y9, Y3
+	VFMADD231PS     64(R10), Y6, Y3
+	VMOVDQA64       Y2, Y8
+	VPDPBUSD        (R10)(R11*1), Y7, Y8
+	VCVTDQ2PS       Y8, Y8
+	VMULPS          32(R10)(R11*1), Y5, Y5
+	VFMADD231PS     Y8, Y5, Y4
+	VFMADD231PS     64(R10)(R11*1), Y6, Y4
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y3, X5
+	VADDPS        X5, X3, X3
+	VMOVHLPS      X3, X3, X5
+	VADDPS        X5, X3, X3
+	VMOVSHDUP     X3, X5
+	VADDSS        X5, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	VEXTRACTF32X4 $0x01, Y4, X3
+	VADDPS        X3, X4, X4
+	VMOVHLPS      X4, X4, X3
+	VADDPS        X3, X4, X4
+	VMOVSHDUP     X4, X3
+	VADDSS        X3, X4, X4
+	VADDSS        (DX)(CX*1), X4, X4
+	VMOVSS        X4, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func q4_1vnniR3(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·q4_1vnniR3(SB), NOSPLIT, $0-64
+	MOVQ         w+0(FP), AX
+	MOVQ         y+40(FP), DX
+	MOVQ         nrows+56(FP), BX
+	MOVQ         rb+8(FP), SI
+	LEAQ         (SI)(SI*1), DI
+	LEAQ         (DI)(SI*1), R8
+	MOVL         $0x0000ff00, CX
+	KMOVW        CX, K1
+	MOVL         $0xff00ff00, CX
+	KMOVD        CX, K2
+	MOVL         $0x0f0f0f0f, CX
+	VPBROADCASTD CX, Z0
+	MOVL         $0x3e000000, CX
+	VPBROADCASTD CX, Z1
+	VPXORD       Z2, Z2, Z2
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	VMOVDQA64 Z2, Z3
+	VMOVDQA64 Z2, Z4
+	VMOVDQA64 Z2, Z5
+	VMOVDQA64 Z2, Z6
+	VMOVDQA64 Z2, Z7
+	VMOVDQA64 Z2, Z8
+
+loop2:
+	CMPQ            R9, $0x02
+	JL              tail2
+	PREFETCHT0      (CX)(DI*1)
+	PREFETCHT0      (CX)(R8*1)
+	VPBROADCASTW    (CX), X9
+	VPBROADCASTW    20(CX), K1, Y9
+	VCVTPH2PS       Y9, Z10
+	VPBROADCASTW    2(CX), X11
+	VPBROADCASTW    22(CX), K1, Y11
+	VCVTPH2PS       Y11, Z12
+	VMULPS          Z1, Z12, Z12
+	VBROADCASTI32X4 4(CX), Z13
+	VBROADCASTI32X4 24(CX), K1, Z13
+	VPSRLW          $0x04, Z13, K2, Z13
+	VPANDD          Z0, Z13, Z13
+	VMOVDQA64       Z2, Z14
+	VPDPBUSD        (R10), Z13, Z14
+	VCVTDQ2PS       Z14, Z14
+	VMULPS          64(R10), Z10, Z15
+	VFMADD231PS     Z14, Z15, Z3
+	VFMADD231PS     128(R10), Z12, Z3
+	VMOVDQA64       Z2, Z14
+	VPDPBUSD        (R10)(R11*1), Z13, Z14
+	VCVTDQ2PS       Z14, Z14
+	VMULPS          64(R10)(R11*1), Z10, Z15
+	VFMADD231PS     Z14, Z15, Z4
+	VFMADD231PS     128(R10)(R11*1), Z12, Z4
+	VMOVDQA64       Z2, Z14
+	VPDPBUSD        (R10)(R11*2), Z13, Z14
+	VCVTDQ2PS       Z14, Z14
+	VMULPS          64(R10)(R11*2), Z10, Z10
+	VFMADD231PS     Z14, Z10, Z5
+	VFMADD231PS     128(R10)(R11*2), Z12, Z5
+	VPBROADCASTW    (CX)(SI*1), X16
+	VPBROADCASTW    20(CX)(SI*1), K1, Y16
+	VCVTPH2PS       Y16, Z10
+	VPBROADCASTW    2(CX)(SI*1), X17
+	VPBROADCASTW    22(CX)(SI*1), K1, Y17
+	VCVTPH2PS       Y17, Z12
+	VMULPS          Z1, Z12, Z12
+	VBROADCASTI32X4 4(CX)(SI*1), Z13
+	VBROADCASTI32X4 24(CX)(SI*1), K1, Z13
+	VPSRLW          $0x04, Z13, K2, Z13
+	VPANDD          Z0, Z13, Z13
+	VMOVDQA64       Z2, Z14
+	VPDPBUSD        (R10), Z13, Z14
+	VCVTDQ2PS       Z14, Z14
+	VMULPS          64(R10), Z10, Z15
+	VFMADD231PS     Z14, Z15, Z6
+	VFMADD231PS     128(R10), Z12, Z6
+	VMOVDQA64       Z2, Z14
+	VPDPBUSD        (R10)(R11*1), Z13, Z14
+	VCVTDQ2PS       Z14, Z14
+	VMULPS          64(R10)(R11*1), Z10, Z15
+	VFMADD231PS     Z14, Z15, Z7
+	VFMADD231PS     128(R10)(R11*1), Z12, Z7
+	VMOVDQA64       Z2, Z14
+	VPDPBUSD        (R10)(R11*2), Z13, Z14
+	VCVTDQ2PS       Z14, Z14
+	VMULPS          64(R10)(R11*2), Z10, Z10
+	VFMADD231PS     Z14, Z10, Z8
+	VFMADD231PS     128(R10)(R11*2), Z12, Z8
+	ADDQ            $0x00000028, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop2
+
+tail2:
+	VEXTRACTF64X4   $0x01, Z3, Y10
+	VADDPS          Y10, Y3, Y3
+	VEXTRACTF64X4   $0x01, Z4, Y10
+	VADDPS          Y10, Y4, Y4
+	VEXTRACTF64X4   $0x01, Z5, Y10
+	VADDPS          Y10, Y5, Y5
+	VEXTRACTF64X4   $0x01, Z6, Y10
+	VADDPS          Y10, Y6, Y6
+	VEXTRACTF64X4   $0x01, Z7, Y10
+	VADDPS          Y10, Y7, Y7
+	VEXTRACTF64X4   $0x01, Z8, Y10
+	VADDPS          Y10, Y8, Y8
+	TESTQ           R9, R9
+	JZ              store2
+	VPBROADCASTW    (CX), X9
+	VCVTPH2PS       X9, Y10
+	VPBROADCASTW    2(CX), X9
+	VCVTPH2PS       X9, Y12
+	VMULPS          Y1, Y12, Y12
+	VBROADCASTI32X4 4(CX), Y13
+	VPSRLW          $0x04, Y13, K2, Y13
+	VPANDD          Y0, Y13, Y13
+	VMOVDQA64       Y2, Y14
+	VPDPBUSD        (R10), Y13, Y14
+	VCVTDQ2PS       Y14, Y14
+	VMULPS          32(R10), Y10, Y15
+	VFMADD231PS     Y14, Y15, Y3
+	VFMADD231PS     64(R10), Y12, Y3
+	VMOVDQA64       Y2, Y14
+	VPDPBUSD        (R10)(R11*1), Y13, Y14
+	VCVTDQ2PS       Y14, Y14
+	VMULPS          32(R10)(R11*1), Y10, Y15
+	VFMADD231PS     Y14, Y15, Y4
+	VFMADD231PS     64(R10)(R11*1), Y12, Y4
+	VMOVDQA64       Y2, Y14
+	VPDPBUSD        (R10)(R11*2), Y13, Y14
+	VCVTDQ2PS       Y14, Y14
+	VMULPS          32(R10)(R11*2), Y10, Y10
+	VFMADD231PS     Y14, Y10, Y5
+	VFMADD231PS     64(R10)(R11*2), Y12, Y5
+	VPBROADCASTW    (CX)(SI*1), X9
+	VCVTPH2PS       X9, Y10
+	VPBROADCASTW    2(CX)(SI*1), X9
+	VCVTPH2PS       X9, Y12
+	VMULPS          Y1, Y12, Y12
+	VBROADCASTI32X4 4(CX)(SI*1), Y13
+	VPSRLW          $0x04, Y13, K2, Y13
+	VPANDD          Y0, Y13, Y13
+	VMOVDQA64       Y2, Y14
+	VPDPBUSD        (R10), Y13, Y14
+	VCVTDQ2PS       Y14, Y14
+	VMULPS          32(R10), Y10, Y15
+	VFMADD231PS     Y14, Y15, Y6
+	VFMADD231PS     64(R10), Y12, Y6
+	VMOVDQA64       Y2, Y14
+	VPDPBUSD        (R10)(R11*1), Y13, Y14
+	VCVTDQ2PS       Y14, Y14
+	VMULPS          32(R10)(R11*1), Y10, Y15
+	VFMADD231PS     Y14, Y15, Y7
+	VFMADD231PS     64(R10)(R11*1), Y12, Y7
+	VMOVDQA64       Y2, Y14
+	VPDPBUSD        (R10)(R11*2), Y13, Y14
+	VCVTDQ2PS       Y14, Y14
+	VMULPS          32(R10)(R11*2), Y10, Y10
+	VFMADD231PS     Y14, Y10, Y8
+	VFMADD231PS     64(R10)(R11*2), Y12, Y8
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y3, X9
+	VADDPS        X9, X3, X3
+	VMOVHLPS      X3, X3, X9
+	VADDPS        X9, X3, X3
+	VMOVSHDUP     X3, X9
+	VADDSS        X9, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	VEXTRACTF32X4 $0x01, Y4, X3
+	VADDPS        X3, X4, X4
+	VMOVHLPS      X4, X4, X3
+	VADDPS        X3, X4, X4
+	VMOVSHDUP     X4, X3
+	VADDSS        X3, X4, X4
+	VADDSS        (DX)(CX*1), X4, X4
+	VMOVSS        X4, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y5, X3
+	VADDPS        X3, X5, X5
+	VMOVHLPS      X5, X5, X3
+	VADDPS        X3, X5, X5
+	VMOVSHDUP     X5, X3
+	VADDSS        X3, X5, X5
+	VADDSS        (DX)(CX*2), X5, X5
+	VMOVSS        X5, (DX)(CX*2)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y6, X3
+	VADDPS        X3, X6, X6
+	VMOVHLPS      X6, X6, X3
+	VADDPS        X3, X6, X6
+	VMOVSHDUP     X6, X3
+	VADDSS        X3, X6, X6
+	VADDSS        (DX), X6, X6
+	VMOVSS        X6, (DX)
+	VEXTRACTF32X4 $0x01, Y7, X3
+	VADDPS        X3, X7, X7
+	VMOVHLPS      X7, X7, X3
+	VADDPS        X3, X7, X7
+	VMOVSHDUP     X7, X3
+	VADDSS        X3, X7, X7
+	VADDSS        (DX)(CX*1), X7, X7
+	VMOVSS        X7, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y8, X3
+	VADDPS        X3, X8, X8
+	VMOVHLPS      X8, X8, X3
+	VADDPS        X3, X8, X8
+	VMOVSHDUP     X8, X3
+	VADDSS        X3, X8, X8
+	VADDSS        (DX)(CX*2), X8, X8
+	VMOVSS        X8, (DX)(CX*2)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	VMOVDQA64 Z2, Z3
+	VMOVDQA64 Z2, Z4
+	VMOVDQA64 Z2, Z5
+
+loop1:
+	CMPQ            R9, $0x02
+	JL              tail1
+	PREFETCHT0      (CX)(SI*1)
+	VPBROADCASTW    (CX), X18
+	VPBROADCASTW    20(CX), K1, Y18
+	VCVTPH2PS       Y18, Z6
+	VPBROADCASTW    2(CX), X19
+	VPBROADCASTW    22(CX), K1, Y19
+	VCVTPH2PS       Y19, Z7
+	VMULPS          Z1, Z7, Z7
+	VBROADCASTI32X4 4(CX), Z8
+	VBROADCASTI32X4 24(CX), K1, Z8
+	VPSRLW          $0x04, Z8, K2, Z8
+	VPANDD          Z0, Z8, Z8
+	VMOVDQA64       Z2, Z9
+	VPDPBUSD        (R10), Z8, Z9
+	VCVTDQ2PS       Z9, Z9
+	VMULPS          64(R10), Z6, Z10
+	VFMADD231PS     Z9, Z10, Z3
+	VFMADD231PS     128(R10), Z7, Z3
+	VMOVDQA64       Z2, Z9
+	VPDPBUSD        (R10)(R11*1), Z8, Z9
+	VCVTDQ2PS       Z9, Z9
+	VMULPS          64(R10)(R11*1), Z6, Z10
+	VFMADD231PS     Z9, Z10, Z4
+	VFMADD231PS     128(R10)(R11*1), Z7, Z4
+	VMOVDQA64       Z2, Z9
+	VPDPBUSD        (R10)(R11*2), Z8, Z9
+	VCVTDQ2PS       Z9, Z9
+	VMULPS          64(R10)(R11*2), Z6, Z6
+	VFMADD231PS     Z9, Z6, Z5
+	VFMADD231PS     128(R10)(R11*2), Z7, Z5
+	ADDQ            $0x00000028, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop1
+
+tail1:
+	VEXTRACTF64X4   $0x01, Z3, Y6
+	VADDPS          Y6, Y3, Y3
+	VEXTRACTF64X4   $0x01, Z4, Y6
+	VADDPS          Y6, Y4, Y4
+	VEXTRACTF64X4   $0x01, Z5, Y6
+	VADDPS          Y6, Y5, Y5
+	TESTQ           R9, R9
+	JZ              store1
+	VPBROADCASTW    (CX), X6
+	VCVTPH2PS       X6, Y6
+	VPBROADCASTW    2(CX), X7
+	VCVTPH2PS       X7, Y7
+	VMULPS          Y1, Y7, Y7
+	VBROADCASTI32X4 4(CX), Y8
+	VPSRLW          $0x04, Y8, K2, Y8
+	VPANDD          Y0, Y8, Y8
+	VMOVDQA64       Y2, Y9
+	VPDPBUSD        (R10), Y8, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          32(R10), Y6, Y10
+	VFMADD231PS     Y9, Y10, Y3
+	VFMADD231PS     64(R10), Y7, Y3
+	VMOVDQA64       Y2, Y9
+	VPDPBUSD        (R10)(R11*1), Y8, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          32(R10)(R11*1), Y6, Y10
+	VFMADD231PS     Y9, Y10, Y4
+	VFMADD231PS     64(R10)(R11*1), Y7, Y4
+	VMOVDQA64       Y2, Y9
+	VPDPBUSD        (R10)(R11*2), Y8, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          32(R10)(R11*2), Y6, Y6
+	VFMADD231PS     Y9, Y6, Y5
+	VFMADD231PS     64(R10)(R11*2), Y7, Y5
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y3, X6
+	VADDPS        X6, X3, X3
+	VMOVHLPS      X3, X3, X6
+	VADDPS        X6, X3, X3
+	VMOVSHDUP     X3, X6
+	VADDSS        X6, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	VEXTRACTF32X4 $0x01, Y4, X3
+	VADDPS        X3, X4, X4
+	VMOVHLPS      X4, X4, X3
+	VADDPS        X3, X4, X4
+	VMOVSHDUP     X4, X3
+	VADDSS        X3, X4, X4
+	VADDSS        (DX)(CX*1), X4, X4
+	VMOVSS        X4, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y5, X3
+	VADDPS        X3, X5, X5
+	VMOVHLPS      X5, X5, X3
+	VADDPS        X3, X5, X5
+	VMOVSHDUP     X5, X3
+	VADDSS        X3, X5, X5
+	VADDSS        (DX)(CX*2), X5, X5
+	VMOVSS        X5, (DX)(CX*2)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func q4_1vnniR4(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·q4_1vnniR4(SB), NOSPLIT, $0-64
+	MOVQ         w+0(FP), AX
+	MOVQ         y+40(FP), DX
+	MOVQ         nrows+56(FP), BX
+	MOVQ         rb+8(FP), SI
+	LEAQ         (SI)(SI*1), DI
+	LEAQ         (DI)(SI*1), R8
+	MOVL         $0x0000ff00, CX
+	KMOVW        CX, K1
+	MOVL         $0xff00ff00, CX
+	KMOVD        CX, K2
+	MOVL         $0x0f0f0f0f, CX
+	VPBROADCASTD CX, Z0
+	MOVL         $0x3e000000, CX
+	VPBROADCASTD CX, Z1
+	VPXORD       Z2, Z2, Z2
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	LEAQ      (R10)(R11*2), R12
+	ADDQ      R11, R12
+	VMOVDQA64 Z2, Z3
+	VMOVDQA64 Z2, Z4
+	VMOVDQA64 Z2, Z5
+	VMOVDQA64 Z2, Z6
+	VMOVDQA64 Z2, Z7
+	VMOVDQA64 Z2, Z8
+	VMOVDQA64 Z2, Z9
+	VMOVDQA64 Z2, Z10
+
+loop2:
+	CMPQ            R9, $0x02
+	JL              tail2
+	PREFETCHT0      (CX)(DI*1)
+	PREFETCHT0      (CX)(R8*1)
+	VPBROADCASTW    (CX), X11
+	VPBROADCASTW    20(CX), K1, Y11
+	VCVTPH2PS       Y11, Z12
+	VPBROADCASTW    2(CX), X13
+	VPBROADCASTW    22(CX), K1, Y13
+	VCVTPH2PS       Y13, Z14
+	VMULPS          Z1, Z14, Z14
+	VBROADCASTI32X4 4(CX), Z15
+	VBROADCASTI32X4 24(CX), K1, Z15
+	VPSRLW          $0x04, Z15, K2, Z15
+	VPANDD          Z0, Z15, Z15
+	VMOVDQA64       Z2, Z16
+	VPDPBUSD        (R10), Z15, Z16
+	VCVTDQ2PS       Z16, Z16
+	VMULPS          64(R10), Z12, Z17
+	VFMADD231PS     Z16, Z17, Z3
+	VFMADD231PS     128(R10), Z14, Z3
+	VMOVDQA64       Z2, Z16
+	VPDPBUSD        (R10)(R11*1), Z15, Z16
+	VCVTDQ2PS       Z16, Z16
+	VMULPS          64(R10)(R11*1), Z12, Z17
+	VFMADD231PS     Z16, Z17, Z4
+	VFMADD231PS     128(R10)(R11*1), Z14, Z4
+	VMOVDQA64       Z2, Z16
+	VPDPBUSD        (R10)(R11*2), Z15, Z16
+	VCVTDQ2PS       Z16, Z16
+	VMULPS          64(R10)(R11*2), Z12, Z17
+	VFMADD231PS     Z16, Z17, Z5
+	VFMADD231PS     128(R10)(R11*2), Z14, Z5
+	VMOVDQA64       Z2, Z16
+	VPDPBUSD        (R12), Z15, Z16
+	VCVTDQ2PS       Z16, Z16
+	VMULPS          64(R12), Z12, Z12
+	VFMADD231PS     Z16, Z12, Z6
+	VFMADD231PS     128(R12), Z14, Z6
+	VPBROADCASTW    (CX)(SI*1), X18
+	VPBROADCASTW    20(CX)(SI*1), K1, Y18
+	VCVTPH2PS       Y18, Z12
+	VPBROADCASTW    2(CX)(SI*1), X19
+	VPBROADCASTW    22(CX)(SI*1), K1, Y19
+	VCVTPH2PS       Y19, Z14
+	VMULPS          Z1, Z14, Z14
+	VBROADCASTI32X4 4(CX)(SI*1), Z15
+	VBROADCASTI32X4 24(CX)(SI*1), K1, Z15
+	VPSRLW          $0x04, Z15, K2, Z15
+	VPANDD          Z0, Z15, Z15
+	VMOVDQA64       Z2, Z16
+	VPDPBUSD        (R10), Z15, Z16
+	VCVTDQ2PS       Z16, Z16
+	VMULPS          64(R10), Z12, Z17
+	VFMADD231PS     Z16, Z17, Z7
+	VFMADD231PS     128(R10), Z14, Z7
+	VMOVDQA64       Z2, Z16
+	VPDPBUSD        (R10)(R11*1), Z15, Z16
+	VCVTDQ2PS       Z16, Z16
+	VMULPS          64(R10)(R11*1), Z12, Z17
+	VFMADD231PS     Z16, Z17, Z8
+	VFMADD231PS     128(R10)(R11*1), Z14, Z8
+	VMOVDQA64       Z2, Z16
+	VPDPBUSD        (R10)(R11*2), Z15, Z16
+	VCVTDQ2PS       Z16, Z16
+	VMULPS          64(R10)(R11*2), Z12, Z17
+	VFMADD231PS     Z16, Z17, Z9
+	VFMADD231PS     128(R10)(R11*2), Z14, Z9
+	VMOVDQA64       Z2, Z16
+	VPDPBUSD        (R12), Z15, Z16
+	VCVTDQ2PS       Z16, Z16
+	VMULPS          64(R12), Z12, Z12
+	VFMADD231PS     Z16, Z12, Z10
+	VFMADD231PS     128(R12), Z14, Z10
+	ADDQ            $0x00000028, CX
+	ADDQ            $0x000000c0, R10
+	ADDQ            $0x000000c0, R12
+	SUBQ            $0x02, R9
+	JMP             loop2
+
+tail2:
+	VEXTRACTF64X4   $0x01, Z3, Y12
+	VADDPS          Y12, Y3, Y3
+	VEXTRACTF64X4   $0x01, Z4, Y12
+	VADDPS          Y12, Y4, Y4
+	VEXTRACTF64X4   $0x01, Z5, Y12
+	VADDPS          Y12, Y5, Y5
+	VEXTRACTF64X4   $0x01, Z6, Y12
+	VADDPS          Y12, Y6, Y6
+	VEXTRACTF64X4   $0x01, Z7, Y12
+	VADDPS          Y12, Y7, Y7
+	VEXTRACTF64X4   $0x01, Z8, Y12
+	VADDPS          Y12, Y8, Y8
+	VEXTRACTF64X4   $0x01, Z9, Y12
+	VADDPS          Y12, Y9, Y9
+	VEXTRACTF64X4   $0x01, Z10, Y12
+	VADDPS          Y12, Y10, Y10
+	TESTQ           R9, R9
+	JZ              store2
+	VPBROADCASTW    (CX), X11
+	VCVTPH2PS       X11, Y12
+	VPBROADCASTW    2(CX), X11
+	VCVTPH2PS       X11, Y14
+	VMULPS          Y1, Y14, Y14
+	VBROADCASTI32X4 4(CX), Y15
+	VPSRLW          $0x04, Y15, K2, Y15
+	VPANDD          Y0, Y15, Y15
+	VMOVDQA64       Y2, Y16
+	VPDPBUSD        (R10), Y15, Y16
+	VCVTDQ2PS       Y16, Y16
+	VMULPS          32(R10), Y12, Y17
+	VFMADD231PS     Y16, Y17, Y3
+	VFMADD231PS     64(R10), Y14, Y3
+	VMOVDQA64       Y2, Y16
+	VPDPBUSD        (R10)(R11*1), Y15, Y16
+	VCVTDQ2PS       Y16, Y16
+	VMULPS          32(R10)(R11*1), Y12, Y17
+	VFMADD231PS     Y16, Y17, Y4
+	VFMADD231PS     64(R10)(R11*1), Y14, Y4
+	VMOVDQA64       Y2, Y16
+	VPDPBUSD        (R10)(R11*2), Y15, Y16
+	VCVTDQ2PS       Y16, Y16
+	VMULPS          32(R10)(R11*2), Y12, Y17
+	VFMADD231PS     Y16, Y17, Y5
+	VFMADD231PS     64(R10)(R11*2), Y14, Y5
+	VMOVDQA64       Y2, Y16
+	VPDPBUSD        (R12), Y15, Y16
+	VCVTDQ2PS       Y16, Y16
+	VMULPS          32(R12), Y12, Y12
+	VFMADD231PS     Y16, Y12, Y6
+	VFMADD231PS     64(R12), Y14, Y6
+	VPBROADCASTW    (CX)(SI*1), X11
+	VCVTPH2PS       X11, Y12
+	VPBROADCASTW    2(CX)(SI*1), X11
+	VCVTPH2PS       X11, Y14
+	VMULPS          Y1, Y14, Y14
+	VBROADCASTI32X4 4(CX)(SI*1), Y15
+	VPSRLW          $0x04, Y15, K2, Y15
+	VPANDD          Y0, Y15, Y15
+	VMOVDQA64       Y2, Y16
+	VPDPBUSD        (R10), Y15, Y16
+	VCVTDQ2PS       Y16, Y16
+	VMULPS          32(R10), Y12, Y17
+	VFMADD231PS     Y16, Y17, Y7
+	VFMADD231PS     64(R10), Y14, Y7
+	VMOVDQA64       Y2, Y16
+	VPDPBUSD        (R10)(R11*1), Y15, Y16
+	VCVTDQ2PS       Y16, Y16
+	VMULPS          32(R10)(R11*1), Y12, Y17
+	VFMADD231PS     Y16, Y17, Y8
+	VFMADD231PS     64(R10)(R11*1), Y14, Y8
+	VMOVDQA64       Y2, Y16
+	VPDPBUSD        (R10)(R11*2), Y15, Y16
+	VCVTDQ2PS       Y16, Y16
+	VMULPS          32(R10)(R11*2), Y12, Y17
+	VFMADD231PS     Y16, Y17, Y9
+	VFMADD231PS     64(R10)(R11*2), Y14, Y9
+	VMOVDQA64       Y2, Y16
+	VPDPBUSD        (R12), Y15, Y16
+	VCVTDQ2PS       Y16, Y16
+	VMULPS          32(R12), Y12, Y12
+	VFMADD231PS     Y16, Y12, Y10
+	VFMADD231PS     64(R12), Y14, Y10
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y3, X11
+	VADDPS        X11, X3, X3
+	VMOVHLPS      X3, X3, X11
+	VADDPS        X11, X3, X3
+	VMOVSHDUP     X3, X11
+	VADDSS        X11, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	VEXTRACTF32X4 $0x01, Y4, X3
+	VADDPS        X3, X4, X4
+	VMOVHLPS      X4, X4, X3
+	VADDPS        X3, X4, X4
+	VMOVSHDUP     X4, X3
+	VADDSS        X3, X4, X4
+	VADDSS        (DX)(CX*1), X4, X4
+	VMOVSS        X4, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y5, X3
+	VADDPS        X3, X5, X5
+	VMOVHLPS      X5, X5, X3
+	VADDPS        X3, X5, X5
+	VMOVSHDUP     X5, X3
+	VADDSS        X3, X5, X5
+	VADDSS        (DX)(CX*2), X5, X5
+	VMOVSS        X5, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y6, X3
+	VADDPS        X3, X6, X6
+	VMOVHLPS      X6, X6, X3
+	VADDPS        X3, X6, X6
+	VMOVSHDUP     X6, X3
+	VADDSS        X3, X6, X6
+	IMUL3Q        $0x00000003, CX, CX
+	VADDSS        (DX)(CX*1), X6, X6
+	VMOVSS        X6, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y7, X3
+	VADDPS        X3, X7, X7
+	VMOVHLPS      X7, X7, X3
+	VADDPS        X3, X7, X7
+	VMOVSHDUP     X7, X3
+	VADDSS        X3, X7, X7
+	VADDSS        (DX), X7, X7
+	VMOVSS        X7, (DX)
+	VEXTRACTF32X4 $0x01, Y8, X3
+	VADDPS        X3, X8, X8
+	VMOVHLPS      X8, X8, X3
+	VADDPS        X3, X8, X8
+	VMOVSHDUP     X8, X3
+	VADDSS        X3, X8, X8
+	VADDSS        (DX)(CX*1), X8, X8
+	VMOVSS        X8, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y9, X3
+	VADDPS        X3, X9, X9
+	VMOVHLPS      X9, X9, X3
+	VADDPS        X3, X9, X9
+	VMOVSHDUP     X9, X3
+	VADDSS        X3, X9, X9
+	VADDSS        (DX)(CX*2), X9, X9
+	VMOVSS        X9, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y10, X3
+	VADDPS        X3, X10, X10
+	VMOVHLPS      X10, X10, X3
+	VADDPS        X3, X10, X10
+	VMOVSHDUP     X10, X3
+	VADDSS        X3, X10, X10
+	IMUL3Q        $0x00000003, CX, CX
+	VADDSS        (DX)(CX*1), X10, X10
+	VMOVSS        X10, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	LEAQ      (R10)(R11*2), R12
+	ADDQ      R11, R12
+	VMOVDQA64 Z2, Z3
+	VMOVDQA64 Z2, Z4
+	VMOVDQA64 Z2, Z5
+	VMOVDQA64 Z2, Z6
+
+loop1:
+	CMPQ            R9, $0x02
+	JL              tail1
+	PREFETCHT0      (CX)(SI*1)
+	VPBROADCASTW    (CX), X20
+	VPBROADCASTW    20(CX), K1, Y20
+	VCVTPH2PS       Y20, Z7
+	VPBROADCASTW    2(CX), X21
+	VPBROADCASTW    22(CX), K1, Y21
+	VCVTPH2PS       Y21, Z8
+	VMULPS          Z1, Z8, Z8
+	VBROADCASTI32X4 4(CX), Z9
+	VBROADCASTI32X4 24(CX), K1, Z9
+	VPSRLW          $0x04, Z9, K2, Z9
+	VPANDD          Z0, Z9, Z9
+	VMOVDQA64       Z2, Z10
+	VPDPBUSD        (R10), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10), Z7, Z11
+	VFMADD231PS     Z10, Z11, Z3
+	VFMADD231PS     128(R10), Z8, Z3
+	VMOVDQA64       Z2, Z10
+	VPDPBUSD        (R10)(R11*1), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10)(R11*1), Z7, Z11
+	VFMADD231PS     Z10, Z11, Z4
+	VFMADD231PS     128(R10)(R11*1), Z8, Z4
+	VMOVDQA64       Z2, Z10
+	VPDPBUSD        (R10)(R11*2), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10)(R11*2), Z7, Z11
+	VFMADD231PS     Z10, Z11, Z5
+	VFMADD231PS     128(R10)(R11*2), Z8, Z5
+	VMOVDQA64       Z2, Z10
+	VPDPBUSD        (R12), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R12), Z7, Z7
+	VFMADD231PS     Z10, Z7, Z6
+	VFMADD231PS     128(R12), Z8, Z6
+	ADDQ            $0x00000028, CX
+	ADDQ            $0x000000c0, R10
+	ADDQ            $0x000000c0, R12
+	SUBQ            $0x02, R9
+	JMP             loop1
+
+tail1:
+	VEXTRACTF64X4   $0x01, Z3, Y7
+	VADDPS          Y7, Y3, Y3
+	VEXTRACTF64X4   $0x01, Z4, Y7
+	VADDPS          Y7, Y4, Y4
+	VEXTRACTF64X4   $0x01, Z5, Y7
+	VADDPS          Y7, Y5, Y5
+	VEXTRACTF64X4   $0x01, Z6, Y7
+	VADDPS          Y7, Y6, Y6
+	TESTQ           R9, R9
+	JZ              store1
+	VPBROADCASTW    (CX), X7
+	VCVTPH2PS       X7, Y7
+	VPBROADCASTW    2(CX), X8
+	VCVTPH2PS       X8, Y8
+	VMULPS          Y1, Y8, Y8
+	VBROADCASTI32X4 4(CX), Y9
+	VPSRLW          $0x04, Y9, K2, Y9
+	VPANDD          Y0, Y9, Y9
+	VMOVDQA64       Y2, Y10
+	VPDPBUSD        (R10), Y9, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          32(R10), Y7, Y11
+	VFMADD231PS     Y10, Y11, Y3
+	VFMADD231PS     64(R10), Y8, Y3
+	VMOVDQA64       Y2, Y10
+	VPDPBUSD        (R10)(R11*1), Y9, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          32(R10)(R11*1), Y7, Y11
+	VFMADD231PS     Y10, Y11, Y4
+	VFMADD231PS     64(R10)(R11*1), Y8, Y4
+	VMOVDQA64       Y2, Y10
+	VPDPBUSD        (R10)(R11*2), Y9, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          32(R10)(R11*2), Y7, Y11
+	VFMADD231PS     Y10, Y11, Y5
+	VFMADD231PS     64(R10)(R11*2), Y8, Y5
+	VMOVDQA64       Y2, Y10
+	VPDPBUSD        (R12), Y9, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          32(R12), Y7, Y7
+	VFMADD231PS     Y10, Y7, Y6
+	VFMADD231PS     64(R12), Y8, Y6
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y3, X7
+	VADDPS        X7, X3, X3
+	VMOVHLPS      X3, X3, X7
+	VADDPS        X7, X3, X3
+	VMOVSHDUP     X3, X7
+	VADDSS        X7, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	VEXTRACTF32X4 $0x01, Y4, X3
+	VADDPS        X3, X4, X4
+	VMOVHLPS      X4, X4, X3
+	VADDPS        X3, X4, X4
+	VMOVSHDUP     X4, X3
+	VADDSS        X3, X4, X4
+	VADDSS        (DX)(CX*1), X4, X4
+	VMOVSS        X4, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y5, X3
+	VADDPS        X3, X5, X5
+	VMOVHLPS      X5, X5, X3
+	VADDPS        X3, X5, X5
+	VMOVSHDUP     X5, X3
+	VADDSS        X3, X5, X5
+	VADDSS        (DX)(CX*2), X5, X5
+	VMOVSS        X5, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y6, X3
+	VADDPS        X3, X6, X6
+	VMOVHLPS      X6, X6, X3
+	VADDPS        X3, X6, X6
+	VMOVSHDUP     X6, X3
+	VADDSS        X3, X6, X6
+	IMUL3Q        $0x00000003, CX, CX
+	VADDSS        (DX)(CX*1), X6, X6
+	VMOVSS        X6, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func q5_0avx2R1(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, F16C, FMA3
+TEXT ·q5_0avx2R1(SB), NOSPLIT, $0-72
+	MOVQ         w+0(FP), AX
+	MOVQ         y+48(FP), CX
+	MOVQ         nrows+64(FP), DX
+	VPCMPEQW     Y0, Y0, Y0
+	VPSRLW       $0x0f, Y0, Y0
+	MOVL         $0x0f0f0f0f, BX
+	VMOVD        BX, X1
+	VPBROADCASTD X1, Y1
+	MOVL         $0x10101010, BX
+	VMOVD        BX, X2
+	VPBROADCASTD X2, Y2
+	VPCMPEQB     Y3, Y3, Y3
+
+row:
+	MOVQ   nb+32(FP), BX
+	MOVQ   aq+8(FP), SI
+	MOVQ   ad+16(FP), DI
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+
+loopU:
+	CMPQ         BX, $0x02
+	JL           loop
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, Y6
+	VMOVDQU      6(AX), X7
+	VPSRLW       $0x04, X7, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VPAND        Y1, Y8, Y8
+	VPBROADCASTD 2(AX), Y9
+	VPSHUFB      q5BitShuf<>+0(SB), Y9, Y9
+	VPOR         q5BitMask<>+0(SB), Y9, Y9
+	VPCMPEQB     Y3, Y9, Y9
+	VPAND        Y2, Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VPSUBB       Y2, Y8, Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      (SI), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y8
+	VPMADDWD     Y0, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DI), Y9
+	VMULPS       Y6, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y4
+	VPBROADCASTW 22(AX), X6
+	VCVTPH2PS    X6, Y6
+	VMOVDQU      28(AX), X7
+	VPSRLW       $0x04, X7, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VPAND        Y1, Y8, Y8
+	VPBROADCASTD 24(AX), Y9
+	VPSHUFB      q5BitShuf<>+0(SB), Y9, Y9
+	VPOR         q5BitMask<>+0(SB), Y9, Y9
+	VPCMPEQB     Y3, Y9, Y9
+	VPAND        Y2, Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VPSUBB       Y2, Y8, Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      32(SI), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y8
+	VPMADDWD     Y0, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DI), Y9
+	VMULPS       Y6, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y5
+	ADDQ         $0x0000002c, AX
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000008, DI
+	SUBQ         $0x02, BX
+	JMP          loopU
+
+loop:
+	TESTQ        BX, BX
+	JZ           store
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, Y6
+	VMOVDQU      6(AX), X7
+	VPSRLW       $0x04, X7, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VPAND        Y1, Y8, Y8
+	VPBROADCASTD 2(AX), Y9
+	VPSHUFB      q5BitShuf<>+0(SB), Y9, Y9
+	VPOR         q5BitMask<>+0(SB), Y9, Y9
+	VPCMPEQB     Y3, Y9, Y9
+	VPAND        Y2, Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VPSUBB       Y2, Y8, Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      (SI), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y8
+	VPMADDWD     Y0, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DI), Y9
+	VMULPS       Y6, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y4
+	ADDQ         $0x00000016, AX
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000004, DI
+	DECQ         BX
+	JMP          loop
+
+store:
+	VADDPS       Y5, Y4, Y4
+	MOVQ         ys+56(FP), BX
+	SHLQ         $0x02, BX
+	VEXTRACTF128 $0x01, Y4, X5
+	VADDPS       X5, X4, X4
+	VMOVHLPS     X4, X4, X5
+	VADDPS       X5, X4, X4
+	VMOVSHDUP    X4, X5
+	VADDSS       X5, X4, X4
+	VMOVSS       X4, (CX)
+	ADDQ         $0x04, CX
+	DECQ         DX
+	JNZ          row
+	VZEROUPPER
+	RET
+
+// func q5_0avx2R2(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, F16C, FMA3
+TEXT ·q5_0avx2R2(SB), NOSPLIT, $0-72
+	MOVQ         w+0(FP), AX
+	MOVQ         y+48(FP), CX
+	MOVQ         nrows+64(FP), DX
+	VPCMPEQW     Y0, Y0, Y0
+	VPSRLW       $0x0f, Y0, Y0
+	MOVL         $0x0f0f0f0f, BX
+	VMOVD        BX, X1
+	VPBROADCASTD X1, Y1
+	MOVL         $0x10101010, BX
+	VMOVD        BX, X2
+	VPBROADCASTD X2, Y2
+	VPCMPEQB     Y3, Y3, Y3
+
+row:
+	MOVQ   nb+32(FP), BX
+	MOVQ   aq+8(FP), SI
+	MOVQ   ad+16(FP), DI
+	MOVQ   k+40(FP), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+loopU:
+	CMPQ         BX, $0x02
+	JL           loop
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, Y8
+	VMOVDQU      6(AX), X9
+	VPSRLW       $0x04, X9, X10
+	VINSERTI128  $0x01, X10, Y9, Y10
+	VPAND        Y1, Y10, Y10
+	VPBROADCASTD 2(AX), Y11
+	VPSHUFB      q5BitShuf<>+0(SB), Y11, Y11
+	VPOR         q5BitMask<>+0(SB), Y11, Y11
+	VPCMPEQB     Y3, Y11, Y11
+	VPAND        Y2, Y11, Y11
+	VPOR         Y11, Y10, Y10
+	VPSUBB       Y2, Y10, Y10
+	VPSIGNB      Y10, Y10, Y11
+	VMOVDQU      (SI), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y0, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (DI), Y13
+	VMULPS       Y8, Y13, Y13
+	VFMADD231PS  Y12, Y13, Y4
+	VMOVDQU      (SI)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y10
+	VPMADDWD     Y0, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DI)(R9*1), Y11
+	VMULPS       Y8, Y11, Y11
+	VFMADD231PS  Y10, Y11, Y6
+	VPBROADCASTW 22(AX), X8
+	VCVTPH2PS    X8, Y8
+	VMOVDQU      28(AX), X9
+	VPSRLW       $0x04, X9, X10
+	VINSERTI128  $0x01, X10, Y9, Y10
+	VPAND        Y1, Y10, Y10
+	VPBROADCASTD 24(AX), Y11
+	VPSHUFB      q5BitShuf<>+0(SB), Y11, Y11
+	VPOR         q5BitMask<>+0(SB), Y11, Y11
+	VPCMPEQB     Y3, Y11, Y11
+	VPAND        Y2, Y11, Y11
+	VPOR         Y11, Y10, Y10
+	VPSUBB       Y2, Y10, Y10
+	VPSIGNB      Y10, Y10, Y11
+	VMOVDQU      32(SI), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y0, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DI), Y13
+	VMULPS       Y8, Y13, Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      32(SI)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y10
+	VPMADDWD     Y0, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DI)(R9*1), Y11
+	VMULPS       Y8, Y11, Y11
+	VFMADD231PS  Y10, Y11, Y7
+	ADDQ         $0x0000002c, AX
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000008, DI
+	SUBQ         $0x02, BX
+	JMP          loopU
+
+loop:
+	TESTQ        BX, BX
+	JZ           store
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, Y8
+	VMOVDQU      6(AX), X9
+	VPSRLW       $0x04, X9, X10
+	VINSERTI128  $0x01, X10, Y9, Y10
+	VPAND        Y1, Y10, Y10
+	VPBROADCASTD 2(AX), Y11
+	VPSHUFB      q5BitShuf<>+0(SB), Y11, Y11
+	VPOR         q5BitMask<>+0(SB), Y11, Y11
+	VPCMPEQB     Y3, Y11, Y11
+	VPAND        Y2, Y11, Y11
+	VPOR         Y11, Y10, Y10
+	VPSUBB       Y2, Y10, Y10
+	VPSIGNB      Y10, Y10, Y11
+	VMOVDQU      (SI), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y0, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (DI), Y13
+	VMULPS       Y8, Y13, Y13
+	VFMADD231PS  Y12, Y13, Y4
+	VMOVDQU      (SI)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y10
+	VPMADDWD     Y0, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DI)(R9*1), Y11
+	VMULPS       Y8, Y11, Y11
+	VFMADD231PS  Y10, Y11, Y6
+	ADDQ         $0x00000016, AX
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000004, DI
+	DECQ         BX
+	JMP          loop
+
+store:
+	VADDPS       Y5, Y4, Y4
+	VADDPS       Y7, Y6, Y6
+	MOVQ         ys+56(FP), BX
+	SHLQ         $0x02, BX
+	VEXTRACTF128 $0x01, Y4, X5
+	VADDPS       X5, X4, X4
+	VMOVHLPS     X4, X4, X5
+	VADDPS       X5, X4, X4
+	VMOVSHDUP    X4, X5
+	VADDSS       X5, X4, X4
+	VMOVSS       X4, (CX)
+	VEXTRACTF128 $0x01, Y6, X4
+	VADDPS       X4, X6, X6
+	VMOVHLPS     X6, X6, X4
+	VADDPS       X4, X6, X6
+	VMOVSHDUP    X6, X4
+	VADDSS       X4, X6, X6
+	VMOVSS       X6, (CX)(BX*1)
+	ADDQ         $0x04, CX
+	DECQ         DX
+	JNZ          row
+	VZEROUPPER
+	RET
+
+// func q5_0avx2R3(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, F16C, FMA3
+TEXT ·q5_0avx2R3(SB), NOSPLIT, $0-72
+	MOVQ         w+0(FP), AX
+	MOVQ         y+48(FP), CX
+	MOVQ         nrows+64(FP), DX
+	VPCMPEQW     Y0, Y0, Y0
+	VPSRLW       $0x0f, Y0, Y0
+	MOVL         $0x0f0f0f0f, BX
+	VMOVD        BX, X1
+	VPBROADCASTD X1, Y1
+	MOVL         $0x10101010, BX
+	VMOVD        BX, X2
+	VPBROADCASTD X2, Y2
+	VPCMPEQB     Y3, Y3, Y3
+
+row:
+	MOVQ   nb+32(FP), BX
+	MOVQ   aq+8(FP), SI
+	MOVQ   ad+16(FP), DI
+	MOVQ   k+40(FP), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+
+loop:
+	TESTQ        BX, BX
+	JZ           store
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, Y7
+	VMOVDQU      6(AX), X8
+	VPSRLW       $0x04, X8, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPBROADCASTD 2(AX), Y10
+	VPSHUFB      q5BitShuf<>+0(SB), Y10, Y10
+	VPOR         q5BitMask<>+0(SB), Y10, Y10
+	VPCMPEQB     Y3, Y10, Y10
+	VPAND        Y2, Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VPSUBB       Y2, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	VMOVDQU      (SI), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y0, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DI), Y12
+	VMULPS       Y7, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y4
+	VMOVDQU      (SI)(R8*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y0, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DI)(R9*1), Y12
+	VMULPS       Y7, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      (SI)(R8*2), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y9
+	VPMADDWD     Y0, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DI)(R9*2), Y10
+	VMULPS       Y7, Y10, Y10
+	VFMADD231PS  Y9, Y10, Y6
+	ADDQ         $0x00000016, AX
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000004, DI
+	DECQ         BX
+	JMP          loop
+
+store:
+	MOVQ         ys+56(FP), BX
+	SHLQ         $0x02, BX
+	VEXTRACTF128 $0x01, Y4, X7
+	VADDPS       X7, X4, X4
+	VMOVHLPS     X4, X4, X7
+	VADDPS       X7, X4, X4
+	VMOVSHDUP    X4, X7
+	VADDSS       X7, X4, X4
+	VMOVSS       X4, (CX)
+	VEXTRACTF128 $0x01, Y5, X4
+	VADDPS       X4, X5, X5
+	VMOVHLPS     X5, X5, X4
+	VADDPS       X4, X5, X5
+	VMOVSHDUP    X5, X4
+	VADDSS       X4, X5, X5
+	VMOVSS       X5, (CX)(BX*1)
+	VEXTRACTF128 $0x01, Y6, X4
+	VADDPS       X4, X6, X6
+	VMOVHLPS     X6, X6, X4
+	VADDPS       X4, X6, X6
+	VMOVSHDUP    X6, X4
+	VADDSS       X4, X6, X6
+	VMOVSS       X6, (CX)(BX*2)
+	ADDQ         $0x04, CX
+	DECQ         DX
+	JNZ          row
+	VZEROUPPER
+	RET
+
+// func q5_0avx2R4(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, F16C, FMA3
+TEXT ·q5_0avx2R4(SB), NOSPLIT, $0-72
+	MOVQ         w+0(FP), AX
+	MOVQ         y+48(FP), CX
+	MOVQ         nrows+64(FP), DX
+	VPCMPEQW     Y0, Y0, Y0
+	VPSRLW       $0x0f, Y0, Y0
+	MOVL         $0x0f0f0f0f, BX
+	VMOVD        BX, X1
+	VPBROADCASTD X1, Y1
+	MOVL         $0x10101010, BX
+	VMOVD        BX, X2
+	VPBROADCASTD X2, Y2
+	VPCMPEQB     Y3, Y3, Y3
+
+row:
+	MOVQ   nb+32(FP), BX
+	MOVQ   aq+8(FP), SI
+	MOVQ   ad+16(FP), DI
+	MOVQ   k+40(FP), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	LEAQ   (SI)(R8*2), R10
+	ADDQ   R8, R10
+	LEAQ   (DI)(R9*2), R11
+	ADDQ   R9, R11
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+loop:
+	TESTQ        BX, BX
+	JZ           store
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, Y8
+	VMOVDQU      6(AX), X9
+	VPSRLW       $0x04, X9, X10
+	VINSERTI128  $0x01, X10, Y9, Y10
+	VPAND        Y1, Y10, Y10
+	VPBROADCASTD 2(AX), Y11
+	VPSHUFB      q5BitShuf<>+0(SB), Y11, Y11
+	VPOR         q5BitMask<>+0(SB), Y11, Y11
+	VPCMPEQB     Y3, Y11, Y11
+	VPAND        Y2, Y11, Y11
+	VPOR         Y11, Y10, Y10
+	VPSUBB       Y2, Y10, Y10
+	VPSIGNB      Y10, Y10, Y11
+	VMOVDQU      (SI), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y0, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (DI), Y13
+	VMULPS       Y8, Y13, Y13
+	VFMADD231PS  Y12, Y13, Y4
+	VMOVDQU      (SI)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y0, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (DI)(R9*1), Y13
+	VMULPS       Y8, Y13, Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      (SI)(R8*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y0, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (DI)(R9*2), Y13
+	VMULPS       Y8, Y13, Y13
+	VFMADD231PS  Y12, Y13, Y6
+	VMOVDQU      (R10), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y10
+	VPMADDWD     Y0, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (R11), Y11
+	VMULPS       Y8, Y11, Y11
+	VFMADD231PS  Y10, Y11, Y7
+	ADDQ         $0x00000016, AX
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000004, DI
+	ADDQ         $0x00000020, R10
+	ADDQ         $0x00000004, R11
+	DECQ         BX
+	JMP          loop
+
+store:
+	MOVQ         ys+56(FP), BX
+	SHLQ         $0x02, BX
+	VEXTRACTF128 $0x01, Y4, X8
+	VADDPS       X8, X4, X4
+	VMOVHLPS     X4, X4, X8
+	VADDPS       X8, X4, X4
+	VMOVSHDUP    X4, X8
+	VADDSS       X8, X4, X4
+	VMOVSS       X4, (CX)
+	VEXTRACTF128 $0x01, Y5, X4
+	VADDPS       X4, X5, X5
+	VMOVHLPS     X5, X5, X4
+	VADDPS       X4, X5, X5
+	VMOVSHDUP    X5, X4
+	VADDSS       X4, X5, X5
+	VMOVSS       X5, (CX)(BX*1)
+	VEXTRACTF128 $0x01, Y6, X4
+	VADDPS       X4, X6, X6
+	VMOVHLPS     X6, X6, X4
+	VADDPS       X4, X6, X6
+	VMOVSHDUP    X6, X4
+	VADDSS       X4, X6, X6
+	VMOVSS       X6, (CX)(BX*2)
+	VEXTRACTF128 $0x01, Y7, X4
+	VADDPS       X4, X7, X7
+	VMOVHLPS     X7, X7, X4
+	VADDPS       X4, X7, X7
+	VMOVSHDUP    X7, X4
+	VADDSS       X4, X7, X7
+	IMUL3Q       $0x00000003, BX, BX
+	VMOVSS       X7, (CX)(BX*1)
+	ADDQ         $0x04, CX
+	DECQ         DX
+	JNZ          row
+	VZEROUPPER
+	RET
+
+// func q5_0vnniR1(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·q5_0vnniR1(SB), NOSPLIT, $0-64
+	MOVQ         w+0(FP), AX
+	MOVQ         y+40(FP), DX
+	MOVQ         nrows+56(FP), BX
+	MOVQ         rb+8(FP), SI
+	LEAQ         (SI)(SI*1), DI
+	LEAQ         (DI)(SI*1), R8
+	MOVL         $0x0000ff00, CX
+	KMOVW        CX, K1
+	MOVL         $0xff00ff00, CX
+	KMOVD        CX, K2
+	MOVL         $0x0f0f0f0f, CX
+	VPBROADCASTD CX, Z0
+	MOVL         $0x10101010, CX
+	VPBROADCASTD CX, Z1
+	MOVL         $0x70707070, CX
+	VPBROADCASTD CX, Z2
+	VPXORD       Z3, Z3, Z3
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	VMOVDQA64 Z3, Z4
+	VMOVDQA64 Z3, Z5
+	VMOVDQA64 Z3, Z6
+	VMOVDQA64 Z3, Z7
+
+loopU2:
+	CMPQ            R9, $0x04
+	JL              loop2
+	PREFETCHT0      (CX)(DI*1)
+	PREFETCHT0      64(CX)(DI*1)
+	PREFETCHT0      (CX)(R8*1)
+	PREFETCHT0      64(CX)(R8*1)
+	VPBROADCASTW    (CX), X8
+	VPBROADCASTW    22(CX), K1, Y8
+	VCVTPH2PS       Y8, Z9
+	VBROADCASTI32X4 6(CX), Z10
+	VBROADCASTI32X4 28(CX), K1, Z10
+	VPSRLW          $0x04, Z10, K2, Z10
+	VPANDD          Z0, Z10, Z10
+	KMOVD           2(CX), K3
+	KMOVD           24(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z10, K3, Z10
+	VPADDB          Z2, Z10, Z10
+	VMOVDQU32       128(R10), Z11
+	VPDPBUSD        (R10), Z10, Z11
+	VCVTDQ2PS       Z11, Z11
+	VMULPS          64(R10), Z9, Z9
+	VFMADD231PS     Z11, Z9, Z4
+	VPBROADCASTW    (CX)(SI*1), X12
+	VPBROADCASTW    22(CX)(SI*1), K1, Y12
+	VCVTPH2PS       Y12, Z9
+	VBROADCASTI32X4 6(CX)(SI*1), Z10
+	VBROADCASTI32X4 28(CX)(SI*1), K1, Z10
+	VPSRLW          $0x04, Z10, K2, Z10
+	VPANDD          Z0, Z10, Z10
+	KMOVD           2(CX)(SI*1), K3
+	KMOVD           24(CX)(SI*1), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z10, K3, Z10
+	VPADDB          Z2, Z10, Z10
+	VMOVDQU32       128(R10), Z11
+	VPDPBUSD        (R10), Z10, Z11
+	VCVTDQ2PS       Z11, Z11
+	VMULPS          64(R10), Z9, Z9
+	VFMADD231PS     Z11, Z9, Z5
+	VPBROADCASTW    44(CX), X13
+	VPBROADCASTW    66(CX), K1, Y13
+	VCVTPH2PS       Y13, Z9
+	VBROADCASTI32X4 50(CX), Z10
+	VBROADCASTI32X4 72(CX), K1, Z10
+	VPSRLW          $0x04, Z10, K2, Z10
+	VPANDD          Z0, Z10, Z10
+	KMOVD           46(CX), K3
+	KMOVD           68(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z10, K3, Z10
+	VPADDB          Z2, Z10, Z10
+	VMOVDQU32       320(R10), Z11
+	VPDPBUSD        192(R10), Z10, Z11
+	VCVTDQ2PS       Z11, Z11
+	VMULPS          256(R10), Z9, Z9
+	VFMADD231PS     Z11, Z9, Z6
+	VPBROADCASTW    44(CX)(SI*1), X14
+	VPBROADCASTW    66(CX)(SI*1), K1, Y14
+	VCVTPH2PS       Y14, Z9
+	VBROADCASTI32X4 50(CX)(SI*1), Z10
+	VBROADCASTI32X4 72(CX)(SI*1), K1, Z10
+	VPSRLW          $0x04, Z10, K2, Z10
+	VPANDD          Z0, Z10, Z10
+	KMOVD           46(CX)(SI*1), K3
+	KMOVD           68(CX)(SI*1), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z10, K3, Z10
+	VPADDB          Z2, Z10, Z10
+	VMOVDQU32       320(R10), Z11
+	VPDPBUSD        192(R10), Z10, Z11
+	VCVTDQ2PS       Z11, Z11
+	VMULPS          256(R10), Z9, Z9
+	VFMADD231PS     Z11, Z9, Z7
+	ADDQ            $0x00000058, CX
+	ADDQ            $0x00000180, R10
+	SUBQ            $0x04, R9
+	JMP             loopU2
+
+loop2:
+	CMPQ            R9, $0x02
+	JL              tail2
+	PREFETCHT0      (CX)(DI*1)
+	PREFETCHT0      (CX)(R8*1)
+	VPBROADCASTW    (CX), X15
+	VPBROADCASTW    22(CX), K1, Y15
+	VCVTPH2PS       Y15, Z9
+	VBROADCASTI32X4 6(CX), Z10
+	VBROADCASTI32X4 28(CX), K1, Z10
+	VPSRLW          $0x04, Z10, K2, Z10
+	VPANDD          Z0, Z10, Z10
+	KMOVD           2(CX), K3
+	KMOVD           24(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z10, K3, Z10
+	VPADDB          Z2, Z10, Z10
+	VMOVDQU32       128(R10), Z11
+	VPDPBUSD        (R10), Z10, Z11
+	VCVTDQ2PS       Z11, Z11
+	VMULPS          64(R10), Z9, Z9
+	VFMADD231PS     Z11, Z9, Z4
+	VPBROADCASTW    (CX)(SI*1), X16
+	VPBROADCASTW    22(CX)(SI*1), K1, Y16
+	VCVTPH2PS       Y16, Z9
+	VBROADCASTI32X4 6(CX)(SI*1), Z10
+	VBROADCASTI32X4 28(CX)(SI*1), K1, Z10
+	VPSRLW          $0x04, Z10, K2, Z10
+	VPANDD          Z0, Z10, Z10
+	KMOVD           2(CX)(SI*1), K3
+	KMOVD           24(CX)(SI*1), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z10, K3, Z10
+	VPADDB          Z2, Z10, Z10
+	VMOVDQU32       128(R10), Z11
+	VPDPBUSD        (R10), Z10, Z11
+	VCVTDQ2PS       Z11, Z11
+	VMULPS          64(R10), Z9, Z9
+	VFMADD231PS     Z11, Z9, Z5
+	ADDQ            $0x0000002c, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop2
+
+tail2:
+	VADDPS          Z6, Z4, Z4
+	VEXTRACTF64X4   $0x01, Z4, Y6
+	VADDPS          Y6, Y4, Y4
+	VADDPS          Z7, Z5, Z5
+	VEXTRACTF64X4   $0x01, Z5, Y6
+	VADDPS          Y6, Y5, Y5
+	TESTQ           R9, R9
+	JZ              store2
+	VPBROADCASTW    (CX), X6
+	VCVTPH2PS       X6, Y6
+	VBROADCASTI32X4 6(CX), Y7
+	VPSRLW          $0x04, Y7, K2, Y7
+	VPANDD          Y0, Y7, Y7
+	KMOVD           2(CX), K3
+	VPADDB          Y1, Y7, K3, Y7
+	VPADDB          Y2, Y7, Y7
+	VMOVDQU32       64(R10), Y9
+	VPDPBUSD        (R10), Y7, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          32(R10), Y6, Y6
+	VFMADD231PS     Y9, Y6, Y4
+	VPBROADCASTW    (CX)(SI*1), X6
+	VCVTPH2PS       X6, Y6
+	VBROADCASTI32X4 6(CX)(SI*1), Y7
+	VPSRLW          $0x04, Y7, K2, Y7
+	VPANDD          Y0, Y7, Y7
+	KMOVD           2(CX)(SI*1), K3
+	VPADDB          Y1, Y7, K3, Y7
+	VPADDB          Y2, Y7, Y7
+	VMOVDQU32       64(R10), Y9
+	VPDPBUSD        (R10), Y7, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          32(R10), Y6, Y6
+	VFMADD231PS     Y9, Y6, Y5
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y4, X6
+	VADDPS        X6, X4, X4
+	VMOVHLPS      X4, X4, X6
+	VADDPS        X6, X4, X4
+	VMOVSHDUP     X4, X6
+	VADDSS        X6, X4, X4
+	VADDSS        (DX), X4, X4
+	VMOVSS        X4, (DX)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y5, X4
+	VADDPS        X4, X5, X5
+	VMOVHLPS      X5, X5, X4
+	VADDPS        X4, X5, X5
+	VMOVSHDUP     X5, X4
+	VADDSS        X4, X5, X5
+	VADDSS        (DX), X5, X5
+	VMOVSS        X5, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	VMOVDQA64 Z3, Z4
+	VMOVDQA64 Z3, Z5
+
+loopU1:
+	CMPQ            R9, $0x04
+	JL              loop1
+	PREFETCHT0      (CX)(SI*1)
+	PREFETCHT0      64(CX)(SI*1)
+	VPBROADCASTW    (CX), X17
+	VPBROADCASTW    22(CX), K1, Y17
+	VCVTPH2PS       Y17, Z6
+	VBROADCASTI32X4 6(CX), Z7
+	VBROADCASTI32X4 28(CX), K1, Z7
+	VPSRLW          $0x04, Z7, K2, Z7
+	VPANDD          Z0, Z7, Z7
+	KMOVD           2(CX), K3
+	KMOVD           24(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z7, K3, Z7
+	VPADDB          Z2, Z7, Z7
+	VMOVDQU32       128(R10), Z8
+	VPDPBUSD        (R10), Z7, Z8
+	VCVTDQ2PS       Z8, Z8
+	VMULPS          64(R10), Z6, Z6
+	VFMADD231PS     Z8, Z6, Z4
+	VPBROADCASTW    44(CX), X18
+	VPBROADCASTW    66(CX), K1, Y18
+	VCVTPH2PS       Y18, Z6
+	VBROADCASTI32X4 50(CX), Z7
+	VBROADCASTI32X4 72(CX), K1, Z7
+	VPSRLW          $0x04, Z7, K2, Z7
+	VPANDD          Z0, Z7, Z7
+	KMOVD           46(CX), K3
+	KMOVD           68(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z7, K3, Z7
+	VPADDB          Z2, Z7, Z7
+	VMOVDQU32       320(R10), Z8
+	VPDPBUSD        192(R10), Z7, Z8
+	VCVTDQ2PS       Z8, Z8
+	VMULPS          256(R10), Z6, Z6
+	VFMADD231PS     Z8, Z6, Z5
+	ADDQ            $0x00000058, CX
+	ADDQ            $0x00000180, R10
+	SUBQ            $0x04, R9
+	JMP             loopU1
+
+loop1:
+	CMPQ            R9, $0x02
+	JL              tail1
+	PREFETCHT0      (CX)(SI*1)
+	VPBROADCASTW    (CX), X19
+	VPBROADCASTW    22(CX), K1, Y19
+	VCVTPH2PS       Y19, Z6
+	VBROADCASTI32X4 6(CX), Z7
+	VBROADCASTI32X4 28(CX), K1, Z7
+	VPSRLW          $0x04, Z7, K2, Z7
+	VPANDD          Z0, Z7, Z7
+	KMOVD           2(CX), K3
+	KMOVD           24(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z7, K3, Z7
+	VPADDB          Z2, Z7, Z7
+	VMOVDQU32       128(R10), Z8
+	VPDPBUSD        (R10), Z7, Z8
+	VCVTDQ2PS       Z8, Z8
+	VMULPS          64(R10), Z6, Z6
+	VFMADD231PS     Z8, Z6, Z4
+	ADDQ            $0x0000002c, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop1
+
+tail1:
+	VADDPS          Z5, Z4, Z4
+	VEXTRACTF64X4   $0x01, Z4, Y5
+	VADDPS          Y5, Y4, Y4
+	TESTQ           R9, R9
+	JZ              store1
+	VPBROADCASTW    (CX), X5
+	VCVTPH2PS       X5, Y5
+	VBROADCASTI32X4 6(CX), Y6
+	VPSRLW          $0x04, Y6, K2, Y6
+	VPANDD          Y0, Y6, Y6
+	KMOVD           2(CX), K3
+	VPADDB          Y1, Y6, K3, Y6
+	VPADDB          Y2, Y6, Y6
+	VMOVDQU32       64(R10), Y7
+	VPDPBUSD        (R10), Y6, Y7
+	VCVTDQ2PS       Y7, Y7
+	VMULPS          32(R10), Y5, Y5
+	VFMADD231PS     Y7, Y5, Y4
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y4, X5
+	VADDPS        X5, X4, X4
+	VMOVHLPS      X4, X4, X5
+	VADDPS        X5, X4, X4
+	VMOVSHDUP     X4, X5
+	VADDSS        X5, X4, X4
+	VADDSS        (DX), X4, X4
+	VMOVSS        X4, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func q5_0vnniR2(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·q5_0vnniR2(SB), NOSPLIT, $0-64
+	MOVQ         w+0(FP), AX
+	MOVQ         y+40(FP), DX
+	MOVQ         nrows+56(FP), BX
+	MOVQ         rb+8(FP), SI
+	LEAQ         (SI)(SI*1), DI
+	LEAQ         (DI)(SI*1), R8
+	MOVL         $0x0000ff00, CX
+	KMOVW        CX, K1
+	MOVL         $0xff00ff00, CX
+	KMOVD        CX, K2
+	MOVL         $0x0f0f0f0f, CX
+	VPBROADCASTD CX, Z0
+	MOVL         $0x10101010, CX
+	VPBROADCASTD CX, Z1
+	MOVL         $0x70707070, CX
+	VPBROADCASTD CX, Z2
+	VPXORD       Z3, Z3, Z3
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	VMOVDQA64 Z3, Z4
+	VMOVDQA64 Z3, Z5
+	VMOVDQA64 Z3, Z6
+	VMOVDQA64 Z3, Z7
+
+loop2:
+	CMPQ            R9, $0x02
+	JL              tail2
+	PREFETCHT0      (CX)(DI*1)
+	PREFETCHT0      (CX)(R8*1)
+	VPBROADCASTW    (CX), X8
+	VPBROADCASTW    22(CX), K1, Y8
+	VCVTPH2PS       Y8, Z9
+	VBROADCASTI32X4 6(CX), Z10
+	VBROADCASTI32X4 28(CX), K1, Z10
+	VPSRLW          $0x04, Z10, K2, Z10
+	VPANDD          Z0, Z10, Z10
+	KMOVD           2(CX), K3
+	KMOVD           24(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z10, K3, Z10
+	VPADDB          Z2, Z10, Z10
+	VMOVDQU32       128(R10), Z11
+	VPDPBUSD        (R10), Z10, Z11
+	VCVTDQ2PS       Z11, Z11
+	VMULPS          64(R10), Z9, Z12
+	VFMADD231PS     Z11, Z12, Z4
+	VMOVDQU32       128(R10)(R11*1), Z11
+	VPDPBUSD        (R10)(R11*1), Z10, Z11
+	VCVTDQ2PS       Z11, Z11
+	VMULPS          64(R10)(R11*1), Z9, Z9
+	VFMADD231PS     Z11, Z9, Z5
+	VPBROADCASTW    (CX)(SI*1), X13
+	VPBROADCASTW    22(CX)(SI*1), K1, Y13
+	VCVTPH2PS       Y13, Z9
+	VBROADCASTI32X4 6(CX)(SI*1), Z10
+	VBROADCASTI32X4 28(CX)(SI*1), K1, Z10
+	VPSRLW          $0x04, Z10, K2, Z10
+	VPANDD          Z0, Z10, Z10
+	KMOVD           2(CX)(SI*1), K3
+	KMOVD           24(CX)(SI*1), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z10, K3, Z10
+	VPADDB          Z2, Z10, Z10
+	VMOVDQU32       128(R10), Z11
+	VPDPBUSD        (R10), Z10, Z11
+	VCVTDQ2PS       Z11, Z11
+	VMULPS          64(R10), Z9, Z12
+	VFMADD231PS     Z11, Z12, Z6
+	VMOVDQU32       128(R10)(R11*1), Z11
+	VPDPBUSD        (R10)(R11*1), Z10, Z11
+	VCVTDQ2PS       Z11, Z11
+	VMULPS          64(R10)(R11*1), Z9, Z9
+	VFMADD231PS     Z11, Z9, Z7
+	ADDQ            $0x0000002c, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop2
+
+tail2:
+	VEXTRACTF64X4   $0x01, Z4, Y9
+	VADDPS          Y9, Y4, Y4
+	VEXTRACTF64X4   $0x01, Z5, Y9
+	VADDPS          Y9, Y5, Y5
+	VEXTRACTF64X4   $0x01, Z6, Y9
+	VADDPS          Y9, Y6, Y6
+	VEXTRACTF64X4   $0x01, Z7, Y9
+	VADDPS          Y9, Y7, Y7
+	TESTQ           R9, R9
+	JZ              store2
+	VPBROADCASTW    (CX), X8
+	VCVTPH2PS       X8, Y9
+	VBROADCASTI32X4 6(CX), Y10
+	VPSRLW          $0x04, Y10, K2, Y10
+	VPANDD          Y0, Y10, Y10
+	KMOVD           2(CX), K3
+	VPADDB          Y1, Y10, K3, Y10
+	VPADDB          Y2, Y10, Y10
+	VMOVDQU32       64(R10), Y11
+	VPDPBUSD        (R10), Y10, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          32(R10), Y9, Y12
+	VFMADD231PS     Y11, Y12, Y4
+	VMOVDQU32       64(R10)(R11*1), Y11
+	VPDPBUSD        (R10)(R11*1), Y10, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          32(R10)(R11*1), Y9, Y9
+	VFMADD231PS     Y11, Y9, Y5
+	VPBROADCASTW    (CX)(SI*1), X8
+	VCVTPH2PS       X8, Y9
+	VBROADCASTI32X4 6(CX)(SI*1), Y10
+	VPSRLW          $0x04, Y10, K2, Y10
+	VPANDD          Y0, Y10, Y10
+	KMOVD           2(CX)(SI*1), K3
+	VPADDB          Y1, Y10, K3, Y10
+	VPADDB          Y2, Y10, Y10
+	VMOVDQU32       64(R10), Y11
+	VPDPBUSD        (R10), Y10, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          32(R10), Y9, Y12
+	VFMADD231PS     Y11, Y12, Y6
+	VMOVDQU32       64(R10)(R11*1), Y11
+	VPDPBUSD        (R10)(R11*1), Y10, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          32(R10)(R11*1), Y9, Y9
+	VFMADD231PS     Y11, Y9, Y7
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y4, X8
+	VADDPS        X8, X4, X4
+	VMOVHLPS      X4, X4, X8
+	VADDPS        X8, X4, X4
+	VMOVSHDUP     X4, X8
+	VADDSS        X8, X4, X4
+	VADDSS        (DX), X4, X4
+	VMOVSS        X4, (DX)
+	VEXTRACTF32X4 $0x01, Y5, X4
+	VADDPS        X4, X5, X5
+	VMOVHLPS      X5, X5, X4
+	VADDPS        X4, X5, X5
+	VMOVSHDUP     X5, X4
+	VADDSS        X4, X5, X5
+	VADDSS        (DX)(CX*1), X5, X5
+	VMOVSS        X5, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y6, X4
+	VADDPS        X4, X6, X6
+	VMOVHLPS      X6, X6, X4
+	VADDPS        X4, X6, X6
+	VMOVSHDUP     X6, X4
+	VADDSS        X4, X6, X6
+	VADDSS        (DX), X6, X6
+	VMOVSS        X6, (DX)
+	VEXTRACTF32X4 $0x01, Y7, X4
+	VADDPS        X4, X7, X7
+	VMOVHLPS      X7, X7, X4
+	VADDPS        X4, X7, X7
+	VMOVSHDUP     X7, X4
+	VADDSS        X4, X7, X7
+	VADDSS        (DX)(CX*1), X7, X7
+	VMOVSS        X7, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	VMOVDQA64 Z3, Z4
+	VMOVDQA64 Z3, Z5
+	VMOVDQA64 Z3, Z6
+	VMOVDQA64 Z3, Z7
+
+loopU1:
+	CMPQ            R9, $0x04
+	JL              loop1
+	PREFETCHT0      (CX)(SI*1)
+	PREFETCHT0      64(CX)(SI*1)
+	VPBROADCASTW    (CX), X14
+	VPBROADCASTW    22(CX), K1, Y14
+	VCVTPH2PS       Y14, Z8
+	VBROADCASTI32X4 6(CX), Z9
+	VBROADCASTI32X4 28(CX), K1, Z9
+	VPSRLW          $0x04, Z9, K2, Z9
+	VPANDD          Z0, Z9, Z9
+	KMOVD           2(CX), K3
+	KMOVD           24(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z9, K3, Z9
+	VPADDB          Z2, Z9, Z9
+	VMOVDQU32       128(R10), Z10
+	VPDPBUSD        (R10), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10), Z8, Z11
+	VFMADD231PS     Z10, Z11, Z4
+	VMOVDQU32       128(R10)(R11*1), Z10
+	VPDPBUSD        (R10)(R11*1), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10)(R11*1), Z8, Z8
+	VFMADD231PS     Z10, Z8, Z5
+	VPBROADCASTW    44(CX), X15
+	VPBROADCASTW    66(CX), K1, Y15
+	VCVTPH2PS       Y15, Z8
+	VBROADCASTI32X4 50(CX), Z9
+	VBROADCASTI32X4 72(CX), K1, Z9
+	VPSRLW          $0x04, Z9, K2, Z9
+	VPANDD          Z0, Z9, Z9
+	KMOVD           46(CX), K3
+	KMOVD           68(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z9, K3, Z9
+	VPADDB          Z2, Z9, Z9
+	VMOVDQU32       320(R10), Z10
+	VPDPBUSD        192(R10), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          256(R10), Z8, Z11
+	VFMADD231PS     Z10, Z11, Z6
+	VMOVDQU32       320(R10)(R11*1), Z10
+	VPDPBUSD        192(R10)(R11*1), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          256(R10)(R11*1), Z8, Z8
+	VFMADD231PS     Z10, Z8, Z7
+	ADDQ            $0x00000058, CX
+	ADDQ            $0x00000180, R10
+	SUBQ            $0x04, R9
+	JMP             loopU1
+
+loop1:
+	CMPQ            R9, $0x02
+	JL              tail1
+	PREFETCHT0      (CX)(SI*1)
+	VPBROADCASTW    (CX), X16
+	VPBROADCASTW    22(CX), K1, Y16
+	VCVTPH2PS       Y16, Z8
+	VBROADCASTI32X4 6(CX), Z9
+	VBROADCASTI32X4 28(CX), K1, Z9
+	VPSRLW          $0x04, Z9, K2, Z9
+	VPANDD          Z0, Z9, Z9
+	KMOVD           2(CX), K3
+	KMOVD           24(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z9, K3, Z9
+	VPADDB          Z2, Z9, Z9
+	VMOVDQU32       128(R10), Z10
+	VPDPBUSD        (R10), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10), Z8, Z11
+	VFMADD231PS     Z10, Z11, Z4
+	VMOVDQU32       128(R10)(R11*1), Z10
+	VPDPBUSD        (R10)(R11*1), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10)(R11*1), Z8, Z8
+	VFMADD231PS     Z10, Z8, Z5
+	ADDQ            $0x0000002c, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop1
+
+tail1:
+	VADDPS          Z6, Z4, Z4
+	VEXTRACTF64X4   $0x01, Z4, Y6
+	VADDPS          Y6, Y4, Y4
+	VADDPS          Z7, Z5, Z5
+	VEXTRACTF64X4   $0x01, Z5, Y6
+	VADDPS          Y6, Y5, Y5
+	TESTQ           R9, R9
+	JZ              store1
+	VPBROADCASTW    (CX), X6
+	VCVTPH2PS       X6, Y6
+	VBROADCASTI32X4 6(CX), Y7
+	VPSRLW          $0x04, Y7, K2, Y7
+	VPANDD          Y0, Y7, Y7
+	KMOVD           2(CX), K3
+	VPADDB          Y1, Y7, K3, Y7
+	VPADDB          Y2, Y7, Y7
+	VMOVDQU32       64(R10), Y8
+	VPDPBUSD        (R10), Y7, Y8
+	VCVTDQ2PS       Y8, Y8
+	VMULPS          32(R10), Y6, Y9
+	VFMADD231PS     Y8, Y9, Y4
+	VMOVDQU32       64(R10)(R11*1), Y8
+	VPDPBUSD        (R10)(R11*1), Y7, Y8
+	VCVTDQ2PS       Y8, Y8
+	VMULPS          32(R10)(R11*1), Y6, Y6
+	VFMADD231PS     Y8, Y6, Y5
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y4, X6
+	VADDPS        X6, X4, X4
+	VMOVHLPS      X4, X4, X6
+	VADDPS        X6, X4, X4
+	VMOVSHDUP     X4, X6
+	VADDSS        X6, X4, X4
+	VADDSS        (DX), X4, X4
+	VMOVSS        X4, (DX)
+	VEXTRACTF32X4 $0x01, Y5, X4
+	VADDPS        X4, X5, X5
+	VMOVHLPS      X5, X5, X4
+	VADDPS        X4, X5, X5
+	VMOVSHDUP     X5, X4
+	VADDSS        X4, X5, X5
+	VADDSS        (DX)(CX*1), X5, X5
+	VMOVSS        X5, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func q5_0vnniR3(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·q5_0vnniR3(SB), NOSPLIT, $0-64
+	MOVQ         w+0(FP), AX
+	MOVQ         y+40(FP), DX
+	MOVQ         nrows+56(FP), BX
+	MOVQ         rb+8(FP), SI
+	LEAQ         (SI)(SI*1), DI
+	LEAQ         (DI)(SI*1), R8
+	MOVL         $0x0000ff00, CX
+	KMOVW        CX, K1
+	MOVL         $0xff00ff00, CX
+	KMOVD        CX, K2
+	MOVL         $0x0f0f0f0f, CX
+	VPBROADCASTD CX, Z0
+	MOVL         $0x10101010, CX
+	VPBROADCASTD CX, Z1
+	MOVL         $0x70707070, CX
+	VPBROADCASTD CX, Z2
+	VPXORD       Z3, Z3, Z3
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	VMOVDQA64 Z3, Z4
+	VMOVDQA64 Z3, Z5
+	VMOVDQA64 Z3, Z6
+	VMOVDQA64 Z3, Z7
+	VMOVDQA64 Z3, Z8
+	VMOVDQA64 Z3, Z9
+
+loop2:
+	CMPQ            R9, $0x02
+	JL              tail2
+	PREFETCHT0      (CX)(DI*1)
+	PREFETCHT0      (CX)(R8*1)
+	VPBROADCASTW    (CX), X10
+	VPBROADCASTW    22(CX), K1, Y10
+	VCVTPH2PS       Y10, Z11
+	VBROADCASTI32X4 6(CX), Z12
+	VBROADCASTI32X4 28(CX), K1, Z12
+	VPSRLW          $0x04, Z12, K2, Z12
+	VPANDD          Z0, Z12, Z12
+	KMOVD           2(CX), K3
+	KMOVD           24(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z12, K3, Z12
+	VPADDB          Z2, Z12, Z12
+	VMOVDQU32       128(R10), Z13
+	VPDPBUSD        (R10), Z12, Z13
+	VCVTDQ2PS       Z13, Z13
+	VMULPS          64(R10), Z11, Z14
+	VFMADD231PS     Z13, Z14, Z4
+	VMOVDQU32       128(R10)(R11*1), Z13
+	VPDPBUSD        (R10)(R11*1), Z12, Z13
+	VCVTDQ2PS       Z13, Z13
+	VMULPS          64(R10)(R11*1), Z11, Z14
+	VFMADD231PS     Z13, Z14, Z5
+	VMOVDQU32       128(R10)(R11*2), Z13
+	VPDPBUSD        (R10)(R11*2), Z12, Z13
+	VCVTDQ2PS       Z13, Z13
+	VMULPS          64(R10)(R11*2), Z11, Z11
+	VFMADD231PS     Z13, Z11, Z6
+	VPBROADCASTW    (CX)(SI*1), X15
+	VPBROADCASTW    22(CX)(SI*1), K1, Y15
+	VCVTPH2PS       Y15, Z11
+	VBROADCASTI32X4 6(CX)(SI*1), Z12
+	VBROADCASTI32X4 28(CX)(SI*1), K1, Z12
+	VPSRLW          $0x04, Z12, K2, Z12
+	VPANDD          Z0, Z12, Z12
+	KMOVD           2(CX)(SI*1), K3
+	KMOVD           24(CX)(SI*1), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z12, K3, Z12
+	VPADDB          Z2, Z12, Z12
+	VMOVDQU32       128(R10), Z13
+	VPDPBUSD        (R10), Z12, Z13
+	VCVTDQ2PS       Z13, Z13
+	VMULPS          64(R10), Z11, Z14
+	VFMADD231PS     Z13, Z14, Z7
+	VMOVDQU32       128(R10)(R11*1), Z13
+	VPDPBUSD        (R10)(R11*1), Z12, Z13
+	VCVTDQ2PS       Z13, Z13
+	VMULPS          64(R10)(R11*1), Z11, Z14
+	VFMADD231PS     Z13, Z14, Z8
+	VMOVDQU32       128(R10)(R11*2), Z13
+	VPDPBUSD        (R10)(R11*2), Z12, Z13
+	VCVTDQ2PS       Z13, Z13
+	VMULPS          64(R10)(R11*2), Z11, Z11
+	VFMADD231PS     Z13, Z11, Z9
+	ADDQ            $0x0000002c, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop2
+
+tail2:
+	VEXTRACTF64X4   $0x01, Z4, Y11
+	VADDPS          Y11, Y4, Y4
+	VEXTRACTF64X4   $0x01, Z5, Y11
+	VADDPS          Y11, Y5, Y5
+	VEXTRACTF64X4   $0x01, Z6, Y11
+	VADDPS          Y11, Y6, Y6
+	VEXTRACTF64X4   $0x01, Z7, Y11
+	VADDPS          Y11, Y7, Y7
+	VEXTRACTF64X4   $0x01, Z8, Y11
+	VADDPS          Y11, Y8, Y8
+	VEXTRACTF64X4   $0x01, Z9, Y11
+	VADDPS          Y11, Y9, Y9
+	TESTQ           R9, R9
+	JZ              store2
+	VPBROADCASTW    (CX), X10
+	VCVTPH2PS       X10, Y11
+	VBROADCASTI32X4 6(CX), Y12
+	VPSRLW          $0x04, Y12, K2, Y12
+	VPANDD          Y0, Y12, Y12
+	KMOVD           2(CX), K3
+	VPADDB          Y1, Y12, K3, Y12
+	VPADDB          Y2, Y12, Y12
+	VMOVDQU32       64(R10), Y13
+	VPDPBUSD        (R10), Y12, Y13
+	VCVTDQ2PS       Y13, Y13
+	VMULPS          32(R10), Y11, Y14
+	VFMADD231PS     Y13, Y14, Y4
+	VMOVDQU32       64(R10)(R11*1), Y13
+	VPDPBUSD        (R10)(R11*1), Y12, Y13
+	VCVTDQ2PS       Y13, Y13
+	VMULPS          32(R10)(R11*1), Y11, Y14
+	VFMADD231PS     Y13, Y14, Y5
+	VMOVDQU32       64(R10)(R11*2), Y13
+	VPDPBUSD        (R10)(R11*2), Y12, Y13
+	VCVTDQ2PS       Y13, Y13
+	VMULPS          32(R10)(R11*2), Y11, Y11
+	VFMADD231PS     Y13, Y11, Y6
+	VPBROADCASTW    (CX)(SI*1), X10
+	VCVTPH2PS       X10, Y11
+	VBROADCASTI32X4 6(CX)(SI*1), Y12
+	VPSRLW          $0x04, Y12, K2, Y12
+	VPANDD          Y0, Y12, Y12
+	KMOVD           2(CX)(SI*1), K3
+	VPADDB          Y1, Y12, K3, Y12
+	VPADDB          Y2, Y12, Y12
+	VMOVDQU32       64(R10), Y13
+	VPDPBUSD        (R10), Y12, Y13
+	VCVTDQ2PS       Y13, Y13
+	VMULPS          32(R10), Y11, Y14
+	VFMADD231PS     Y13, Y14, Y7
+	VMOVDQU32       64(R10)(R11*1), Y13
+	VPDPBUSD        (R10)(R11*1), Y12, Y13
+	VCVTDQ2PS       Y13, Y13
+	VMULPS          32(R10)(R11*1), Y11, Y14
+	VFMADD231PS     Y13, Y14, Y8
+	VMOVDQU32       64(R10)(R11*2), Y13
+	VPDPBUSD        (R10)(R11*2), Y12, Y13
+	VCVTDQ2PS       Y13, Y13
+	VMULPS          32(R10)(R11*2), Y11, Y11
+	VFMADD231PS     Y13, Y11, Y9
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y4, X10
+	VADDPS        X10, X4, X4
+	VMOVHLPS      X4, X4, X10
+	VADDPS        X10, X4, X4
+	VMOVSHDUP     X4, X10
+	VADDSS        X10, X4, X4
+	VADDSS        (DX), X4, X4
+	VMOVSS        X4, (DX)
+	VEXTRACTF32X4 $0x01, Y5, X4
+	VADDPS        X4, X5, X5
+	VMOVHLPS      X5, X5, X4
+	VADDPS        X4, X5, X5
+	VMOVSHDUP     X5, X4
+	VADDSS        X4, X5, X5
+	VADDSS        (DX)(CX*1), X5, X5
+	VMOVSS        X5, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y6, X4
+	VADDPS        X4, X6, X6
+	VMOVHLPS      X6, X6, X4
+	VADDPS        X4, X6, X6
+	VMOVSHDUP     X6, X4
+	VADDSS        X4, X6, X6
+	VADDSS        (DX)(CX*2), X6, X6
+	VMOVSS        X6, (DX)(CX*2)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y7, X4
+	VADDPS        X4, X7, X7
+	VMOVHLPS      X7, X7, X4
+	VADDPS        X4, X7, X7
+	VMOVSHDUP     X7, X4
+	VADDSS        X4, X7, X7
+	VADDSS        (DX), X7, X7
+	VMOVSS        X7, (DX)
+	VEXTRACTF32X4 $0x01, Y8, X4
+	VADDPS        X4, X8, X8
+	VMOVHLPS      X8, X8, X4
+	VADDPS        X4, X8, X8
+	VMOVSHDUP     X8, X4
+	VADDSS        X4, X8, X8
+	VADDSS        (DX)(CX*1), X8, X8
+	VMOVSS        X8, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y9, X4
+	VADDPS        X4, X9, X9
+	VMOVHLPS      X9, X9, X4
+	VADDPS        X4, X9, X9
+	VMOVSHDUP     X9, X4
+	VADDSS        X4, X9, X9
+	VADDSS        (DX)(CX*2), X9, X9
+	VMOVSS        X9, (DX)(CX*2)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	VMOVDQA64 Z3, Z4
+	VMOVDQA64 Z3, Z5
+	VMOVDQA64 Z3, Z6
+
+loop1:
+	CMPQ            R9, $0x02
+	JL              tail1
+	PREFETCHT0      (CX)(SI*1)
+	VPBROADCASTW    (CX), X16
+	VPBROADCASTW    22(CX), K1, Y16
+	VCVTPH2PS       Y16, Z7
+	VBROADCASTI32X4 6(CX), Z8
+	VBROADCASTI32X4 28(CX), K1, Z8
+	VPSRLW          $0x04, Z8, K2, Z8
+	VPANDD          Z0, Z8, Z8
+	KMOVD           2(CX), K3
+	KMOVD           24(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z8, K3, Z8
+	VPADDB          Z2, Z8, Z8
+	VMOVDQU32       128(R10), Z9
+	VPDPBUSD        (R10), Z8, Z9
+	VCVTDQ2PS       Z9, Z9
+	VMULPS          64(R10), Z7, Z10
+	VFMADD231PS     Z9, Z10, Z4
+	VMOVDQU32       128(R10)(R11*1), Z9
+	VPDPBUSD        (R10)(R11*1), Z8, Z9
+	VCVTDQ2PS       Z9, Z9
+	VMULPS          64(R10)(R11*1), Z7, Z10
+	VFMADD231PS     Z9, Z10, Z5
+	VMOVDQU32       128(R10)(R11*2), Z9
+	VPDPBUSD        (R10)(R11*2), Z8, Z9
+	VCVTDQ2PS       Z9, Z9
+	VMULPS          64(R10)(R11*2), Z7, Z7
+	VFMADD231PS     Z9, Z7, Z6
+	ADDQ            $0x0000002c, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop1
+
+tail1:
+	VEXTRACTF64X4   $0x01, Z4, Y7
+	VADDPS          Y7, Y4, Y4
+	VEXTRACTF64X4   $0x01, Z5, Y7
+	VADDPS          Y7, Y5, Y5
+	VEXTRACTF64X4   $0x01, Z6, Y7
+	VADDPS          Y7, Y6, Y6
+	TESTQ           R9, R9
+	JZ              store1
+	VPBROADCASTW    (CX), X7
+	VCVTPH2PS       X7, Y7
+	VBROADCASTI32X4 6(CX), Y8
+	VPSRLW          $0x04, Y8, K2, Y8
+	VPANDD          Y0, Y8, Y8
+	KMOVD           2(CX), K3
+	VPADDB          Y1, Y8, K3, Y8
+	VPADDB          Y2, Y8, Y8
+	VMOVDQU32       64(R10), Y9
+	VPDPBUSD        (R10), Y8, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          32(R10), Y7, Y10
+	VFMADD231PS     Y9, Y10, Y4
+	VMOVDQU32       64(R10)(R11*1), Y9
+	VPDPBUSD        (R10)(R11*1), Y8, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          32(R10)(R11*1), Y7, Y10
+	VFMADD231PS     Y9, Y10, Y5
+	VMOVDQU32       64(R10)(R11*2), Y9
+	VPDPBUSD        (R10)(R11*2), Y8, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          32(R10)(R11*2), Y7, Y7
+	VFMADD231PS     Y9, Y7, Y6
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y4, X7
+	VADDPS        X7, X4, X4
+	VMOVHLPS      X4, X4, X7
+	VADDPS        X7, X4, X4
+	VMOVSHDUP     X4, X7
+	VADDSS        X7, X4, X4
+	VADDSS        (DX), X4, X4
+	VMOVSS        X4, (DX)
+	VEXTRACTF32X4 $0x01, Y5, X4
+	VADDPS        X4, X5, X5
+	VMOVHLPS      X5, X5, X4
+	VADDPS        X4, X5, X5
+	VMOVSHDUP     X5, X4
+	VADDSS        X4, X5, X5
+	VADDSS        (DX)(CX*1), X5, X5
+	VMOVSS        X5, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y6, X4
+	VADDPS        X4, X6, X6
+	VMOVHLPS      X6, X6, X4
+	VADDPS        X4, X6, X6
+	VMOVSHDUP     X6, X4
+	VADDSS        X4, X6, X6
+	VADDSS        (DX)(CX*2), X6, X6
+	VMOVSS        X6, (DX)(CX*2)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func q5_0vnniR4(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·q5_0vnniR4(SB), NOSPLIT, $0-64
+	MOVQ         w+0(FP), AX
+	MOVQ         y+40(FP), DX
+	MOVQ         nrows+56(FP), BX
+	MOVQ         rb+8(FP), SI
+	LEAQ         (SI)(SI*1), DI
+	LEAQ         (DI)(SI*1), R8
+	MOVL         $0x0000ff00, CX
+	KMOVW        CX, K1
+	MOVL         $0xff00ff00, CX
+	KMOVD        CX, K2
+	MOVL         $0x0f0f0f0f, CX
+	VPBROADCASTD CX, Z0
+	MOVL         $0x10101010, CX
+	VPBROADCASTD CX, Z1
+	MOVL         $0x70707070, CX
+	VPBROADCASTD CX, Z2
+	VPXORD       Z3, Z3, Z3
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	LEAQ      (R10)(R11*2), R12
+	ADDQ      R11, R12
+	VMOVDQA64 Z3, Z4
+	VMOVDQA64 Z3, Z5
+	VMOVDQA64 Z3, Z6
+	VMOVDQA64 Z3, Z7
+	VMOVDQA64 Z3, Z8
+	VMOVDQA64 Z3, Z9
+	VMOVDQA64 Z3, Z10
+	VMOVDQA64 Z3, Z11
+
+loop2:
+	CMPQ            R9, $0x02
+	JL              tail2
+	PREFETCHT0      (CX)(DI*1)
+	PREFETCHT0      (CX)(R8*1)
+	VPBROADCASTW    (CX), X12
+	VPBROADCASTW    22(CX), K1, Y12
+	VCVTPH2PS       Y12, Z13
+	VBROADCASTI32X4 6(CX), Z14
+	VBROADCASTI32X4 28(CX), K1, Z14
+	VPSRLW          $0x04, Z14, K2, Z14
+	VPANDD          Z0, Z14, Z14
+	KMOVD           2(CX), K3
+	KMOVD           24(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z14, K3, Z14
+	VPADDB          Z2, Z14, Z14
+	VMOVDQU32       128(R10), Z15
+	VPDPBUSD        (R10), Z14, Z15
+	VCVTDQ2PS       Z15, Z15
+	VMULPS          64(R10), Z13, Z16
+	VFMADD231PS     Z15, Z16, Z4
+	VMOVDQU32       128(R10)(R11*1), Z15
+	VPDPBUSD        (R10)(R11*1), Z14, Z15
+	VCVTDQ2PS       Z15, Z15
+	VMULPS          64(R10)(R11*1), Z13, Z16
+	VFMADD231PS     Z15, Z16, Z5
+	VMOVDQU32       128(R10)(R11*2), Z15
+	VPDPBUSD        (R10)(R11*2), Z14, Z15
+	VCVTDQ2PS       Z15, Z15
+	VMULPS          64(R10)(R11*2), Z13, Z16
+	VFMADD231PS     Z15, Z16, Z6
+	VMOVDQU32       128(R12), Z15
+	VPDPBUSD        (R12), Z14, Z15
+	VCVTDQ2PS       Z15, Z15
+	VMULPS          64(R12), Z13, Z13
+	VFMADD231PS     Z15, Z13, Z7
+	VPBROADCASTW    (CX)(SI*1), X17
+	VPBROADCASTW    22(CX)(SI*1), K1, Y17
+	VCVTPH2PS       Y17, Z13
+	VBROADCASTI32X4 6(CX)(SI*1), Z14
+	VBROADCASTI32X4 28(CX)(SI*1), K1, Z14
+	VPSRLW          $0x04, Z14, K2, Z14
+	VPANDD          Z0, Z14, Z14
+	KMOVD           2(CX)(SI*1), K3
+	KMOVD           24(CX)(SI*1), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z14, K3, Z14
+	VPADDB          Z2, Z14, Z14
+	VMOVDQU32       128(R10), Z15
+	VPDPBUSD        (R10), Z14, Z15
+	VCVTDQ2PS       Z15, Z15
+	VMULPS          64(R10), Z13, Z16
+	VFMADD231PS     Z15, Z16, Z8
+	VMOVDQU32       128(R10)(R11*1), Z15
+	VPDPBUSD        (R10)(R11*1), Z14, Z15
+	VCVTDQ2PS       Z15, Z15
+	VMULPS          64(R10)(R11*1), Z13, Z16
+	VFMADD231PS     Z15, Z16, Z9
+	VMOVDQU32       128(R10)(R11*2), Z15
+	VPDPBUSD        (R10)(R11*2), Z14, Z15
+	VCVTDQ2PS       Z15, Z15
+	VMULPS          64(R10)(R11*2), Z13, Z16
+	VFMADD231PS     Z15, Z16, Z10
+	VMOVDQU32       128(R12), Z15
+	VPDPBUSD        (R12), Z14, Z15
+	VCVTDQ2PS       Z15, Z15
+	VMULPS          64(R12), Z13, Z13
+	VFMADD231PS     Z15, Z13, Z11
+	ADDQ            $0x0000002c, CX
+	ADDQ            $0x000000c0, R10
+	ADDQ            $0x000000c0, R12
+	SUBQ            $0x02, R9
+	JMP             loop2
+
+tail2:
+	VEXTRACTF64X4   $0x01, Z4, Y13
+	VADDPS          Y13, Y4, Y4
+	VEXTRACTF64X4   $0x01, Z5, Y13
+	VADDPS          Y13, Y5, Y5
+	VEXTRACTF64X4   $0x01, Z6, Y13
+	VADDPS          Y13, Y6, Y6
+	VEXTRACTF64X4   $0x01, Z7, Y13
+	VADDPS          Y13, Y7, Y7
+	VEXTRACTF64X4   $0x01, Z8, Y13
+	VADDPS          Y13, Y8, Y8
+	VEXTRACTF64X4   $0x01, Z9, Y13
+	VADDPS          Y13, Y9, Y9
+	VEXTRACTF64X4   $0x01, Z10, Y13
+	VADDPS          Y13, Y10, Y10
+	VEXTRACTF64X4   $0x01, Z11, Y13
+	VADDPS          Y13, Y11, Y11
+	TESTQ           R9, R9
+	JZ              store2
+	VPBROADCASTW    (CX), X12
+	VCVTPH2PS       X12, Y13
+	VBROADCASTI32X4 6(CX), Y14
+	VPSRLW          $0x04, Y14, K2, Y14
+	VPANDD          Y0, Y14, Y14
+	KMOVD           2(CX), K3
+	VPADDB          Y1, Y14, K3, Y14
+	VPADDB          Y2, Y14, Y14
+	VMOVDQU32       64(R10), Y15
+	VPDPBUSD        (R10), Y14, Y15
+	VCVTDQ2PS       Y15, Y15
+	VMULPS          32(R10), Y13, Y16
+	VFMADD231PS     Y15, Y16, Y4
+	VMOVDQU32       64(R10)(R11*1), Y15
+	VPDPBUSD        (R10)(R11*1), Y14, Y15
+	VCVTDQ2PS       Y15, Y15
+	VMULPS          32(R10)(R11*1), Y13, Y16
+	VFMADD231PS     Y15, Y16, Y5
+	VMOVDQU32       64(R10)(R11*2), Y15
+	VPDPBUSD        (R10)(R11*2), Y14, Y15
+	VCVTDQ2PS       Y15, Y15
+	VMULPS          32(R10)(R11*2), Y13, Y16
+	VFMADD231PS     Y15, Y16, Y6
+	VMOVDQU32       64(R12), Y15
+	VPDPBUSD        (R12), Y14, Y15
+	VCVTDQ2PS       Y15, Y15
+	VMULPS          32(R12), Y13, Y13
+	VFMADD231PS     Y15, Y13, Y7
+	VPBROADCASTW    (CX)(SI*1), X12
+	VCVTPH2PS       X12, Y13
+	VBROADCASTI32X4 6(CX)(SI*1), Y14
+	VPSRLW          $0x04, Y14, K2, Y14
+	VPANDD          Y0, Y14, Y14
+	KMOVD           2(CX)(SI*1), K3
+	VPADDB          Y1, Y14, K3, Y14
+	VPADDB          Y2, Y14, Y14
+	VMOVDQU32       64(R10), Y15
+	VPDPBUSD        (R10), Y14, Y15
+	VCVTDQ2PS       Y15, Y15
+	VMULPS          32(R10), Y13, Y16
+	VFMADD231PS     Y15, Y16, Y8
+	VMOVDQU32       64(R10)(R11*1), Y15
+	VPDPBUSD        (R10)(R11*1), Y14, Y15
+	VCVTDQ2PS       Y15, Y15
+	VMULPS          32(R10)(R11*1), Y13, Y16
+	VFMADD231PS     Y15, Y16, Y9
+	VMOVDQU32       64(R10)(R11*2), Y15
+	VPDPBUSD        (R10)(R11*2), Y14, Y15
+	VCVTDQ2PS       Y15, Y15
+	VMULPS          32(R10)(R11*2), Y13, Y16
+	VFMADD231PS     Y15, Y16, Y10
+	VMOVDQU32       64(R12), Y15
+	VPDPBUSD        (R12), Y14, Y15
+	VCVTDQ2PS       Y15, Y15
+	VMULPS          32(R12), Y13, Y13
+	VFMADD231PS     Y15, Y13, Y11
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y4, X12
+	VADDPS        X12, X4, X4
+	VMOVHLPS      X4, X4, X12
+	VADDPS        X12, X4, X4
+	VMOVSHDUP     X4, X12
+	VADDSS        X12, X4, X4
+	VADDSS        (DX), X4, X4
+	VMOVSS        X4, (DX)
+	VEXTRACTF32X4 $0x01, Y5, X4
+	VADDPS        X4, X5, X5
+	VMOVHLPS      X5, X5, X4
+	VADDPS        X4, X5, X5
+	VMOVSHDUP     X5, X4
+	VADDSS        X4, X5, X5
+	VADDSS        (DX)(CX*1), X5, X5
+	VMOVSS        X5, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y6, X4
+	VADDPS        X4, X6, X6
+	VMOVHLPS      X6, X6, X4
+	VADDPS        X4, X6, X6
+	VMOVSHDUP     X6, X4
+	VADDSS        X4, X6, X6
+	VADDSS        (DX)(CX*2), X6, X6
+	VMOVSS        X6, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y7, X4
+	VADDPS        X4, X7, X7
+	VMOVHLPS      X7, X7, X4
+	VADDPS        X4, X7, X7
+	VMOVSHDUP     X7, X4
+	VADDSS        X4, X7, X7
+	IMUL3Q        $0x00000003, CX, CX
+	VADDSS        (DX)(CX*1), X7, X7
+	VMOVSS        X7, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y8, X4
+	VADDPS        X4, X8, X8
+	VMOVHLPS      X8, X8, X4
+	VADDPS        X4, X8, X8
+	VMOVSHDUP     X8, X4
+	VADDSS        X4, X8, X8
+	VADDSS        (DX), X8, X8
+	VMOVSS        X8, (DX)
+	VEXTRACTF32X4 $0x01, Y9, X4
+	VADDPS        X4, X9, X9
+	VMOVHLPS      X9, X9, X4
+	VADDPS        X4, X9, X9
+	VMOVSHDUP     X9, X4
+	VADDSS        X4, X9, X9
+	VADDSS        (DX)(CX*1), X9, X9
+	VMOVSS        X9, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y10, X4
+	VADDPS        X4, X10, X10
+	VMOVHLPS      X10, X10, X4
+	VADDPS        X4, X10, X10
+	VMOVSHDUP     X10, X4
+	VADDSS        X4, X10, X10
+	VADDSS        (DX)(CX*2), X10, X10
+	VMOVSS        X10, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y11, X4
+	VADDPS        X4, X11, X11
+	VMOVHLPS      X11, X11, X4
+	VADDPS        X4, X11, X11
+	VMOVSHDUP     X11, X4
+	VADDSS        X4, X11, X11
+	IMUL3Q        $0x00000003, CX, CX
+	VADDSS        (DX)(CX*1), X11, X11
+	VMOVSS        X11, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	LEAQ      (R10)(R11*2), R12
+	ADDQ      R11, R12
+	VMOVDQA64 Z3, Z4
+	VMOVDQA64 Z3, Z5
+	VMOVDQA64 Z3, Z6
+	VMOVDQA64 Z3, Z7
+
+loop1:
+	CMPQ            R9, $0x02
+	JL              tail1
+	PREFETCHT0      (CX)(SI*1)
+	VPBROADCASTW    (CX), X18
+	VPBROADCASTW    22(CX), K1, Y18
+	VCVTPH2PS       Y18, Z8
+	VBROADCASTI32X4 6(CX), Z9
+	VBROADCASTI32X4 28(CX), K1, Z9
+	VPSRLW          $0x04, Z9, K2, Z9
+	VPANDD          Z0, Z9, Z9
+	KMOVD           2(CX), K3
+	KMOVD           24(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z9, K3, Z9
+	VPADDB          Z2, Z9, Z9
+	VMOVDQU32       128(R10), Z10
+	VPDPBUSD        (R10), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10), Z8, Z11
+	VFMADD231PS     Z10, Z11, Z4
+	VMOVDQU32       128(R10)(R11*1), Z10
+	VPDPBUSD        (R10)(R11*1), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10)(R11*1), Z8, Z11
+	VFMADD231PS     Z10, Z11, Z5
+	VMOVDQU32       128(R10)(R11*2), Z10
+	VPDPBUSD        (R10)(R11*2), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10)(R11*2), Z8, Z11
+	VFMADD231PS     Z10, Z11, Z6
+	VMOVDQU32       128(R12), Z10
+	VPDPBUSD        (R12), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R12), Z8, Z8
+	VFMADD231PS     Z10, Z8, Z7
+	ADDQ            $0x0000002c, CX
+	ADDQ            $0x000000c0, R10
+	ADDQ            $0x000000c0, R12
+	SUBQ            $0x02, R9
+	JMP             loop1
+
+tail1:
+	VEXTRACTF64X4   $0x01, Z4, Y8
+	VADDPS          Y8, Y4, Y4
+	VEXTRACTF64X4   $0x01, Z5, Y8
+	VADDPS          Y8, Y5, Y5
+	VEXTRACTF64X4   $0x01, Z6, Y8
+	VADDPS          Y8, Y6, Y6
+	VEXTRACTF64X4   $0x01, Z7, Y8
+	VADDPS          Y8, Y7, Y7
+	TESTQ           R9, R9
+	JZ              store1
+	VPBROADCASTW    (CX), X8
+	VCVTPH2PS       X8, Y8
+	VBROADCASTI32X4 6(CX), Y9
+	VPSRLW          $0x04, Y9, K2, Y9
+	VPANDD          Y0, Y9, Y9
+	KMOVD           2(CX), K3
+	VPADDB          Y1, Y9, K3, Y9
+	VPADDB          Y2, Y9, Y9
+	VMOVDQU32       64(R10), Y10
+	VPDPBUSD        (R10), Y9, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          32(R10), Y8, Y11
+	VFMADD231PS     Y10, Y11, Y4
+	VMOVDQU32       64(R10)(R11*1), Y10
+	VPDPBUSD        (R10)(R11*1), Y9, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          32(R10)(R11*1), Y8, Y11
+	VFMADD231PS     Y10, Y11, Y5
+	VMOVDQU32       64(R10)(R11*2), Y10
+	VPDPBUSD        (R10)(R11*2), Y9, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          32(R10)(R11*2), Y8, Y11
+	VFMADD231PS     Y10, Y11, Y6
+	VMOVDQU32       64(R12), Y10
+	VPDPBUSD        (R12), Y9, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          32(R12), Y8, Y8
+	VFMADD231PS     Y10, Y8, Y7
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y4, X8
+	VADDPS        X8, X4, X4
+	VMOVHLPS      X4, X4, X8
+	VADDPS        X8, X4, X4
+	VMOVSHDUP     X4, X8
+	VADDSS        X8, X4, X4
+	VADDSS        (DX), X4, X4
+	VMOVSS        X4, (DX)
+	VEXTRACTF32X4 $0x01, Y5, X4
+	VADDPS        X4, X5, X5
+	VMOVHLPS      X5, X5, X4
+	VADDPS        X4, X5, X5
+	VMOVSHDUP     X5, X4
+	VADDSS        X4, X5, X5
+	VADDSS        (DX)(CX*1), X5, X5
+	VMOVSS        X5, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y6, X4
+	VADDPS        X4, X6, X6
+	VMOVHLPS      X6, X6, X4
+	VADDPS        X4, X6, X6
+	VMOVSHDUP     X6, X4
+	VADDSS        X4, X6, X6
+	VADDSS        (DX)(CX*2), X6, X6
+	VMOVSS        X6, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y7, X4
+	VADDPS        X4, X7, X7
+	VMOVHLPS      X7, X7, X4
+	VADDPS        X4, X7, X7
+	VMOVSHDUP     X7, X4
+	VADDSS        X4, X7, X7
+	IMUL3Q        $0x00000003, CX, CX
+	VADDSS        (DX)(CX*1), X7, X7
+	VMOVSS        X7, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func q5_1avx2R1(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, F16C, FMA3
+TEXT ·q5_1avx2R1(SB), NOSPLIT, $0-72
+	MOVQ         w+0(FP), AX
+	MOVQ         y+48(FP), CX
+	MOVQ         nrows+64(FP), DX
+	VPCMPEQW     Y0, Y0, Y0
+	VPSRLW       $0x0f, Y0, Y0
+	MOVL         $0x0f0f0f0f, BX
+	VMOVD        BX, X1
+	VPBROADCASTD X1, Y1
+	MOVL         $0x10101010, BX
+	VMOVD        BX, X2
+	VPBROADCASTD X2, Y2
+	VPCMPEQB     Y3, Y3, Y3
+	MOVL         $0x3e000000, BX
+	VMOVD        BX, X4
+	VPBROADCASTD X4, Y4
+
+row:
+	MOVQ   nb+32(FP), BX
+	MOVQ   aq+8(FP), SI
+	MOVQ   ad+16(FP), DI
+	MOVQ   as+24(FP), R8
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+
+loopU:
+	CMPQ         BX, $0x02
+	JL           loop
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, Y7
+	VPBROADCASTW 2(AX), X8
+	VCVTPH2PS    X8, Y8
+	VMULPS       Y4, Y8, Y8
+	VMOVDQU      8(AX), X9
+	VPSRLW       $0x04, X9, X10
+	VINSERTI128  $0x01, X10, Y9, Y10
+	VPAND        Y1, Y10, Y10
+	VPBROADCASTD 4(AX), Y11
+	VPSHUFB      q5BitShuf<>+0(SB), Y11, Y11
+	VPOR         q5BitMask<>+0(SB), Y11, Y11
+	VPCMPEQB     Y3, Y11, Y11
+	VPAND        Y2, Y11, Y11
+	VPOR         Y11, Y10, Y10
+	VPMADDUBSW   (SI), Y10, Y10
+	VPMADDWD     Y0, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DI), Y11
+	VMULPS       Y7, Y11, Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VBROADCASTSS (R8), Y7
+	VFMADD231PS  Y8, Y7, Y5
+	VPBROADCASTW 24(AX), X7
+	VCVTPH2PS    X7, Y7
+	VPBROADCASTW 26(AX), X8
+	VCVTPH2PS    X8, Y8
+	VMULPS       Y4, Y8, Y8
+	VMOVDQU      32(AX), X9
+	VPSRLW       $0x04, X9, X10
+	VINSERTI128  $0x01, X10, Y9, Y10
+	VPAND        Y1, Y10, Y10
+	VPBROADCASTD 28(AX), Y11
+	VPSHUFB      q5BitShuf<>+0(SB), Y11, Y11
+	VPOR         q5BitMask<>+0(SB), Y11, Y11
+	VPCMPEQB     Y3, Y11, Y11
+	VPAND        Y2, Y11, Y11
+	VPOR         Y11, Y10, Y10
+	VPMADDUBSW   32(SI), Y10, Y10
+	VPMADDWD     Y0, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DI), Y11
+	VMULPS       Y7, Y11, Y11
+	VFMADD231PS  Y10, Y11, Y6
+	VBROADCASTSS 4(R8), Y7
+	VFMADD231PS  Y8, Y7, Y6
+	ADDQ         $0x00000030, AX
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000008, DI
+	ADDQ         $0x00000008, R8
+	SUBQ         $0x02, BX
+	JMP          loopU
+
+loop:
+	TESTQ        BX, BX
+	JZ           store
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, Y7
+	VPBROADCASTW 2(AX), X8
+	VCVTPH2PS    X8, Y8
+	VMULPS       Y4, Y8, Y8
+	VMOVDQU      8(AX), X9
+	VPSRLW       $0x04, X9, X10
+	VINSERTI128  $0x01, X10, Y9, Y10
+	VPAND        Y1, Y10, Y10
+	VPBROADCASTD 4(AX), Y11
+	VPSHUFB      q5BitShuf<>+0(SB), Y11, Y11
+	VPOR         q5BitMask<>+0(SB), Y11, Y11
+	VPCMPEQB     Y3, Y11, Y11
+	VPAND        Y2, Y11, Y11
+	VPOR         Y11, Y10, Y10
+	VPMADDUBSW   (SI), Y10, Y10
+	VPMADDWD     Y0, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DI), Y11
+	VMULPS       Y7, Y11, Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VBROADCASTSS (R8), Y7
+	VFMADD231PS  Y8, Y7, Y5
+	ADDQ         $0x00000018, AX
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000004, DI
+	ADDQ         $0x00000004, R8
+	DECQ         BX
+	JMP          loop
+
+store:
+	VADDPS       Y6, Y5, Y5
+	MOVQ         ys+56(FP), BX
+	SHLQ         $0x02, BX
+	VEXTRACTF128 $0x01, Y5, X6
+	VADDPS       X6, X5, X5
+	VMOVHLPS     X5, X5, X6
+	VADDPS       X6, X5, X5
+	VMOVSHDUP    X5, X6
+	VADDSS       X6, X5, X5
+	VMOVSS       X5, (CX)
+	ADDQ         $0x04, CX
+	DECQ         DX
+	JNZ          row
+	VZEROUPPER
+	RET
+
+// func q5_1avx2R2(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, F16C, FMA3
+TEXT ·q5_1avx2R2(SB), NOSPLIT, $0-72
+	MOVQ         w+0(FP), AX
+	MOVQ         y+48(FP), CX
+	MOVQ         nrows+64(FP), DX
+	VPCMPEQW     Y0, Y0, Y0
+	VPSRLW       $0x0f, Y0, Y0
+	MOVL         $0x0f0f0f0f, BX
+	VMOVD        BX, X1
+	VPBROADCASTD X1, Y1
+	MOVL         $0x10101010, BX
+	VMOVD        BX, X2
+	VPBROADCASTD X2, Y2
+	VPCMPEQB     Y3, Y3, Y3
+	MOVL         $0x3e000000, BX
+	VMOVD        BX, X4
+	VPBROADCASTD X4, Y4
+
+row:
+	MOVQ   nb+32(FP), BX
+	MOVQ   aq+8(FP), SI
+	MOVQ   ad+16(FP), DI
+	MOVQ   as+24(FP), R8
+	MOVQ   k+40(FP), R9
+	MOVQ   BX, R10
+	SHLQ   $0x02, R10
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+
+loopU:
+	CMPQ         BX, $0x02
+	JL           loop
+	VPBROADCASTW (AX), X9
+	VCVTPH2PS    X9, Y9
+	VPBROADCASTW 2(AX), X10
+	VCVTPH2PS    X10, Y10
+	VMULPS       Y4, Y10, Y10
+	VMOVDQU      8(AX), X11
+	VPSRLW       $0x04, X11, X12
+	VINSERTI128  $0x01, X12, Y11, Y12
+	VPAND        Y1, Y12, Y12
+	VPBROADCASTD 4(AX), Y13
+	VPSHUFB      q5BitShuf<>+0(SB), Y13, Y13
+	VPOR         q5BitMask<>+0(SB), Y13, Y13
+	VPCMPEQB     Y3, Y13, Y13
+	VPAND        Y2, Y13, Y13
+	VPOR         Y13, Y12, Y12
+	VPMADDUBSW   (SI), Y12, Y13
+	VPMADDWD     Y0, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS (DI), Y14
+	VMULPS       Y9, Y14, Y14
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS (R8), Y13
+	VFMADD231PS  Y10, Y13, Y5
+	VPMADDUBSW   (SI)(R9*1), Y12, Y12
+	VPMADDWD     Y0, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (DI)(R10*1), Y13
+	VMULPS       Y9, Y13, Y13
+	VFMADD231PS  Y12, Y13, Y7
+	VBROADCASTSS (R8)(R10*1), Y9
+	VFMADD231PS  Y10, Y9, Y7
+	VPBROADCASTW 24(AX), X9
+	VCVTPH2PS    X9, Y9
+	VPBROADCASTW 26(AX), X10
+	VCVTPH2PS    X10, Y10
+	VMULPS       Y4, Y10, Y10
+	VMOVDQU      32(AX), X11
+	VPSRLW       $0x04, X11, X12
+	VINSERTI128  $0x01, X12, Y11, Y12
+	VPAND        Y1, Y12, Y12
+	VPBROADCASTD 28(AX), Y13
+	VPSHUFB      q5BitShuf<>+0(SB), Y13, Y13
+	VPOR         q5BitMask<>+0(SB), Y13, Y13
+	VPCMPEQB     Y3, Y13, Y13
+	VPAND        Y2, Y13, Y13
+	VPOR         Y13, Y12, Y12
+	VPMADDUBSW   32(SI), Y12, Y13
+	VPMADDWD     Y0, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 4(DI), Y14
+	VMULPS       Y9, Y14, Y14
+	VFMADD231PS  Y13, Y14, Y6
+	VBROADCASTSS 4(R8), Y13
+	VFMADD231PS  Y10, Y13, Y6
+	VPMADDUBSW   32(SI)(R9*1), Y12, Y12
+	VPMADDWD     Y0, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DI)(R10*1), Y13
+	VMULPS       Y9, Y13, Y13
+	VFMADD231PS  Y12, Y13, Y8
+	VBROADCASTSS 4(R8)(R10*1), Y9
+	VFMADD231PS  Y10, Y9, Y8
+	ADDQ         $0x00000030, AX
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000008, DI
+	ADDQ         $0x00000008, R8
+	SUBQ         $0x02, BX
+	JMP          loopU
+
+loop:
+	TESTQ        BX, BX
+	JZ           store
+	VPBROADCASTW (AX), X9
+	VCVTPH2PS    X9, Y9
+	VPBROADCASTW 2(AX), X10
+	VCVTPH2PS    X10, Y10
+	VMULPS       Y4, Y10, Y10
+	VMOVDQU      8(AX), X11
+	VPSRLW       $0x04, X11, X12
+	VINSERTI128  $0x01, X12, Y11, Y12
+	VPAND        Y1, Y12, Y12
+	VPBROADCASTD 4(AX), Y13
+	VPSHUFB      q5BitShuf<>+0(SB), Y13, Y13
+	VPOR         q5BitMask<>+0(SB), Y13, Y13
+	VPCMPEQB     Y3, Y13, Y13
+	VPAND        Y2, Y13, Y13
+	VPOR         Y13, Y12, Y12
+	VPMADDUBSW   (SI), Y12, Y13
+	VPMADDWD     Y0, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS (DI), Y14
+	VMULPS       Y9, Y14, Y14
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS (R8), Y13
+	VFMADD231PS  Y10, Y13, Y5
+	VPMADDUBSW   (SI)(R9*1), Y12, Y12
+	VPMADDWD     Y0, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (DI)(R10*1), Y13
+	VMULPS       Y9, Y13, Y13
+	VFMADD231PS  Y12, Y13, Y7
+	VBROADCASTSS (R8)(R10*1), Y9
+	VFMADD231PS  Y10, Y9, Y7
+	ADDQ         $0x00000018, AX
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000004, DI
+	ADDQ         $0x00000004, R8
+	DECQ         BX
+	JMP          loop
+
+store:
+	VADDPS       Y6, Y5, Y5
+	VADDPS       Y8, Y7, Y7
+	MOVQ         ys+56(FP), BX
+	SHLQ         $0x02, BX
+	VEXTRACTF128 $0x01, Y5, X6
+	VADDPS       X6, X5, X5
+	VMOVHLPS     X5, X5, X6
+	VADDPS       X6, X5, X5
+	VMOVSHDUP    X5, X6
+	VADDSS       X6, X5, X5
+	VMOVSS       X5, (CX)
+	VEXTRACTF128 $0x01, Y7, X5
+	VADDPS       X5, X7, X7
+	VMOVHLPS     X7, X7, X5
+	VADDPS       X5, X7, X7
+	VMOVSHDUP    X7, X5
+	VADDSS       X5, X7, X7
+	VMOVSS       X7, (CX)(BX*1)
+	ADDQ         $0x04, CX
+	DECQ         DX
+	JNZ          row
+	VZEROUPPER
+	RET
+
+// func q5_1avx2R3(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, F16C, FMA3
+TEXT ·q5_1avx2R3(SB), NOSPLIT, $0-72
+	MOVQ         w+0(FP), AX
+	MOVQ         y+48(FP), CX
+	MOVQ         nrows+64(FP), DX
+	VPCMPEQW     Y0, Y0, Y0
+	VPSRLW       $0x0f, Y0, Y0
+	MOVL         $0x0f0f0f0f, BX
+	VMOVD        BX, X1
+	VPBROADCASTD X1, Y1
+	MOVL         $0x10101010, BX
+	VMOVD        BX, X2
+	VPBROADCASTD X2, Y2
+	VPCMPEQB     Y3, Y3, Y3
+	MOVL         $0x3e000000, BX
+	VMOVD        BX, X4
+	VPBROADCASTD X4, Y4
+
+row:
+	MOVQ   nb+32(FP), BX
+	MOVQ   aq+8(FP), SI
+	MOVQ   ad+16(FP), DI
+	MOVQ   as+24(FP), R8
+	MOVQ   k+40(FP), R9
+	MOVQ   BX, R10
+	SHLQ   $0x02, R10
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+loop:
+	TESTQ        BX, BX
+	JZ           store
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, Y8
+	VPBROADCASTW 2(AX), X9
+	VCVTPH2PS    X9, Y9
+	VMULPS       Y4, Y9, Y9
+	VMOVDQU      8(AX), X10
+	VPSRLW       $0x04, X10, X11
+	VINSERTI128  $0x01, X11, Y10, Y11
+	VPAND        Y1, Y11, Y11
+	VPBROADCASTD 4(AX), Y12
+	VPSHUFB      q5BitShuf<>+0(SB), Y12, Y12
+	VPOR         q5BitMask<>+0(SB), Y12, Y12
+	VPCMPEQB     Y3, Y12, Y12
+	VPAND        Y2, Y12, Y12
+	VPOR         Y12, Y11, Y11
+	VPMADDUBSW   (SI), Y11, Y12
+	VPMADDWD     Y0, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (DI), Y13
+	VMULPS       Y8, Y13, Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VBROADCASTSS (R8), Y12
+	VFMADD231PS  Y9, Y12, Y5
+	VPMADDUBSW   (SI)(R9*1), Y11, Y12
+	VPMADDWD     Y0, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (DI)(R10*1), Y13
+	VMULPS       Y8, Y13, Y13
+	VFMADD231PS  Y12, Y13, Y6
+	VBROADCASTSS (R8)(R10*1), Y12
+	VFMADD231PS  Y9, Y12, Y6
+	VPMADDUBSW   (SI)(R9*2), Y11, Y11
+	VPMADDWD     Y0, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DI)(R10*2), Y12
+	VMULPS       Y8, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y7
+	VBROADCASTSS (R8)(R10*2), Y8
+	VFMADD231PS  Y9, Y8, Y7
+	ADDQ         $0x00000018, AX
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000004, DI
+	ADDQ         $0x00000004, R8
+	DECQ         BX
+	JMP          loop
+
+store:
+	MOVQ         ys+56(FP), BX
+	SHLQ         $0x02, BX
+	VEXTRACTF128 $0x01, Y5, X8
+	VADDPS       X8, X5, X5
+	VMOVHLPS     X5, X5, X8
+	VADDPS       X8, X5, X5
+	VMOVSHDUP    X5, X8
+	VADDSS       X8, X5, X5
+	VMOVSS       X5, (CX)
+	VEXTRACTF128 $0x01, Y6, X5
+	VADDPS       X5, X6, X6
+	VMOVHLPS     X6, X6, X5
+	VADDPS       X5, X6, X6
+	VMOVSHDUP    X6, X5
+	VADDSS       X5, X6, X6
+	VMOVSS       X6, (CX)(BX*1)
+	VEXTRACTF128 $0x01, Y7, X5
+	VADDPS       X5, X7, X7
+	VMOVHLPS     X7, X7, X5
+	VADDPS       X5, X7, X7
+	VMOVSHDUP    X7, X5
+	VADDSS       X5, X7, X7
+	VMOVSS       X7, (CX)(BX*2)
+	ADDQ         $0x04, CX
+	DECQ         DX
+	JNZ          row
+	VZEROUPPER
+	RET
+
+// func q5_1avx2R4(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, F16C, FMA3
+TEXT ·q5_1avx2R4(SB), NOSPLIT, $0-72
+	MOVQ         w+0(FP), AX
+	MOVQ         y+48(FP), CX
+	MOVQ         nrows+64(FP), DX
+	VPCMPEQW     Y0, Y0, Y0
+	VPSRLW       $0x0f, Y0, Y0
+	MOVL         $0x0f0f0f0f, BX
+	VMOVD        BX, X1
+	VPBROADCASTD X1, Y1
+	MOVL         $0x10101010, BX
+	VMOVD        BX, X2
+	VPBROADCASTD X2, Y2
+	VPCMPEQB     Y3, Y3, Y3
+	MOVL         $0x3e000000, BX
+	VMOVD        BX, X4
+	VPBROADCASTD X4, Y4
+
+row:
+	MOVQ   nb+32(FP), BX
+	MOVQ   aq+8(FP), SI
+	MOVQ   ad+16(FP), DI
+	MOVQ   as+24(FP), R8
+	MOVQ   k+40(FP), R9
+	MOVQ   BX, R10
+	SHLQ   $0x02, R10
+	LEAQ   (SI)(R9*2), R11
+	ADDQ   R9, R11
+	LEAQ   (DI)(R10*2), R12
+	ADDQ   R10, R12
+	LEAQ   (R8)(R10*2), R13
+	ADDQ   R10, R13
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+
+loop:
+	TESTQ        BX, BX
+	JZ           store
+	VPBROADCASTW (AX), X9
+	VCVTPH2PS    X9, Y9
+	VPBROADCASTW 2(AX), X10
+	VCVTPH2PS    X10, Y10
+	VMULPS       Y4, Y10, Y10
+	VMOVDQU      8(AX), X11
+	VPSRLW       $0x04, X11, X12
+	VINSERTI128  $0x01, X12, Y11, Y12
+	VPAND        Y1, Y12, Y12
+	VPBROADCASTD 4(AX), Y13
+	VPSHUFB      q5BitShuf<>+0(SB), Y13, Y13
+	VPOR         q5BitMask<>+0(SB), Y13, Y13
+	VPCMPEQB     Y3, Y13, Y13
+	VPAND        Y2, Y13, Y13
+	VPOR         Y13, Y12, Y12
+	VPMADDUBSW   (SI), Y12, Y13
+	VPMADDWD     Y0, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS (DI), Y14
+	VMULPS       Y9, Y14, Y14
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS (R8), Y13
+	VFMADD231PS  Y10, Y13, Y5
+	VPMADDUBSW   (SI)(R9*1), Y12, Y13
+	VPMADDWD     Y0, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS (DI)(R10*1), Y14
+	VMULPS       Y9, Y14, Y14
+	VFMADD231PS  Y13, Y14, Y6
+	VBROADCASTSS (R8)(R10*1), Y13
+	VFMADD231PS  Y10, Y13, Y6
+	VPMADDUBSW   (SI)(R9*2), Y12, Y13
+	VPMADDWD     Y0, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS (DI)(R10*2), Y14
+	VMULPS       Y9, Y14, Y14
+	VFMADD231PS  Y13, Y14, Y7
+	VBROADCASTSS (R8)(R10*2), Y13
+	VFMADD231PS  Y10, Y13, Y7
+	VPMADDUBSW   (R11), Y12, Y12
+	VPMADDWD     Y0, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (R12), Y13
+	VMULPS       Y9, Y13, Y13
+	VFMADD231PS  Y12, Y13, Y8
+	VBROADCASTSS (R13), Y9
+	VFMADD231PS  Y10, Y9, Y8
+	ADDQ         $0x00000018, AX
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000004, DI
+	ADDQ         $0x00000004, R8
+	ADDQ         $0x00000020, R11
+	ADDQ         $0x00000004, R12
+	ADDQ         $0x00000004, R13
+	DECQ         BX
+	JMP          loop
+
+store:
+	MOVQ         ys+56(FP), BX
+	SHLQ         $0x02, BX
+	VEXTRACTF128 $0x01, Y5, X9
+	VADDPS       X9, X5, X5
+	VMOVHLPS     X5, X5, X9
+	VADDPS       X9, X5, X5
+	VMOVSHDUP    X5, X9
+	VADDSS       X9, X5, X5
+	VMOVSS       X5, (CX)
+	VEXTRACTF128 $0x01, Y6, X5
+	VADDPS       X5, X6, X6
+	VMOVHLPS     X6, X6, X5
+	VADDPS       X5, X6, X6
+	VMOVSHDUP    X6, X5
+	VADDSS       X5, X6, X6
+	VMOVSS       X6, (CX)(BX*1)
+	VEXTRACTF128 $0x01, Y7, X5
+	VADDPS       X5, X7, X7
+	VMOVHLPS     X7, X7, X5
+	VADDPS       X5, X7, X7
+	VMOVSHDUP    X7, X5
+	VADDSS       X5, X7, X7
+	VMOVSS       X7, (CX)(BX*2)
+	VEXTRACTF128 $0x01, Y8, X5
+	VADDPS       X5, X8, X8
+	VMOVHLPS     X8, X8, X5
+	VADDPS       X5, X8, X8
+	VMOVSHDUP    X8, X5
+	VADDSS       X5, X8, X8
+	IMUL3Q       $0x00000003, BX, BX
+	VMOVSS       X8, (CX)(BX*1)
+	ADDQ         $0x04, CX
+	DECQ         DX
+	JNZ          row
+	VZEROUPPER
+	RET
+
+// func q5_1vnniR1(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·q5_1vnniR1(SB), NOSPLIT, $0-64
+	MOVQ         w+0(FP), AX
+	MOVQ         y+40(FP), DX
+	MOVQ         nrows+56(FP), BX
+	MOVQ         rb+8(FP), SI
+	LEAQ         (SI)(SI*1), DI
+	LEAQ         (DI)(SI*1), R8
+	MOVL         $0x0000ff00, CX
+	KMOVW        CX, K1
+	MOVL         $0xff00ff00, CX
+	KMOVD        CX, K2
+	MOVL         $0x0f0f0f0f, CX
+	VPBROADCASTD CX, Z0
+	MOVL         $0x10101010, CX
+	VPBROADCASTD CX, Z1
+	MOVL         $0x3e000000, CX
+	VPBROADCASTD CX, Z2
+	VPXORD       Z3, Z3, Z3
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	VMOVDQA64 Z3, Z4
+	VMOVDQA64 Z3, Z5
+	VMOVDQA64 Z3, Z6
+	VMOVDQA64 Z3, Z7
+
+loopU2:
+	CMPQ            R9, $0x04
+	JL              loop2
+	PREFETCHT0      (CX)(DI*1)
+	PREFETCHT0      64(CX)(DI*1)
+	PREFETCHT0      (CX)(R8*1)
+	PREFETCHT0      64(CX)(R8*1)
+	VPBROADCASTW    (CX), X8
+	VPBROADCASTW    24(CX), K1, Y8
+	VCVTPH2PS       Y8, Z9
+	VPBROADCASTW    2(CX), X10
+	VPBROADCASTW    26(CX), K1, Y10
+	VCVTPH2PS       Y10, Z11
+	VMULPS          Z2, Z11, Z11
+	VBROADCASTI32X4 8(CX), Z12
+	VBROADCASTI32X4 32(CX), K1, Z12
+	VPSRLW          $0x04, Z12, K2, Z12
+	VPANDD          Z0, Z12, Z12
+	KMOVD           4(CX), K3
+	KMOVD           28(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z12, K3, Z12
+	VMOVDQA64       Z3, Z13
+	VPDPBUSD        (R10), Z12, Z13
+	VCVTDQ2PS       Z13, Z13
+	VMULPS          64(R10), Z9, Z9
+	VFMADD231PS     Z13, Z9, Z4
+	VFMADD231PS     128(R10), Z11, Z4
+	VPBROADCASTW    (CX)(SI*1), X14
+	VPBROADCASTW    24(CX)(SI*1), K1, Y14
+	VCVTPH2PS       Y14, Z9
+	VPBROADCASTW    2(CX)(SI*1), X15
+	VPBROADCASTW    26(CX)(SI*1), K1, Y15
+	VCVTPH2PS       Y15, Z11
+	VMULPS          Z2, Z11, Z11
+	VBROADCASTI32X4 8(CX)(SI*1), Z12
+	VBROADCASTI32X4 32(CX)(SI*1), K1, Z12
+	VPSRLW          $0x04, Z12, K2, Z12
+	VPANDD          Z0, Z12, Z12
+	KMOVD           4(CX)(SI*1), K3
+	KMOVD           28(CX)(SI*1), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z12, K3, Z12
+	VMOVDQA64       Z3, Z13
+	VPDPBUSD        (R10), Z12, Z13
+	VCVTDQ2PS       Z13, Z13
+	VMULPS          64(R10), Z9, Z9
+	VFMADD231PS     Z13, Z9, Z5
+	VFMADD231PS     128(R10), Z11, Z5
+	VPBROADCASTW    48(CX), X16
+	VPBROADCASTW    72(CX), K1, Y16
+	VCVTPH2PS       Y16, Z9
+	VPBROADCASTW    50(CX), X17
+	VPBROADCASTW    74(CX), K1, Y17
+	VCVTPH2PS       Y17, Z11
+	VMULPS          Z2, Z11, Z11
+	VBROADCASTI32X4 56(CX), Z12
+	VBROADCASTI32X4 80(CX), K1, Z12
+	VPSRLW          $0x04, Z12, K2, Z12
+	VPANDD          Z0, Z12, Z12
+	KMOVD           52(CX), K3
+	KMOVD           76(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z12, K3, Z12
+	VMOVDQA64       Z3, Z13
+	VPDPBUSD        192(R10), Z12, Z13
+	VCVTDQ2PS       Z13, Z13
+	VMULPS          256(R10), Z9, Z9
+	VFMADD231PS     Z13, Z9, Z6
+	VFMADD231PS     320(R10), Z11, Z6
+	VPBROADCASTW    48(CX)(SI*1), X18
+	VPBROADCASTW    72(CX)(SI*1), K1, Y18
+	VCVTPH2PS       Y18, Z9
+	VPBROADCASTW    50(CX)(SI*1), X19
+	VPBROADCASTW    74(CX)(SI*1), K1, Y19
+	VCVTPH2PS       Y19, Z11
+	VMULPS          Z2, Z11, Z11
+	VBROADCASTI32X4 56(CX)(SI*1), Z12
+	VBROADCASTI32X4 80(CX)(SI*1), K1, Z12
+	VPSRLW          $0x04, Z12, K2, Z12
+	VPANDD          Z0, Z12, Z12
+	KMOVD           52(CX)(SI*1), K3
+	KMOVD           76(CX)(SI*1), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z12, K3, Z12
+	VMOVDQA64       Z3, Z13
+	VPDPBUSD        192(R10), Z12, Z13
+	VCVTDQ2PS       Z13, Z13
+	VMULPS          256(R10), Z9, Z9
+	VFMADD231PS     Z13, Z9, Z7
+	VFMADD231PS     320(R10), Z11, Z7
+	ADDQ            $0x00000060, CX
+	ADDQ            $0x00000180, R10
+	SUBQ            $0x04, R9
+	JMP             loopU2
+
+loop2:
+	CMPQ            R9, $0x02
+	JL              tail2
+	PREFETCHT0      (CX)(DI*1)
+	PREFETCHT0      (CX)(R8*1)
+	VPBROADCASTW    (CX), X20
+	VPBROADCASTW    24(CX), K1, Y20
+	VCVTPH2PS       Y20, Z9
+	VPBROADCASTW    2(CX), X21
+	VPBROADCASTW    26(CX), K1, Y21
+	VCVTPH2PS       Y21, Z11
+	VMULPS          Z2, Z11, Z11
+	VBROADCASTI32X4 8(CX), Z12
+	VBROADCASTI32X4 32(CX), K1, Z12
+	VPSRLW          $0x04, Z12, K2, Z12
+	VPANDD          Z0, Z12, Z12
+	KMOVD           4(CX), K3
+	KMOVD           28(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z12, K3, Z12
+	VMOVDQA64       Z3, Z13
+	VPDPBUSD        (R10), Z12, Z13
+	VCVTDQ2PS       Z13, Z13
+	VMULPS          64(R10), Z9, Z9
+	VFMADD231PS     Z13, Z9, Z4
+	VFMADD231PS     128(R10), Z11, Z4
+	VPBROADCASTW    (CX)(SI*1), X22
+	VPBROADCASTW    24(CX)(SI*1), K1, Y22
+	VCVTPH2PS       Y22, Z9
+	VPBROADCASTW    2(CX)(SI*1), X23
+	VPBROADCASTW    26(CX)(SI*1), K1, Y23
+	VCVTPH2PS       Y23, Z11
+	VMULPS          Z2, Z11, Z11
+	VBROADCASTI32X4 8(CX)(SI*1), Z12
+	VBROADCASTI32X4 32(CX)(SI*1), K1, Z12
+	VPSRLW          $0x04, Z12, K2, Z12
+	VPANDD          Z0, Z12, Z12
+	KMOVD           4(CX)(SI*1), K3
+	KMOVD           28(CX)(SI*1), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z12, K3, Z12
+	VMOVDQA64       Z3, Z13
+	VPDPBUSD        (R10), Z12, Z13
+	VCVTDQ2PS       Z13, Z13
+	VMULPS          64(R10), Z9, Z9
+	VFMADD231PS     Z13, Z9, Z5
+	VFMADD231PS     128(R10), Z11, Z5
+	ADDQ            $0x00000030, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop2
+
+tail2:
+	VADDPS          Z6, Z4, Z4
+	VEXTRACTF64X4   $0x01, Z4, Y6
+	VADDPS          Y6, Y4, Y4
+	VADDPS          Z7, Z5, Z5
+	VEXTRACTF64X4   $0x01, Z5, Y6
+	VADDPS          Y6, Y5, Y5
+	TESTQ           R9, R9
+	JZ              store2
+	VPBROADCASTW    (CX), X6
+	VCVTPH2PS       X6, Y6
+	VPBROADCASTW    2(CX), X7
+	VCVTPH2PS       X7, Y7
+	VMULPS          Y2, Y7, Y7
+	VBROADCASTI32X4 8(CX), Y9
+	VPSRLW          $0x04, Y9, K2, Y9
+	VPANDD          Y0, Y9, Y9
+	KMOVD           4(CX), K3
+	VPADDB          Y1, Y9, K3, Y9
+	VMOVDQA64       Y3, Y11
+	VPDPBUSD        (R10), Y9, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          32(R10), Y6, Y6
+	VFMADD231PS     Y11, Y6, Y4
+	VFMADD231PS     64(R10), Y7, Y4
+	VPBROADCASTW    (CX)(SI*1), X6
+	VCVTPH2PS       X6, Y6
+	VPBROADCASTW    2(CX)(SI*1), X7
+	VCVTPH2PS       X7, Y7
+	VMULPS          Y2, Y7, Y7
+	VBROADCASTI32X4 8(CX)(SI*1), Y9
+	VPSRLW          $0x04, Y9, K2, Y9
+	VPANDD          Y0, Y9, Y9
+	KMOVD           4(CX)(SI*1), K3
+	VPADDB          Y1, Y9, K3, Y9
+	VMOVDQA64       Y3, Y11
+	VPDPBUSD        (R10), Y9, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          32(R10), Y6, Y6
+	VFMADD231PS     Y11, Y6, Y5
+	VFMADD231PS     64(R10), Y7, Y5
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y4, X6
+	VADDPS        X6, X4, X4
+	VMOVHLPS      X4, X4, X6
+	VADDPS        X6, X4, X4
+	VMOVSHDUP     X4, X6
+	VADDSS        X6, X4, X4
+	VADDSS        (DX), X4, X4
+	VMOVSS        X4, (DX)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y5, X4
+	VADDPS        X4, X5, X5
+	VMOVHLPS      X5, X5, X4
+	VADDPS        X4, X5, X5
+	VMOVSHDUP     X5, X4
+	VADDSS        X4, X5, X5
+	VADDSS        (DX), X5, X5
+	VMOVSS        X5, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	VMOVDQA64 Z3, Z4
+	VMOVDQA64 Z3, Z5
+
+loopU1:
+	CMPQ            R9, $0x04
+	JL              loop1
+	PREFETCHT0      (CX)(SI*1)
+	PREFETCHT0      64(CX)(SI*1)
+	VPBROADCASTW    (CX), X24
+	VPBROADCASTW    24(CX), K1, Y24
+	VCVTPH2PS       Y24, Z6
+	VPBROADCASTW    2(CX), X25
+	VPBROADCASTW    26(CX), K1, Y25
+	VCVTPH2PS       Y25, Z7
+	VMULPS          Z2, Z7, Z7
+	VBROADCASTI32X4 8(CX), Z8
+	VBROADCASTI32X4 32(CX), K1, Z8
+	VPSRLW          $0x04, Z8, K2, Z8
+	VPANDD          Z0, Z8, Z8
+	KMOVD           4(CX), K3
+	KMOVD           28(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z8, K3, Z8
+	VMOVDQA64       Z3, Z9
+	VPDPBUSD        (R10), Z8, Z9
+	VCVTDQ2PS       Z9, Z9
+	VMULPS          64(R10), Z6, Z6
+	VFMADD231PS     Z9, Z6, Z4
+	VFMADD231PS     128(R10), Z7, Z4
+	VPBROADCASTW    48(CX), X26
+	VPBROADCASTW    72(CX), K1, Y26
+	VCVTPH2PS       Y26, Z6
+	VPBROADCASTW    50(CX), X27
+	VPBROADCASTW    74(CX), K1, Y27
+	VCVTPH2PS       Y27, Z7
+	VMULPS          Z2, Z7, Z7
+	VBROADCASTI32X4 56(CX), Z8
+	VBROADCASTI32X4 80(CX), K1, Z8
+	VPSRLW          $0x04, Z8, K2, Z8
+	VPANDD          Z0, Z8, Z8
+	KMOVD           52(CX), K3
+	KMOVD           76(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z8, K3, Z8
+	VMOVDQA64       Z3, Z9
+	VPDPBUSD        192(R10), Z8, Z9
+	VCVTDQ2PS       Z9, Z9
+	VMULPS          256(R10), Z6, Z6
+	VFMADD231PS     Z9, Z6, Z5
+	VFMADD231PS     320(R10), Z7, Z5
+	ADDQ            $0x00000060, CX
+	ADDQ            $0x00000180, R10
+	SUBQ            $0x04, R9
+	JMP             loopU1
+
+loop1:
+	CMPQ            R9, $0x02
+	JL              tail1
+	PREFETCHT0      (CX)(SI*1)
+	VPBROADCASTW    (CX), X28
+	VPBROADCASTW    24(CX), K1, Y28
+	VCVTPH2PS       Y28, Z6
+	VPBROADCASTW    2(CX), X29
+	VPBROADCASTW    26(CX), K1, Y29
+	VCVTPH2PS       Y29, Z7
+	VMULPS          Z2, Z7, Z7
+	VBROADCASTI32X4 8(CX), Z8
+	VBROADCASTI32X4 32(CX), K1, Z8
+	VPSRLW          $0x04, Z8, K2, Z8
+	VPANDD          Z0, Z8, Z8
+	KMOVD           4(CX), K3
+	KMOVD           28(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z8, K3, Z8
+	VMOVDQA64       Z3, Z9
+	VPDPBUSD        (R10), Z8, Z9
+	VCVTDQ2PS       Z9, Z9
+	VMULPS          64(R10), Z6, Z6
+	VFMADD231PS     Z9, Z6, Z4
+	VFMADD231PS     128(R10), Z7, Z4
+	ADDQ            $0x00000030, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop1
+
+tail1:
+	VADDPS          Z5, Z4, Z4
+	VEXTRACTF64X4   $0x01, Z4, Y5
+	VADDPS          Y5, Y4, Y4
+	TESTQ           R9, R9
+	JZ              store1
+	VPBROADCASTW    (CX), X5
+	VCVTPH2PS       X5, Y5
+	VPBROADCASTW    2(CX), X6
+	VCVTPH2PS       X6, Y6
+	VMULPS          Y2, Y6, Y6
+	VBROADCASTI32X4 8(CX), Y7
+	VPSRLW          $0x04, Y7, K2, Y7
+	VPANDD          Y0, Y7, Y7
+	KMOVD           4(CX), K3
+	VPADDB          Y1, Y7, K3, Y7
+	VMOVDQA64       Y3, Y8
+	VPDPBUSD        (R10), Y7, Y8
+	VCVTDQ2PS       Y8, Y8
+	VMULPS          32(R10), Y5, Y5
+	VFMADD231PS     Y8, Y5, Y4
+	VFMADD231PS     64(R10), Y6, Y4
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y4, X5
+	VADDPS        X5, X4, X4
+	VMOVHLPS      X4, X4, X5
+	VADDPS        X5, X4, X4
+	VMOVSHDUP     X4, X5
+	VADDSS        X5, X4, X4
+	VADDSS        (DX), X4, X4
+	VMOVSS        X4, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func q5_1vnniR2(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·q5_1vnniR2(SB), NOSPLIT, $0-64
+	MOVQ         w+0(FP), AX
+	MOVQ         y+40(FP), DX
+	MOVQ         nrows+56(FP), BX
+	MOVQ         rb+8(FP), SI
+	LEAQ         (SI)(SI*1), DI
+	LEAQ         (DI)(SI*1), R8
+	MOVL         $0x0000ff00, CX
+	KMOVW        CX, K1
+	MOVL         $0xff00ff00, CX
+	KMOVD        CX, K2
+	MOVL         $0x0f0f0f0f, CX
+	VPBROADCASTD CX, Z0
+	MOVL         $0x10101010, CX
+	VPBROADCASTD CX, Z1
+	MOVL         $0x3e000000, CX
+	VPBROADCASTD CX, Z2
+	VPXORD       Z3, Z3, Z3
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	VMOVDQA64 Z3, Z4
+	VMOVDQA64 Z3, Z5
+	VMOVDQA64 Z3, Z6
+	VMOVDQA64 Z3, Z7
+
+loop2:
+	CMPQ            R9, $0x02
+	JL              tail2
+	PREFETCHT0      (CX)(DI*1)
+	PREFETCHT0      (CX)(R8*1)
+	VPBROADCASTW    (CX), X8
+	VPBROADCASTW    24(CX), K1, Y8
+	VCVTPH2PS       Y8, Z9
+	VPBROADCASTW    2(CX), X10
+	VPBROADCASTW    26(CX), K1, Y10
+	VCVTPH2PS       Y10, Z11
+	VMULPS          Z2, Z11, Z11
+	VBROADCASTI32X4 8(CX), Z12
+	VBROADCASTI32X4 32(CX), K1, Z12
+	VPSRLW          $0x04, Z12, K2, Z12
+	VPANDD          Z0, Z12, Z12
+	KMOVD           4(CX), K3
+	KMOVD           28(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z12, K3, Z12
+	VMOVDQA64       Z3, Z13
+	VPDPBUSD        (R10), Z12, Z13
+	VCVTDQ2PS       Z13, Z13
+	VMULPS          64(R10), Z9, Z14
+	VFMADD231PS     Z13, Z14, Z4
+	VFMADD231PS     128(R10), Z11, Z4
+	VMOVDQA64       Z3, Z13
+	VPDPBUSD        (R10)(R11*1), Z12, Z13
+	VCVTDQ2PS       Z13, Z13
+	VMULPS          64(R10)(R11*1), Z9, Z9
+	VFMADD231PS     Z13, Z9, Z5
+	VFMADD231PS     128(R10)(R11*1), Z11, Z5
+	VPBROADCASTW    (CX)(SI*1), X15
+	VPBROADCASTW    24(CX)(SI*1), K1, Y15
+	VCVTPH2PS       Y15, Z9
+	VPBROADCASTW    2(CX)(SI*1), X16
+	VPBROADCASTW    26(CX)(SI*1), K1, Y16
+	VCVTPH2PS       Y16, Z11
+	VMULPS          Z2, Z11, Z11
+	VBROADCASTI32X4 8(CX)(SI*1), Z12
+	VBROADCASTI32X4 32(CX)(SI*1), K1, Z12
+	VPSRLW          $0x04, Z12, K2, Z12
+	VPANDD          Z0, Z12, Z12
+	KMOVD           4(CX)(SI*1), K3
+	KMOVD           28(CX)(SI*1), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z12, K3, Z12
+	VMOVDQA64       Z3, Z13
+	VPDPBUSD        (R10), Z12, Z13
+	VCVTDQ2PS       Z13, Z13
+	VMULPS          64(R10), Z9, Z14
+	VFMADD231PS     Z13, Z14, Z6
+	VFMADD231PS     128(R10), Z11, Z6
+	VMOVDQA64       Z3, Z13
+	VPDPBUSD        (R10)(R11*1), Z12, Z13
+	VCVTDQ2PS       Z13, Z13
+	VMULPS          64(R10)(R11*1), Z9, Z9
+	VFMADD231PS     Z13, Z9, Z7
+	VFMADD231PS     128(R10)(R11*1), Z11, Z7
+	ADDQ            $0x00000030, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop2
+
+tail2:
+	VEXTRACTF64X4   $0x01, Z4, Y9
+	VADDPS          Y9, Y4, Y4
+	VEXTRACTF64X4   $0x01, Z5, Y9
+	VADDPS          Y9, Y5, Y5
+	VEXTRACTF64X4   $0x01, Z6, Y9
+	VADDPS          Y9, Y6, Y6
+	VEXTRACTF64X4   $0x01, Z7, Y9
+	VADDPS          Y9, Y7, Y7
+	TESTQ           R9, R9
+	JZ              store2
+	VPBROADCASTW    (CX), X8
+	VCVTPH2PS       X8, Y9
+	VPBROADCASTW    2(CX), X8
+	VCVTPH2PS       X8, Y11
+	VMULPS          Y2, Y11, Y11
+	VBROADCASTI32X4 8(CX), Y12
+	VPSRLW          $0x04, Y12, K2, Y12
+	VPANDD          Y0, Y12, Y12
+	KMOVD           4(CX), K3
+	VPADDB          Y1, Y12, K3, Y12
+	VMOVDQA64       Y3, Y13
+	VPDPBUSD        (R10), Y12, Y13
+	VCVTDQ2PS       Y13, Y13
+	VMULPS          32(R10), Y9, Y14
+	VFMADD231PS     Y13, Y14, Y4
+	VFMADD231PS     64(R10), Y11, Y4
+	VMOVDQA64       Y3, Y13
+	VPDPBUSD        (R10)(R11*1), Y12, Y13
+	VCVTDQ2PS       Y13, Y13
+	VMULPS          32(R10)(R11*1), Y9, Y9
+	VFMADD231PS     Y13, Y9, Y5
+	VFMADD231PS     64(R10)(R11*1), Y11, Y5
+	VPBROADCASTW    (CX)(SI*1), X8
+	VCVTPH2PS       X8, Y9
+	VPBROADCASTW    2(CX)(SI*1), X8
+	VCVTPH2PS       X8, Y11
+	VMULPS          Y2, Y11, Y11
+	VBROADCASTI32X4 8(CX)(SI*1), Y12
+	VPSRLW          $0x04, Y12, K2, Y12
+	VPANDD          Y0, Y12, Y12
+	KMOVD           4(CX)(SI*1), K3
+	VPADDB          Y1, Y12, K3, Y12
+	VMOVDQA64       Y3, Y13
+	VPDPBUSD        (R10), Y12, Y13
+	VCVTDQ2PS       Y13, Y13
+	VMULPS          32(R10), Y9, Y14
+	VFMADD231PS     Y13, Y14, Y6
+	VFMADD231PS     64(R10), Y11, Y6
+	VMOVDQA64       Y3, Y13
+	VPDPBUSD        (R10)(R11*1), Y12, Y13
+	VCVTDQ2PS       Y13, Y13
+	VMULPS          32(R10)(R11*1), Y9, Y9
+	VFMADD231PS     Y13, Y9, Y7
+	VFMADD231PS     64(R10)(R11*1), Y11, Y7
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y4, X8
+	VADDPS        X8, X4, X4
+	VMOVHLPS      X4, X4, X8
+	VADDPS        X8, X4, X4
+	VMOVSHDUP     X4, X8
+	VADDSS        X8, X4, X4
+	VADDSS        (DX), X4, X4
+	VMOVSS        X4, (DX)
+	VEXTRACTF32X4 $0x01, Y5, X4
+	VADDPS        X4, X5, X5
+	VMOVHLPS      X5, X5, X4
+	VADDPS        X4, X5, X5
+	VMOVSHDUP     X5, X4
+	VADDSS        X4, X5, X5
+	VADDSS        (DX)(CX*1), X5, X5
+	VMOVSS        X5, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y6, X4
+	VADDPS        X4, X6, X6
+	VMOVHLPS      X6, X6, X4
+	VADDPS        X4, X6, X6
+	VMOVSHDUP     X6, X4
+	VADDSS        X4, X6, X6
+	VADDSS        (DX), X6, X6
+	VMOVSS        X6, (DX)
+	VEXTRACTF32X4 $0x01, Y7, X4
+	VADDPS        X4, X7, X7
+	VMOVHLPS      X7, X7, X4
+	VADDPS        X4, X7, X7
+	VMOVSHDUP     X7, X4
+	VADDSS        X4, X7, X7
+	VADDSS        (DX)(CX*1), X7, X7
+	VMOVSS        X7, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	VMOVDQA64 Z3, Z4
+	VMOVDQA64 Z3, Z5
+	VMOVDQA64 Z3, Z6
+	VMOVDQA64 Z3, Z7
+
+loopU1:
+	CMPQ            R9, $0x04
+	JL              loop1
+	PREFETCHT0      (CX)(SI*1)
+	PREFETCHT0      64(CX)(SI*1)
+	VPBROADCASTW    (CX), X17
+	VPBROADCASTW    24(CX), K1, Y17
+	VCVTPH2PS       Y17, Z8
+	VPBROADCASTW    2(CX), X18
+	VPBROADCASTW    26(CX), K1, Y18
+	VCVTPH2PS       Y18, Z9
+	VMULPS          Z2, Z9, Z9
+	VBROADCASTI32X4 8(CX), Z10
+	VBROADCASTI32X4 32(CX), K1, Z10
+	VPSRLW          $0x04, Z10, K2, Z10
+	VPANDD          Z0, Z10, Z10
+	KMOVD           4(CX), K3
+	KMOVD           28(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z10, K3, Z10
+	VMOVDQA64       Z3, Z11
+	VPDPBUSD        (R10), Z10, Z11
+	VCVTDQ2PS       Z11, Z11
+	VMULPS          64(R10), Z8, Z12
+	VFMADD231PS     Z11, Z12, Z4
+	VFMADD231PS     128(R10), Z9, Z4
+	VMOVDQA64       Z3, Z11
+	VPDPBUSD        (R10)(R11*1), Z10, Z11
+	VCVTDQ2PS       Z11, Z11
+	VMULPS          64(R10)(R11*1), Z8, Z8
+	VFMADD231PS     Z11, Z8, Z5
+	VFMADD231PS     128(R10)(R11*1), Z9, Z5
+	VPBROADCASTW    48(CX), X19
+	VPBROADCASTW    72(CX), K1, Y19
+	VCVTPH2PS       Y19, Z8
+	VPBROADCASTW    50(CX), X20
+	VPBROADCASTW    74(CX), K1, Y20
+	VCVTPH2PS       Y20, Z9
+	VMULPS          Z2, Z9, Z9
+	VBROADCASTI32X4 56(CX), Z10
+	VBROADCASTI32X4 80(CX), K1, Z10
+	VPSRLW          $0x04, Z10, K2, Z10
+	VPANDD          Z0, Z10, Z10
+	KMOVD           52(CX), K3
+	KMOVD           76(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z10, K3, Z10
+	VMOVDQA64       Z3, Z11
+	VPDPBUSD        192(R10), Z10, Z11
+	VCVTDQ2PS       Z11, Z11
+	VMULPS          256(R10), Z8, Z12
+	VFMADD231PS     Z11, Z12, Z6
+	VFMADD231PS     320(R10), Z9, Z6
+	VMOVDQA64       Z3, Z11
+	VPDPBUSD        192(R10)(R11*1), Z10, Z11
+	VCVTDQ2PS       Z11, Z11
+	VMULPS          256(R10)(R11*1), Z8, Z8
+	VFMADD231PS     Z11, Z8, Z7
+	VFMADD231PS     320(R10)(R11*1), Z9, Z7
+	ADDQ            $0x00000060, CX
+	ADDQ            $0x00000180, R10
+	SUBQ            $0x04, R9
+	JMP             loopU1
+
+loop1:
+	CMPQ            R9, $0x02
+	JL              tail1
+	PREFETCHT0      (CX)(SI*1)
+	VPBROADCASTW    (CX), X21
+	VPBROADCASTW    24(CX), K1, Y21
+	VCVTPH2PS       Y21, Z8
+	VPBROADCASTW    2(CX), X22
+	VPBROADCASTW    26(CX), K1, Y22
+	VCVTPH2PS       Y22, Z9
+	VMULPS          Z2, Z9, Z9
+	VBROADCASTI32X4 8(CX), Z10
+	VBROADCASTI32X4 32(CX), K1, Z10
+	VPSRLW          $0x04, Z10, K2, Z10
+	VPANDD          Z0, Z10, Z10
+	KMOVD           4(CX), K3
+	KMOVD           28(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z10, K3, Z10
+	VMOVDQA64       Z3, Z11
+	VPDPBUSD        (R10), Z10, Z11
+	VCVTDQ2PS       Z11, Z11
+	VMULPS          64(R10), Z8, Z12
+	VFMADD231PS     Z11, Z12, Z4
+	VFMADD231PS     128(R10), Z9, Z4
+	VMOVDQA64       Z3, Z11
+	VPDPBUSD        (R10)(R11*1), Z10, Z11
+	VCVTDQ2PS       Z11, Z11
+	VMULPS          64(R10)(R11*1), Z8, Z8
+	VFMADD231PS     Z11, Z8, Z5
+	VFMADD231PS     128(R10)(R11*1), Z9, Z5
+	ADDQ            $0x00000030, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop1
+
+tail1:
+	VADDPS          Z6, Z4, Z4
+	VEXTRACTF64X4   $0x01, Z4, Y6
+	VADDPS          Y6, Y4, Y4
+	VADDPS          Z7, Z5, Z5
+	VEXTRACTF64X4   $0x01, Z5, Y6
+	VADDPS          Y6, Y5, Y5
+	TESTQ           R9, R9
+	JZ              store1
+	VPBROADCASTW    (CX), X6
+	VCVTPH2PS       X6, Y6
+	VPBROADCASTW    2(CX), X7
+	VCVTPH2PS       X7, Y7
+	VMULPS          Y2, Y7, Y7
+	VBROADCASTI32X4 8(CX), Y8
+	VPSRLW          $0x04, Y8, K2, Y8
+	VPANDD          Y0, Y8, Y8
+	KMOVD           4(CX), K3
+	VPADDB          Y1, Y8, K3, Y8
+	VMOVDQA64       Y3, Y9
+	VPDPBUSD        (R10), Y8, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          32(R10), Y6, Y10
+	VFMADD231PS     Y9, Y10, Y4
+	VFMADD231PS     64(R10), Y7, Y4
+	VMOVDQA64       Y3, Y9
+	VPDPBUSD        (R10)(R11*1), Y8, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          32(R10)(R11*1), Y6, Y6
+	VFMADD231PS     Y9, Y6, Y5
+	VFMADD231PS     64(R10)(R11*1), Y7, Y5
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y4, X6
+	VADDPS        X6, X4, X4
+	VMOVHLPS      X4, X4, X6
+	VADDPS        X6, X4, X4
+	VMOVSHDUP     X4, X6
+	VADDSS        X6, X4, X4
+	VADDSS        (DX), X4, X4
+	VMOVSS        X4, (DX)
+	VEXTRACTF32X4 $0x01, Y5, X4
+	VADDPS        X4, X5, X5
+	VMOVHLPS      X5, X5, X4
+	VADDPS        X4, X5, X5
+	VMOVSHDUP     X5, X4
+	VADDSS        X4, X5, X5
+	VADDSS        (DX)(CX*1), X5, X5
+	VMOVSS        X5, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func q5_1vnniR3(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·q5_1vnniR3(SB), NOSPLIT, $0-64
+	MOVQ         w+0(FP), AX
+	MOVQ         y+40(FP), DX
+	MOVQ         nrows+56(FP), BX
+	MOVQ         rb+8(FP), SI
+	LEAQ         (SI)(SI*1), DI
+	LEAQ         (DI)(SI*1), R8
+	MOVL         $0x0000ff00, CX
+	KMOVW        CX, K1
+	MOVL         $0xff00ff00, CX
+	KMOVD        CX, K2
+	MOVL         $0x0f0f0f0f, CX
+	VPBROADCASTD CX, Z0
+	MOVL         $0x10101010, CX
+	VPBROADCASTD CX, Z1
+	MOVL         $0x3e000000, CX
+	VPBROADCASTD CX, Z2
+	VPXORD       Z3, Z3, Z3
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	VMOVDQA64 Z3, Z4
+	VMOVDQA64 Z3, Z5
+	VMOVDQA64 Z3, Z6
+	VMOVDQA64 Z3, Z7
+	VMOVDQA64 Z3, Z8
+	VMOVDQA64 Z3, Z9
+
+loop2:
+	CMPQ            R9, $0x02
+	JL              tail2
+	PREFETCHT0      (CX)(DI*1)
+	PREFETCHT0      (CX)(R8*1)
+	VPBROADCASTW    (CX), X10
+	VPBROADCASTW    24(CX), K1, Y10
+	VCVTPH2PS       Y10, Z11
+	VPBROADCASTW    2(CX), X12
+	VPBROADCASTW    26(CX), K1, Y12
+	VCVTPH2PS       Y12, Z13
+	VMULPS          Z2, Z13, Z13
+	VBROADCASTI32X4 8(CX), Z14
+	VBROADCASTI32X4 32(CX), K1, Z14
+	VPSRLW          $0x04, Z14, K2, Z14
+	VPANDD          Z0, Z14, Z14
+	KMOVD           4(CX), K3
+	KMOVD           28(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z14, K3, Z14
+	VMOVDQA64       Z3, Z15
+	VPDPBUSD        (R10), Z14, Z15
+	VCVTDQ2PS       Z15, Z15
+	VMULPS          64(R10), Z11, Z16
+	VFMADD231PS     Z15, Z16, Z4
+	VFMADD231PS     128(R10), Z13, Z4
+	VMOVDQA64       Z3, Z15
+	VPDPBUSD        (R10)(R11*1), Z14, Z15
+	VCVTDQ2PS       Z15, Z15
+	VMULPS          64(R10)(R11*1), Z11, Z16
+	VFMADD231PS     Z15, Z16, Z5
+	VFMADD231PS     128(R10)(R11*1), Z13, Z5
+	VMOVDQA64       Z3, Z15
+	VPDPBUSD        (R10)(R11*2), Z14, Z15
+	VCVTDQ2PS       Z15, Z15
+	VMULPS          64(R10)(R11*2), Z11, Z11
+	VFMADD231PS     Z15, Z11, Z6
+	VFMADD231PS     128(R10)(R11*2), Z13, Z6
+	VPBROADCASTW    (CX)(SI*1), X17
+	VPBROADCASTW    24(CX)(SI*1), K1, Y17
+	VCVTPH2PS       Y17, Z11
+	VPBROADCASTW    2(CX)(SI*1), X18
+	VPBROADCASTW    26(CX)(SI*1), K1, Y18
+	VCVTPH2PS       Y18, Z13
+	VMULPS          Z2, Z13, Z13
+	VBROADCASTI32X4 8(CX)(SI*1), Z14
+	VBROADCASTI32X4 32(CX)(SI*1), K1, Z14
+	VPSRLW          $0x04, Z14, K2, Z14
+	VPANDD          Z0, Z14, Z14
+	KMOVD           4(CX)(SI*1), K3
+	KMOVD           28(CX)(SI*1), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z14, K3, Z14
+	VMOVDQA64       Z3, Z15
+	VPDPBUSD        (R10), Z14, Z15
+	VCVTDQ2PS       Z15, Z15
+	VMULPS          64(R10), Z11, Z16
+	VFMADD231PS     Z15, Z16, Z7
+	VFMADD231PS     128(R10), Z13, Z7
+	VMOVDQA64       Z3, Z15
+	VPDPBUSD        (R10)(R11*1), Z14, Z15
+	VCVTDQ2PS       Z15, Z15
+	VMULPS          64(R10)(R11*1), Z11, Z16
+	VFMADD231PS     Z15, Z16, Z8
+	VFMADD231PS     128(R10)(R11*1), Z13, Z8
+	VMOVDQA64       Z3, Z15
+	VPDPBUSD        (R10)(R11*2), Z14, Z15
+	VCVTDQ2PS       Z15, Z15
+	VMULPS          64(R10)(R11*2), Z11, Z11
+	VFMADD231PS     Z15, Z11, Z9
+	VFMADD231PS     128(R10)(R11*2), Z13, Z9
+	ADDQ            $0x00000030, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop2
+
+tail2:
+	VEXTRACTF64X4   $0x01, Z4, Y11
+	VADDPS          Y11, Y4, Y4
+	VEXTRACTF64X4   $0x01, Z5, Y11
+	VADDPS          Y11, Y5, Y5
+	VEXTRACTF64X4   $0x01, Z6, Y11
+	VADDPS          Y11, Y6, Y6
+	VEXTRACTF64X4   $0x01, Z7, Y11
+	VADDPS          Y11, Y7, Y7
+	VEXTRACTF64X4   $0x01, Z8, Y11
+	VADDPS          Y11, Y8, Y8
+	VEXTRACTF64X4   $0x01, Z9, Y11
+	VADDPS          Y11, Y9, Y9
+	TESTQ           R9, R9
+	JZ              store2
+	VPBROADCASTW    (CX), X10
+	VCVTPH2PS       X10, Y11
+	VPBROADCASTW    2(CX), X10
+	VCVTPH2PS       X10, Y13
+	VMULPS          Y2, Y13, Y13
+	VBROADCASTI32X4 8(CX), Y14
+	VPSRLW          $0x04, Y14, K2, Y14
+	VPANDD          Y0, Y14, Y14
+	KMOVD           4(CX), K3
+	VPADDB          Y1, Y14, K3, Y14
+	VMOVDQA64       Y3, Y15
+	VPDPBUSD        (R10), Y14, Y15
+	VCVTDQ2PS       Y15, Y15
+	VMULPS          32(R10), Y11, Y16
+	VFMADD231PS     Y15, Y16, Y4
+	VFMADD231PS     64(R10), Y13, Y4
+	VMOVDQA64       Y3, Y15
+	VPDPBUSD        (R10)(R11*1), Y14, Y15
+	VCVTDQ2PS       Y15, Y15
+	VMULPS          32(R10)(R11*1), Y11, Y16
+	VFMADD231PS     Y15, Y16, Y5
+	VFMADD231PS     64(R10)(R11*1), Y13, Y5
+	VMOVDQA64       Y3, Y15
+	VPDPBUSD        (R10)(R11*2), Y14, Y15
+	VCVTDQ2PS       Y15, Y15
+	VMULPS          32(R10)(R11*2), Y11, Y11
+	VFMADD231PS     Y15, Y11, Y6
+	VFMADD231PS     64(R10)(R11*2), Y13, Y6
+	VPBROADCASTW    (CX)(SI*1), X10
+	VCVTPH2PS       X10, Y11
+	VPBROADCASTW    2(CX)(SI*1), X10
+	VCVTPH2PS       X10, Y13
+	VMULPS          Y2, Y13, Y13
+	VBROADCASTI32X4 8(CX)(SI*1), Y14
+	VPSRLW          $0x04, Y14, K2, Y14
+	VPANDD          Y0, Y14, Y14
+	KMOVD           4(CX)(SI*1), K3
+	VPADDB          Y1, Y14, K3, Y14
+	VMOVDQA64       Y3, Y15
+	VPDPBUSD        (R10), Y14, Y15
+	VCVTDQ2PS       Y15, Y15
+	VMULPS          32(R10), Y11, Y16
+	VFMADD231PS     Y15, Y16, Y7
+	VFMADD231PS     64(R10), Y13, Y7
+	VMOVDQA64       Y3, Y15
+	VPDPBUSD        (R10)(R11*1), Y14, Y15
+	VCVTDQ2PS       Y15, Y15
+	VMULPS          32(R10)(R11*1), Y11, Y16
+	VFMADD231PS     Y15, Y16, Y8
+	VFMADD231PS     64(R10)(R11*1), Y13, Y8
+	VMOVDQA64       Y3, Y15
+	VPDPBUSD        (R10)(R11*2), Y14, Y15
+	VCVTDQ2PS       Y15, Y15
+	VMULPS          32(R10)(R11*2), Y11, Y11
+	VFMADD231PS     Y15, Y11, Y9
+	VFMADD231PS     64(R10)(R11*2), Y13, Y9
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y4, X10
+	VADDPS        X10, X4, X4
+	VMOVHLPS      X4, X4, X10
+	VADDPS        X10, X4, X4
+	VMOVSHDUP     X4, X10
+	VADDSS        X10, X4, X4
+	VADDSS        (DX), X4, X4
+	VMOVSS        X4, (DX)
+	VEXTRACTF32X4 $0x01, Y5, X4
+	VADDPS        X4, X5, X5
+	VMOVHLPS      X5, X5, X4
+	VADDPS        X4, X5, X5
+	VMOVSHDUP     X5, X4
+	VADDSS        X4, X5, X5
+	VADDSS        (DX)(CX*1), X5, X5
+	VMOVSS        X5, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y6, X4
+	VADDPS        X4, X6, X6
+	VMOVHLPS      X6, X6, X4
+	VADDPS        X4, X6, X6
+	VMOVSHDUP     X6, X4
+	VADDSS        X4, X6, X6
+	VADDSS        (DX)(CX*2), X6, X6
+	VMOVSS        X6, (DX)(CX*2)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y7, X4
+	VADDPS        X4, X7, X7
+	VMOVHLPS      X7, X7, X4
+	VADDPS        X4, X7, X7
+	VMOVSHDUP     X7, X4
+	VADDSS        X4, X7, X7
+	VADDSS        (DX), X7, X7
+	VMOVSS        X7, (DX)
+	VEXTRACTF32X4 $0x01, Y8, X4
+	VADDPS        X4, X8, X8
+	VMOVHLPS      X8, X8, X4
+	VADDPS        X4, X8, X8
+	VMOVSHDUP     X8, X4
+	VADDSS        X4, X8, X8
+	VADDSS        (DX)(CX*1), X8, X8
+	VMOVSS        X8, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y9, X4
+	VADDPS        X4, X9, X9
+	VMOVHLPS      X9, X9, X4
+	VADDPS        X4, X9, X9
+	VMOVSHDUP     X9, X4
+	VADDSS        X4, X9, X9
+	VADDSS        (DX)(CX*2), X9, X9
+	VMOVSS        X9, (DX)(CX*2)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	VMOVDQA64 Z3, Z4
+	VMOVDQA64 Z3, Z5
+	VMOVDQA64 Z3, Z6
+
+loop1:
+	CMPQ            R9, $0x02
+	JL              tail1
+	PREFETCHT0      (CX)(SI*1)
+	VPBROADCASTW    (CX), X19
+	VPBROADCASTW    24(CX), K1, Y19
+	VCVTPH2PS       Y19, Z7
+	VPBROADCASTW    2(CX), X20
+	VPBROADCASTW    26(CX), K1, Y20
+	VCVTPH2PS       Y20, Z8
+	VMULPS          Z2, Z8, Z8
+	VBROADCASTI32X4 8(CX), Z9
+	VBROADCASTI32X4 32(CX), K1, Z9
+	VPSRLW          $0x04, Z9, K2, Z9
+	VPANDD          Z0, Z9, Z9
+	KMOVD           4(CX), K3
+	KMOVD           28(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z9, K3, Z9
+	VMOVDQA64       Z3, Z10
+	VPDPBUSD        (R10), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10), Z7, Z11
+	VFMADD231PS     Z10, Z11, Z4
+	VFMADD231PS     128(R10), Z8, Z4
+	VMOVDQA64       Z3, Z10
+	VPDPBUSD        (R10)(R11*1), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10)(R11*1), Z7, Z11
+	VFMADD231PS     Z10, Z11, Z5
+	VFMADD231PS     128(R10)(R11*1), Z8, Z5
+	VMOVDQA64       Z3, Z10
+	VPDPBUSD        (R10)(R11*2), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10)(R11*2), Z7, Z7
+	VFMADD231PS     Z10, Z7, Z6
+	VFMADD231PS     128(R10)(R11*2), Z8, Z6
+	ADDQ            $0x00000030, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop1
+
+tail1:
+	VEXTRACTF64X4   $0x01, Z4, Y7
+	VADDPS          Y7, Y4, Y4
+	VEXTRACTF64X4   $0x01, Z5, Y7
+	VADDPS          Y7, Y5, Y5
+	VEXTRACTF64X4   $0x01, Z6, Y7
+	VADDPS          Y7, Y6, Y6
+	TESTQ           R9, R9
+	JZ              store1
+	VPBROADCASTW    (CX), X7
+	VCVTPH2PS       X7, Y7
+	VPBROADCASTW    2(CX), X8
+	VCVTPH2PS       X8, Y8
+	VMULPS          Y2, Y8, Y8
+	VBROADCASTI32X4 8(CX), Y9
+	VPSRLW          $0x04, Y9, K2, Y9
+	VPANDD          Y0, Y9, Y9
+	KMOVD           4(CX), K3
+	VPADDB          Y1, Y9, K3, Y9
+	VMOVDQA64       Y3, Y10
+	VPDPBUSD        (R10), Y9, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          32(R10), Y7, Y11
+	VFMADD231PS     Y10, Y11, Y4
+	VFMADD231PS     64(R10), Y8, Y4
+	VMOVDQA64       Y3, Y10
+	VPDPBUSD        (R10)(R11*1), Y9, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          32(R10)(R11*1), Y7, Y11
+	VFMADD231PS     Y10, Y11, Y5
+	VFMADD231PS     64(R10)(R11*1), Y8, Y5
+	VMOVDQA64       Y3, Y10
+	VPDPBUSD        (R10)(R11*2), Y9, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          32(R10)(R11*2), Y7, Y7
+	VFMADD231PS     Y10, Y7, Y6
+	VFMADD231PS     64(R10)(R11*2), Y8, Y6
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y4, X7
+	VADDPS        X7, X4, X4
+	VMOVHLPS      X4, X4, X7
+	VADDPS        X7, X4, X4
+	VMOVSHDUP     X4, X7
+	VADDSS        X7, X4, X4
+	VADDSS        (DX), X4, X4
+	VMOVSS        X4, (DX)
+	VEXTRACTF32X4 $0x01, Y5, X4
+	VADDPS        X4, X5, X5
+	VMOVHLPS      X5, X5, X4
+	VADDPS        X4, X5, X5
+	VMOVSHDUP     X5, X4
+	VADDSS        X4, X5, X5
+	VADDSS        (DX)(CX*1), X5, X5
+	VMOVSS        X5, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y6, X4
+	VADDPS        X4, X6, X6
+	VMOVHLPS      X6, X6, X4
+	VADDPS        X4, X6, X6
+	VMOVSHDUP     X6, X4
+	VADDSS        X4, X6, X6
+	VADDSS        (DX)(CX*2), X6, X6
+	VMOVSS        X6, (DX)(CX*2)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func q5_1vnniR4(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·q5_1vnniR4(SB), NOSPLIT, $0-64
+	MOVQ         w+0(FP), AX
+	MOVQ         y+40(FP), DX
+	MOVQ         nrows+56(FP), BX
+	MOVQ         rb+8(FP), SI
+	LEAQ         (SI)(SI*1), DI
+	LEAQ         (DI)(SI*1), R8
+	MOVL         $0x0000ff00, CX
+	KMOVW        CX, K1
+	MOVL         $0xff00ff00, CX
+	KMOVD        CX, K2
+	MOVL         $0x0f0f0f0f, CX
+	VPBROADCASTD CX, Z0
+	MOVL         $0x10101010, CX
+	VPBROADCASTD CX, Z1
+	MOVL         $0x3e000000, CX
+	VPBROADCASTD CX, Z2
+	VPXORD       Z3, Z3, Z3
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	LEAQ      (R10)(R11*2), R12
+	ADDQ      R11, R12
+	VMOVDQA64 Z3, Z4
+	VMOVDQA64 Z3, Z5
+	VMOVDQA64 Z3, Z6
+	VMOVDQA64 Z3, Z7
+	VMOVDQA64 Z3, Z8
+	VMOVDQA64 Z3, Z9
+	VMOVDQA64 Z3, Z10
+	VMOVDQA64 Z3, Z11
+
+loop2:
+	CMPQ            R9, $0x02
+	JL              tail2
+	PREFETCHT0      (CX)(DI*1)
+	PREFETCHT0      (CX)(R8*1)
+	VPBROADCASTW    (CX), X12
+	VPBROADCASTW    24(CX), K1, Y12
+	VCVTPH2PS       Y12, Z13
+	VPBROADCASTW    2(CX), X14
+	VPBROADCASTW    26(CX), K1, Y14
+	VCVTPH2PS       Y14, Z15
+	VMULPS          Z2, Z15, Z15
+	VBROADCASTI32X4 8(CX), Z16
+	VBROADCASTI32X4 32(CX), K1, Z16
+	VPSRLW          $0x04, Z16, K2, Z16
+	VPANDD          Z0, Z16, Z16
+	KMOVD           4(CX), K3
+	KMOVD           28(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z16, K3, Z16
+	VMOVDQA64       Z3, Z17
+	VPDPBUSD        (R10), Z16, Z17
+	VCVTDQ2PS       Z17, Z17
+	VMULPS          64(R10), Z13, Z18
+	VFMADD231PS     Z17, Z18, Z4
+	VFMADD231PS     128(R10), Z15, Z4
+	VMOVDQA64       Z3, Z17
+	VPDPBUSD        (R10)(R11*1), Z16, Z17
+	VCVTDQ2PS       Z17, Z17
+	VMULPS          64(R10)(R11*1), Z13, Z18
+	VFMADD231PS     Z17, Z18, Z5
+	VFMADD231PS     128(R10)(R11*1), Z15, Z5
+	VMOVDQA64       Z3, Z17
+	VPDPBUSD        (R10)(R11*2), Z16, Z17
+	VCVTDQ2PS       Z17, Z17
+	VMULPS          64(R10)(R11*2), Z13, Z18
+	VFMADD231PS     Z17, Z18, Z6
+	VFMADD231PS     128(R10)(R11*2), Z15, Z6
+	VMOVDQA64       Z3, Z17
+	VPDPBUSD        (R12), Z16, Z17
+	VCVTDQ2PS       Z17, Z17
+	VMULPS          64(R12), Z13, Z13
+	VFMADD231PS     Z17, Z13, Z7
+	VFMADD231PS     128(R12), Z15, Z7
+	VPBROADCASTW    (CX)(SI*1), X19
+	VPBROADCASTW    24(CX)(SI*1), K1, Y19
+	VCVTPH2PS       Y19, Z13
+	VPBROADCASTW    2(CX)(SI*1), X20
+	VPBROADCASTW    26(CX)(SI*1), K1, Y20
+	VCVTPH2PS       Y20, Z15
+	VMULPS          Z2, Z15, Z15
+	VBROADCASTI32X4 8(CX)(SI*1), Z16
+	VBROADCASTI32X4 32(CX)(SI*1), K1, Z16
+	VPSRLW          $0x04, Z16, K2, Z16
+	VPANDD          Z0, Z16, Z16
+	KMOVD           4(CX)(SI*1), K3
+	KMOVD           28(CX)(SI*1), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z16, K3, Z16
+	VMOVDQA64       Z3, Z17
+	VPDPBUSD        (R10), Z16, Z17
+	VCVTDQ2PS       Z17, Z17
+	VMULPS          64(R10), Z13, Z18
+	VFMADD231PS     Z17, Z18, Z8
+	VFMADD231PS     128(R10), Z15, Z8
+	VMOVDQA64       Z3, Z17
+	VPDPBUSD        (R10)(R11*1), Z16, Z17
+	VCVTDQ2PS       Z17, Z17
+	VMULPS          64(R10)(R11*1), Z13, Z18
+	VFMADD231PS     Z17, Z18, Z9
+	VFMADD231PS     128(R10)(R11*1), Z15, Z9
+	VMOVDQA64       Z3, Z17
+	VPDPBUSD        (R10)(R11*2), Z16, Z17
+	VCVTDQ2PS       Z17, Z17
+	VMULPS          64(R10)(R11*2), Z13, Z18
+	VFMADD231PS     Z17, Z18, Z10
+	VFMADD231PS     128(R10)(R11*2), Z15, Z10
+	VMOVDQA64       Z3, Z17
+	VPDPBUSD        (R12), Z16, Z17
+	VCVTDQ2PS       Z17, Z17
+	VMULPS          64(R12), Z13, Z13
+	VFMADD231PS     Z17, Z13, Z11
+	VFMADD231PS     128(R12), Z15, Z11
+	ADDQ            $0x00000030, CX
+	ADDQ            $0x000000c0, R10
+	ADDQ            $0x000000c0, R12
+	SUBQ            $0x02, R9
+	JMP             loop2
+
+tail2:
+	VEXTRACTF64X4   $0x01, Z4, Y13
+	VADDPS          Y13, Y4, Y4
+	VEXTRACTF64X4   $0x01, Z5, Y13
+	VADDPS          Y13, Y5, Y5
+	VEXTRACTF64X4   $0x01, Z6, Y13
+	VADDPS          Y13, Y6, Y6
+	VEXTRACTF64X4   $0x01, Z7, Y13
+	VADDPS          Y13, Y7, Y7
+	VEXTRACTF64X4   $0x01, Z8, Y13
+	VADDPS          Y13, Y8, Y8
+	VEXTRACTF64X4   $0x01, Z9, Y13
+	VADDPS          Y13, Y9, Y9
+	VEXTRACTF64X4   $0x01, Z10, Y13
+	VADDPS          Y13, Y10, Y10
+	VEXTRACTF64X4   $0x01, Z11, Y13
+	VADDPS          Y13, Y11, Y11
+	TESTQ           R9, R9
+	JZ              store2
+	VPBROADCASTW    (CX), X12
+	VCVTPH2PS       X12, Y13
+	VPBROADCASTW    2(CX), X12
+	VCVTPH2PS       X12, Y15
+	VMULPS          Y2, Y15, Y15
+	VBROADCASTI32X4 8(CX), Y16
+	VPSRLW          $0x04, Y16, K2, Y16
+	VPANDD          Y0, Y16, Y16
+	KMOVD           4(CX), K3
+	VPADDB          Y1, Y16, K3, Y16
+	VMOVDQA64       Y3, Y17
+	VPDPBUSD        (R10), Y16, Y17
+	VCVTDQ2PS       Y17, Y17
+	VMULPS          32(R10), Y13, Y18
+	VFMADD231PS     Y17, Y18, Y4
+	VFMADD231PS     64(R10), Y15, Y4
+	VMOVDQA64       Y3, Y17
+	VPDPBUSD        (R10)(R11*1), Y16, Y17
+	VCVTDQ2PS       Y17, Y17
+	VMULPS          32(R10)(R11*1), Y13, Y18
+	VFMADD231PS     Y17, Y18, Y5
+	VFMADD231PS     64(R10)(R11*1), Y15, Y5
+	VMOVDQA64       Y3, Y17
+	VPDPBUSD        (R10)(R11*2), Y16, Y17
+	VCVTDQ2PS       Y17, Y17
+	VMULPS          32(R10)(R11*2), Y13, Y18
+	VFMADD231PS     Y17, Y18, Y6
+	VFMADD231PS     64(R10)(R11*2), Y15, Y6
+	VMOVDQA64       Y3, Y17
+	VPDPBUSD        (R12), Y16, Y17
+	VCVTDQ2PS       Y17, Y17
+	VMULPS          32(R12), Y13, Y13
+	VFMADD231PS     Y17, Y13, Y7
+	VFMADD231PS     64(R12), Y15, Y7
+	VPBROADCASTW    (CX)(SI*1), X12
+	VCVTPH2PS       X12, Y13
+	VPBROADCASTW    2(CX)(SI*1), X12
+	VCVTPH2PS       X12, Y15
+	VMULPS          Y2, Y15, Y15
+	VBROADCASTI32X4 8(CX)(SI*1), Y16
+	VPSRLW          $0x04, Y16, K2, Y16
+	VPANDD          Y0, Y16, Y16
+	KMOVD           4(CX)(SI*1), K3
+	VPADDB          Y1, Y16, K3, Y16
+	VMOVDQA64       Y3, Y17
+	VPDPBUSD        (R10), Y16, Y17
+	VCVTDQ2PS       Y17, Y17
+	VMULPS          32(R10), Y13, Y18
+	VFMADD231PS     Y17, Y18, Y8
+	VFMADD231PS     64(R10), Y15, Y8
+	VMOVDQA64       Y3, Y17
+	VPDPBUSD        (R10)(R11*1), Y16, Y17
+	VCVTDQ2PS       Y17, Y17
+	VMULPS          32(R10)(R11*1), Y13, Y18
+	VFMADD231PS     Y17, Y18, Y9
+	VFMADD231PS     64(R10)(R11*1), Y15, Y9
+	VMOVDQA64       Y3, Y17
+	VPDPBUSD        (R10)(R11*2), Y16, Y17
+	VCVTDQ2PS       Y17, Y17
+	VMULPS          32(R10)(R11*2), Y13, Y18
+	VFMADD231PS     Y17, Y18, Y10
+	VFMADD231PS     64(R10)(R11*2), Y15, Y10
+	VMOVDQA64       Y3, Y17
+	VPDPBUSD        (R12), Y16, Y17
+	VCVTDQ2PS       Y17, Y17
+	VMULPS          32(R12), Y13, Y13
+	VFMADD231PS     Y17, Y13, Y11
+	VFMADD231PS     64(R12), Y15, Y11
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y4, X12
+	VADDPS        X12, X4, X4
+	VMOVHLPS      X4, X4, X12
+	VADDPS        X12, X4, X4
+	VMOVSHDUP     X4, X12
+	VADDSS        X12, X4, X4
+	VADDSS        (DX), X4, X4
+	VMOVSS        X4, (DX)
+	VEXTRACTF32X4 $0x01, Y5, X4
+	VADDPS        X4, X5, X5
+	VMOVHLPS      X5, X5, X4
+	VADDPS        X4, X5, X5
+	VMOVSHDUP     X5, X4
+	VADDSS        X4, X5, X5
+	VADDSS        (DX)(CX*1), X5, X5
+	VMOVSS        X5, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y6, X4
+	VADDPS        X4, X6, X6
+	VMOVHLPS      X6, X6, X4
+	VADDPS        X4, X6, X6
+	VMOVSHDUP     X6, X4
+	VADDSS        X4, X6, X6
+	VADDSS        (DX)(CX*2), X6, X6
+	VMOVSS        X6, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y7, X4
+	VADDPS        X4, X7, X7
+	VMOVHLPS      X7, X7, X4
+	VADDPS        X4, X7, X7
+	VMOVSHDUP     X7, X4
+	VADDSS        X4, X7, X7
+	IMUL3Q        $0x00000003, CX, CX
+	VADDSS        (DX)(CX*1), X7, X7
+	VMOVSS        X7, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y8, X4
+	VADDPS        X4, X8, X8
+	VMOVHLPS      X8, X8, X4
+	VADDPS        X4, X8, X8
+	VMOVSHDUP     X8, X4
+	VADDSS        X4, X8, X8
+	VADDSS        (DX), X8, X8
+	VMOVSS        X8, (DX)
+	VEXTRACTF32X4 $0x01, Y9, X4
+	VADDPS        X4, X9, X9
+	VMOVHLPS      X9, X9, X4
+	VADDPS        X4, X9, X9
+	VMOVSHDUP     X9, X4
+	VADDSS        X4, X9, X9
+	VADDSS        (DX)(CX*1), X9, X9
+	VMOVSS        X9, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y10, X4
+	VADDPS        X4, X10, X10
+	VMOVHLPS      X10, X10, X4
+	VADDPS        X4, X10, X10
+	VMOVSHDUP     X10, X4
+	VADDSS        X4, X10, X10
+	VADDSS        (DX)(CX*2), X10, X10
+	VMOVSS        X10, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y11, X4
+	VADDPS        X4, X11, X11
+	VMOVHLPS      X11, X11, X4
+	VADDPS        X4, X11, X11
+	VMOVSHDUP     X11, X4
+	VADDSS        X4, X11, X11
+	IMUL3Q        $0x00000003, CX, CX
+	VADDSS        (DX)(CX*1), X11, X11
+	VMOVSS        X11, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	LEAQ      (R10)(R11*2), R12
+	ADDQ      R11, R12
+	VMOVDQA64 Z3, Z4
+	VMOVDQA64 Z3, Z5
+	VMOVDQA64 Z3, Z6
+	VMOVDQA64 Z3, Z7
+
+loop1:
+	CMPQ            R9, $0x02
+	JL              tail1
+	PREFETCHT0      (CX)(SI*1)
+	VPBROADCASTW    (CX), X21
+	VPBROADCASTW    24(CX), K1, Y21
+	VCVTPH2PS       Y21, Z8
+	VPBROADCASTW    2(CX), X22
+	VPBROADCASTW    26(CX), K1, Y22
+	VCVTPH2PS       Y22, Z9
+	VMULPS          Z2, Z9, Z9
+	VBROADCASTI32X4 8(CX), Z10
+	VBROADCASTI32X4 32(CX), K1, Z10
+	VPSRLW          $0x04, Z10, K2, Z10
+	VPANDD          Z0, Z10, Z10
+	KMOVD           4(CX), K3
+	KMOVD           28(CX), K4
+	KUNPCKDQ        K3, K4, K3
+	VPADDB          Z1, Z10, K3, Z10
+	VMOVDQA64       Z3, Z11
+	VPDPBUSD        (R10), Z10, Z11
+	VCVTDQ2PS       Z11, Z11
+	VMULPS          64(R10), Z8, Z12
+	VFMADD231PS     Z11, Z12, Z4
+	VFMADD231PS     128(R10), Z9, Z4
+	VMOVDQA64       Z3, Z11
+	VPDPBUSD        (R10)(R11*1), Z10, Z11
+	VCVTDQ2PS       Z11, Z11
+	VMULPS          64(R10)(R11*1), Z8, Z12
+	VFMADD231PS     Z11, Z12, Z5
+	VFMADD231PS     128(R10)(R11*1), Z9, Z5
+	VMOVDQA64       Z3, Z11
+	VPDPBUSD        (R10)(R11*2), Z10, Z11
+	VCVTDQ2PS       Z11, Z11
+	VMULPS          64(R10)(R11*2), Z8, Z12
+	VFMADD231PS     Z11, Z12, Z6
+	VFMADD231PS     128(R10)(R11*2), Z9, Z6
+	VMOVDQA64       Z3, Z11
+	VPDPBUSD        (R12), Z10, Z11
+	VCVTDQ2PS       Z11, Z11
+	VMULPS          64(R12), Z8, Z8
+	VFMADD231PS     Z11, Z8, Z7
+	VFMADD231PS     128(R12), Z9, Z7
+	ADDQ            $0x00000030, CX
+	ADDQ            $0x000000c0, R10
+	ADDQ            $0x000000c0, R12
+	SUBQ            $0x02, R9
+	JMP             loop1
+
+tail1:
+	VEXTRACTF64X4   $0x01, Z4, Y8
+	VADDPS          Y8, Y4, Y4
+	VEXTRACTF64X4   $0x01, Z5, Y8
+	VADDPS          Y8, Y5, Y5
+	VEXTRACTF64X4   $0x01, Z6, Y8
+	VADDPS          Y8, Y6, Y6
+	VEXTRACTF64X4   $0x01, Z7, Y8
+	VADDPS          Y8, Y7, Y7
+	TESTQ           R9, R9
+	JZ              store1
+	VPBROADCASTW    (CX), X8
+	VCVTPH2PS       X8, Y8
+	VPBROADCASTW    2(CX), X9
+	VCVTPH2PS       X9, Y9
+	VMULPS          Y2, Y9, Y9
+	VBROADCASTI32X4 8(CX), Y10
+	VPSRLW          $0x04, Y10, K2, Y10
+	VPANDD          Y0, Y10, Y10
+	KMOVD           4(CX), K3
+	VPADDB          Y1, Y10, K3, Y10
+	VMOVDQA64       Y3, Y11
+	VPDPBUSD        (R10), Y10, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          32(R10), Y8, Y12
+	VFMADD231PS     Y11, Y12, Y4
+	VFMADD231PS     64(R10), Y9, Y4
+	VMOVDQA64       Y3, Y11
+	VPDPBUSD        (R10)(R11*1), Y10, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          32(R10)(R11*1), Y8, Y12
+	VFMADD231PS     Y11, Y12, Y5
+	VFMADD231PS     64(R10)(R11*1), Y9, Y5
+	VMOVDQA64       Y3, Y11
+	VPDPBUSD        (R10)(R11*2), Y10, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          32(R10)(R11*2), Y8, Y12
+	VFMADD231PS     Y11, Y12, Y6
+	VFMADD231PS     64(R10)(R11*2), Y9, Y6
+	VMOVDQA64       Y3, Y11
+	VPDPBUSD        (R12), Y10, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          32(R12), Y8, Y8
+	VFMADD231PS     Y11, Y8, Y7
+	VFMADD231PS     64(R12), Y9, Y7
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y4, X8
+	VADDPS        X8, X4, X4
+	VMOVHLPS      X4, X4, X8
+	VADDPS        X8, X4, X4
+	VMOVSHDUP     X4, X8
+	VADDSS        X8, X4, X4
+	VADDSS        (DX), X4, X4
+	VMOVSS        X4, (DX)
+	VEXTRACTF32X4 $0x01, Y5, X4
+	VADDPS        X4, X5, X5
+	VMOVHLPS      X5, X5, X4
+	VADDPS        X4, X5, X5
+	VMOVSHDUP     X5, X4
+	VADDSS        X4, X5, X5
+	VADDSS        (DX)(CX*1), X5, X5
+	VMOVSS        X5, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y6, X4
+	VADDPS        X4, X6, X6
+	VMOVHLPS      X6, X6, X4
+	VADDPS        X4, X6, X6
+	VMOVSHDUP     X6, X4
+	VADDSS        X4, X6, X6
+	VADDSS        (DX)(CX*2), X6, X6
+	VMOVSS        X6, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y7, X4
+	VADDPS        X4, X7, X7
+	VMOVHLPS      X7, X7, X4
+	VADDPS        X4, X7, X7
+	VMOVSHDUP     X7, X4
+	VADDSS        X4, X7, X7
+	IMUL3Q        $0x00000003, CX, CX
+	VADDSS        (DX)(CX*1), X7, X7
+	VMOVSS        X7, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func iq4_nlavx2R1(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, F16C, FMA3
+TEXT ·iq4_nlavx2R1(SB), NOSPLIT, $0-72
+	MOVQ           w+0(FP), AX
+	MOVQ           y+48(FP), CX
+	MOVQ           nrows+64(FP), DX
+	VPCMPEQW       Y0, Y0, Y0
+	VPSRLW         $0x0f, Y0, Y0
+	MOVL           $0x0f0f0f0f, BX
+	VMOVD          BX, X1
+	VPBROADCASTD   X1, Y1
+	VBROADCASTI128 iq4nlValues<>+0(SB), Y2
+
+row:
+	MOVQ   nb+32(FP), BX
+	MOVQ   aq+8(FP), SI
+	MOVQ   ad+16(FP), DI
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+
+loopU:
+	CMPQ         BX, $0x02
+	JL           loop
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, Y5
+	VMOVDQU      2(AX), X6
+	VPSRLW       $0x04, X6, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPAND        Y1, Y7, Y7
+	VPSHUFB      Y7, Y2, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VMOVDQU      (SI), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y7
+	VPMADDWD     Y0, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DI), Y8
+	VMULPS       Y5, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y3
+	VPBROADCASTW 18(AX), X5
+	VCVTPH2PS    X5, Y5
+	VMOVDQU      20(AX), X6
+	VPSRLW       $0x04, X6, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPAND        Y1, Y7, Y7
+	VPSHUFB      Y7, Y2, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VMOVDQU      32(SI), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y7
+	VPMADDWD     Y0, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 4(DI), Y8
+	VMULPS       Y5, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y4
+	ADDQ         $0x00000024, AX
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000008, DI
+	SUBQ         $0x02, BX
+	JMP          loopU
+
+loop:
+	TESTQ        BX, BX
+	JZ           store
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, Y5
+	VMOVDQU      2(AX), X6
+	VPSRLW       $0x04, X6, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPAND        Y1, Y7, Y7
+	VPSHUFB      Y7, Y2, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VMOVDQU      (SI), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y7
+	VPMADDWD     Y0, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DI), Y8
+	VMULPS       Y5, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y3
+	ADDQ         $0x00000012, AX
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000004, DI
+	DECQ         BX
+	JMP          loop
+
+store:
+	VADDPS       Y4, Y3, Y3
+	MOVQ         ys+56(FP), BX
+	SHLQ         $0x02, BX
+	VEXTRACTF128 $0x01, Y3, X4
+	VADDPS       X4, X3, X3
+	VMOVHLPS     X3, X3, X4
+	VADDPS       X4, X3, X3
+	VMOVSHDUP    X3, X4
+	VADDSS       X4, X3, X3
+	VMOVSS       X3, (CX)
+	ADDQ         $0x04, CX
+	DECQ         DX
+	JNZ          row
+	VZEROUPPER
+	RET
+
+// func iq4_nlavx2R2(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, F16C, FMA3
+TEXT ·iq4_nlavx2R2(SB), NOSPLIT, $0-72
+	MOVQ           w+0(FP), AX
+	MOVQ           y+48(FP), CX
+	MOVQ           nrows+64(FP), DX
+	VPCMPEQW       Y0, Y0, Y0
+	VPSRLW         $0x0f, Y0, Y0
+	MOVL           $0x0f0f0f0f, BX
+	VMOVD          BX, X1
+	VPBROADCASTD   X1, Y1
+	VBROADCASTI128 iq4nlValues<>+0(SB), Y2
+
+row:
+	MOVQ   nb+32(FP), BX
+	MOVQ   aq+8(FP), SI
+	MOVQ   ad+16(FP), DI
+	MOVQ   k+40(FP), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+
+loopU:
+	CMPQ         BX, $0x02
+	JL           loop
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, Y7
+	VMOVDQU      2(AX), X8
+	VPSRLW       $0x04, X8, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPSHUFB      Y9, Y2, Y9
+	VPSIGNB      Y9, Y9, Y10
+	VMOVDQU      (SI), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y0, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DI), Y12
+	VMULPS       Y7, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      (SI)(R8*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y9
+	VPMADDWD     Y0, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DI)(R9*1), Y10
+	VMULPS       Y7, Y10, Y10
+	VFMADD231PS  Y9, Y10, Y5
+	VPBROADCASTW 18(AX), X7
+	VCVTPH2PS    X7, Y7
+	VMOVDQU      20(AX), X8
+	VPSRLW       $0x04, X8, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPSHUFB      Y9, Y2, Y9
+	VPSIGNB      Y9, Y9, Y10
+	VMOVDQU      32(SI), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y0, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DI), Y12
+	VMULPS       Y7, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y4
+	VMOVDQU      32(SI)(R8*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y9
+	VPMADDWD     Y0, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DI)(R9*1), Y10
+	VMULPS       Y7, Y10, Y10
+	VFMADD231PS  Y9, Y10, Y6
+	ADDQ         $0x00000024, AX
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000008, DI
+	SUBQ         $0x02, BX
+	JMP          loopU
+
+loop:
+	TESTQ        BX, BX
+	JZ           store
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, Y7
+	VMOVDQU      2(AX), X8
+	VPSRLW       $0x04, X8, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPSHUFB      Y9, Y2, Y9
+	VPSIGNB      Y9, Y9, Y10
+	VMOVDQU      (SI), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y0, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DI), Y12
+	VMULPS       Y7, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      (SI)(R8*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y9
+	VPMADDWD     Y0, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DI)(R9*1), Y10
+	VMULPS       Y7, Y10, Y10
+	VFMADD231PS  Y9, Y10, Y5
+	ADDQ         $0x00000012, AX
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000004, DI
+	DECQ         BX
+	JMP          loop
+
+store:
+	VADDPS       Y4, Y3, Y3
+	VADDPS       Y6, Y5, Y5
+	MOVQ         ys+56(FP), BX
+	SHLQ         $0x02, BX
+	VEXTRACTF128 $0x01, Y3, X4
+	VADDPS       X4, X3, X3
+	VMOVHLPS     X3, X3, X4
+	VADDPS       X4, X3, X3
+	VMOVSHDUP    X3, X4
+	VADDSS       X4, X3, X3
+	VMOVSS       X3, (CX)
+	VEXTRACTF128 $0x01, Y5, X3
+	VADDPS       X3, X5, X5
+	VMOVHLPS     X5, X5, X3
+	VADDPS       X3, X5, X5
+	VMOVSHDUP    X5, X3
+	VADDSS       X3, X5, X5
+	VMOVSS       X5, (CX)(BX*1)
+	ADDQ         $0x04, CX
+	DECQ         DX
+	JNZ          row
+	VZEROUPPER
+	RET
+
+// func iq4_nlavx2R3(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, F16C, FMA3
+TEXT ·iq4_nlavx2R3(SB), NOSPLIT, $0-72
+	MOVQ           w+0(FP), AX
+	MOVQ           y+48(FP), CX
+	MOVQ           nrows+64(FP), DX
+	VPCMPEQW       Y0, Y0, Y0
+	VPSRLW         $0x0f, Y0, Y0
+	MOVL           $0x0f0f0f0f, BX
+	VMOVD          BX, X1
+	VPBROADCASTD   X1, Y1
+	VBROADCASTI128 iq4nlValues<>+0(SB), Y2
+
+row:
+	MOVQ   nb+32(FP), BX
+	MOVQ   aq+8(FP), SI
+	MOVQ   ad+16(FP), DI
+	MOVQ   k+40(FP), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+
+loop:
+	TESTQ        BX, BX
+	JZ           store
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, Y6
+	VMOVDQU      2(AX), X7
+	VPSRLW       $0x04, X7, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VPAND        Y1, Y8, Y8
+	VPSHUFB      Y8, Y2, Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      (SI), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     Y0, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DI), Y11
+	VMULPS       Y6, Y11, Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      (SI)(R8*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     Y0, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DI)(R9*1), Y11
+	VMULPS       Y6, Y11, Y11
+	VFMADD231PS  Y10, Y11, Y4
+	VMOVDQU      (SI)(R8*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y8
+	VPMADDWD     Y0, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DI)(R9*2), Y9
+	VMULPS       Y6, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y5
+	ADDQ         $0x00000012, AX
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000004, DI
+	DECQ         BX
+	JMP          loop
+
+store:
+	MOVQ         ys+56(FP), BX
+	SHLQ         $0x02, BX
+	VEXTRACTF128 $0x01, Y3, X6
+	VADDPS       X6, X3, X3
+	VMOVHLPS     X3, X3, X6
+	VADDPS       X6, X3, X3
+	VMOVSHDUP    X3, X6
+	VADDSS       X6, X3, X3
+	VMOVSS       X3, (CX)
+	VEXTRACTF128 $0x01, Y4, X3
+	VADDPS       X3, X4, X4
+	VMOVHLPS     X4, X4, X3
+	VADDPS       X3, X4, X4
+	VMOVSHDUP    X4, X3
+	VADDSS       X3, X4, X4
+	VMOVSS       X4, (CX)(BX*1)
+	VEXTRACTF128 $0x01, Y5, X3
+	VADDPS       X3, X5, X5
+	VMOVHLPS     X5, X5, X3
+	VADDPS       X3, X5, X5
+	VMOVSHDUP    X5, X3
+	VADDSS       X3, X5, X5
+	VMOVSS       X5, (CX)(BX*2)
+	ADDQ         $0x04, CX
+	DECQ         DX
+	JNZ          row
+	VZEROUPPER
+	RET
+
+// func iq4_nlavx2R4(w *byte, aq *int8, ad *float32, as *float32, nb int, k int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, F16C, FMA3
+TEXT ·iq4_nlavx2R4(SB), NOSPLIT, $0-72
+	MOVQ           w+0(FP), AX
+	MOVQ           y+48(FP), CX
+	MOVQ           nrows+64(FP), DX
+	VPCMPEQW       Y0, Y0, Y0
+	VPSRLW         $0x0f, Y0, Y0
+	MOVL           $0x0f0f0f0f, BX
+	VMOVD          BX, X1
+	VPBROADCASTD   X1, Y1
+	VBROADCASTI128 iq4nlValues<>+0(SB), Y2
+
+row:
+	MOVQ   nb+32(FP), BX
+	MOVQ   aq+8(FP), SI
+	MOVQ   ad+16(FP), DI
+	MOVQ   k+40(FP), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	LEAQ   (SI)(R8*2), R10
+	ADDQ   R8, R10
+	LEAQ   (DI)(R9*2), R11
+	ADDQ   R9, R11
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+
+loop:
+	TESTQ        BX, BX
+	JZ           store
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, Y7
+	VMOVDQU      2(AX), X8
+	VPSRLW       $0x04, X8, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPSHUFB      Y9, Y2, Y9
+	VPSIGNB      Y9, Y9, Y10
+	VMOVDQU      (SI), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y0, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DI), Y12
+	VMULPS       Y7, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      (SI)(R8*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y0, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DI)(R9*1), Y12
+	VMULPS       Y7, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y4
+	VMOVDQU      (SI)(R8*2), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y0, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DI)(R9*2), Y12
+	VMULPS       Y7, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      (R10), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y9
+	VPMADDWD     Y0, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (R11), Y10
+	VMULPS       Y7, Y10, Y10
+	VFMADD231PS  Y9, Y10, Y6
+	ADDQ         $0x00000012, AX
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000004, DI
+	ADDQ         $0x00000020, R10
+	ADDQ         $0x00000004, R11
+	DECQ         BX
+	JMP          loop
+
+store:
+	MOVQ         ys+56(FP), BX
+	SHLQ         $0x02, BX
+	VEXTRACTF128 $0x01, Y3, X7
+	VADDPS       X7, X3, X3
+	VMOVHLPS     X3, X3, X7
+	VADDPS       X7, X3, X3
+	VMOVSHDUP    X3, X7
+	VADDSS       X7, X3, X3
+	VMOVSS       X3, (CX)
+	VEXTRACTF128 $0x01, Y4, X3
+	VADDPS       X3, X4, X4
+	VMOVHLPS     X4, X4, X3
+	VADDPS       X3, X4, X4
+	VMOVSHDUP    X4, X3
+	VADDSS       X3, X4, X4
+	VMOVSS       X4, (CX)(BX*1)
+	VEXTRACTF128 $0x01, Y5, X3
+	VADDPS       X3, X5, X5
+	VMOVHLPS     X5, X5, X3
+	VADDPS       X3, X5, X5
+	VMOVSHDUP    X5, X3
+	VADDSS       X3, X5, X5
+	VMOVSS       X5, (CX)(BX*2)
+	VEXTRACTF128 $0x01, Y6, X3
+	VADDPS       X3, X6, X6
+	VMOVHLPS     X6, X6, X3
+	VADDPS       X3, X6, X6
+	VMOVSHDUP    X6, X3
+	VADDSS       X3, X6, X6
+	IMUL3Q       $0x00000003, BX, BX
+	VMOVSS       X6, (CX)(BX*1)
+	ADDQ         $0x04, CX
+	DECQ         DX
+	JNZ          row
+	VZEROUPPER
+	RET
+
+// func iq4_nlvnniR1(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·iq4_nlvnniR1(SB), NOSPLIT, $0-64
+	MOVQ            w+0(FP), AX
+	MOVQ            y+40(FP), DX
+	MOVQ            nrows+56(FP), BX
+	MOVQ            rb+8(FP), SI
+	LEAQ            (SI)(SI*1), DI
+	LEAQ            (DI)(SI*1), R8
+	MOVL            $0x0000ff00, CX
+	KMOVW           CX, K1
+	MOVL            $0xff00ff00, CX
+	KMOVD           CX, K2
+	MOVL            $0x0f0f0f0f, CX
+	VPBROADCASTD    CX, Z0
+	VBROADCASTI32X4 iq4nlValuesPlus128<>+0(SB), Z1
+	VPXORD          Z2, Z2, Z2
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	VMOVDQA64 Z2, Z3
+	VMOVDQA64 Z2, Z4
+	VMOVDQA64 Z2, Z5
+	VMOVDQA64 Z2, Z6
+
+loopU2:
+	CMPQ            R9, $0x04
+	JL              loop2
+	PREFETCHT0      (CX)(DI*1)
+	PREFETCHT0      64(CX)(DI*1)
+	PREFETCHT0      (CX)(R8*1)
+	PREFETCHT0      64(CX)(R8*1)
+	VPBROADCASTW    (CX), X7
+	VPBROADCASTW    18(CX), K1, Y7
+	VCVTPH2PS       Y7, Z8
+	VBROADCASTI32X4 2(CX), Z9
+	VBROADCASTI32X4 20(CX), K1, Z9
+	VPSRLW          $0x04, Z9, K2, Z9
+	VPANDD          Z0, Z9, Z9
+	VPSHUFB         Z9, Z1, Z9
+	VMOVDQU32       128(R10), Z10
+	VPDPBUSD        (R10), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10), Z8, Z8
+	VFMADD231PS     Z10, Z8, Z3
+	VPBROADCASTW    (CX)(SI*1), X11
+	VPBROADCASTW    18(CX)(SI*1), K1, Y11
+	VCVTPH2PS       Y11, Z8
+	VBROADCASTI32X4 2(CX)(SI*1), Z9
+	VBROADCASTI32X4 20(CX)(SI*1), K1, Z9
+	VPSRLW          $0x04, Z9, K2, Z9
+	VPANDD          Z0, Z9, Z9
+	VPSHUFB         Z9, Z1, Z9
+	VMOVDQU32       128(R10), Z10
+	VPDPBUSD        (R10), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10), Z8, Z8
+	VFMADD231PS     Z10, Z8, Z4
+	VPBROADCASTW    36(CX), X12
+	VPBROADCASTW    54(CX), K1, Y12
+	VCVTPH2PS       Y12, Z8
+	VBROADCASTI32X4 38(CX), Z9
+	VBROADCASTI32X4 56(CX), K1, Z9
+	VPSRLW          $0x04, Z9, K2, Z9
+	VPANDD          Z0, Z9, Z9
+	VPSHUFB         Z9, Z1, Z9
+	VMOVDQU32       320(R10), Z10
+	VPDPBUSD        192(R10), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          256(R10), Z8, Z8
+	VFMADD231PS     Z10, Z8, Z5
+	VPBROADCASTW    36(CX)(SI*1), X13
+	VPBROADCASTW    54(CX)(SI*1), K1, Y13
+	VCVTPH2PS       Y13, Z8
+	VBROADCASTI32X4 38(CX)(SI*1), Z9
+	VBROADCASTI32X4 56(CX)(SI*1), K1, Z9
+	VPSRLW          $0x04, Z9, K2, Z9
+	VPANDD          Z0, Z9, Z9
+	VPSHUFB         Z9, Z1, Z9
+	VMOVDQU32       320(R10), Z10
+	VPDPBUSD        192(R10), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          256(R10), Z8, Z8
+	VFMADD231PS     Z10, Z8, Z6
+	ADDQ            $0x00000048, CX
+	ADDQ            $0x00000180, R10
+	SUBQ            $0x04, R9
+	JMP             loopU2
+
+loop2:
+	CMPQ            R9, $0x02
+	JL              tail2
+	PREFETCHT0      (CX)(DI*1)
+	PREFETCHT0      (CX)(R8*1)
+	VPBROADCASTW    (CX), X14
+	VPBROADCASTW    18(CX), K1, Y14
+	VCVTPH2PS       Y14, Z8
+	VBROADCASTI32X4 2(CX), Z9
+	VBROADCASTI32X4 20(CX), K1, Z9
+	VPSRLW          $0x04, Z9, K2, Z9
+	VPANDD          Z0, Z9, Z9
+	VPSHUFB         Z9, Z1, Z9
+	VMOVDQU32       128(R10), Z10
+	VPDPBUSD        (R10), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10), Z8, Z8
+	VFMADD231PS     Z10, Z8, Z3
+	VPBROADCASTW    (CX)(SI*1), X15
+	VPBROADCASTW    18(CX)(SI*1), K1, Y15
+	VCVTPH2PS       Y15, Z8
+	VBROADCASTI32X4 2(CX)(SI*1), Z9
+	VBROADCASTI32X4 20(CX)(SI*1), K1, Z9
+	VPSRLW          $0x04, Z9, K2, Z9
+	VPANDD          Z0, Z9, Z9
+	VPSHUFB         Z9, Z1, Z9
+	VMOVDQU32       128(R10), Z10
+	VPDPBUSD        (R10), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10), Z8, Z8
+	VFMADD231PS     Z10, Z8, Z4
+	ADDQ            $0x00000024, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop2
+
+tail2:
+	VADDPS          Z5, Z3, Z3
+	VEXTRACTF64X4   $0x01, Z3, Y5
+	VADDPS          Y5, Y3, Y3
+	VADDPS          Z6, Z4, Z4
+	VEXTRACTF64X4   $0x01, Z4, Y5
+	VADDPS          Y5, Y4, Y4
+	TESTQ           R9, R9
+	JZ              store2
+	VPBROADCASTW    (CX), X5
+	VCVTPH2PS       X5, Y5
+	VBROADCASTI32X4 2(CX), Y6
+	VPSRLW          $0x04, Y6, K2, Y6
+	VPANDD          Y0, Y6, Y6
+	VPSHUFB         Y6, Y1, Y6
+	VMOVDQU32       64(R10), Y8
+	VPDPBUSD        (R10), Y6, Y8
+	VCVTDQ2PS       Y8, Y8
+	VMULPS          32(R10), Y5, Y5
+	VFMADD231PS     Y8, Y5, Y3
+	VPBROADCASTW    (CX)(SI*1), X5
+	VCVTPH2PS       X5, Y5
+	VBROADCASTI32X4 2(CX)(SI*1), Y6
+	VPSRLW          $0x04, Y6, K2, Y6
+	VPANDD          Y0, Y6, Y6
+	VPSHUFB         Y6, Y1, Y6
+	VMOVDQU32       64(R10), Y8
+	VPDPBUSD        (R10), Y6, Y8
+	VCVTDQ2PS       Y8, Y8
+	VMULPS          32(R10), Y5, Y5
+	VFMADD231PS     Y8, Y5, Y4
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y3, X5
+	VADDPS        X5, X3, X3
+	VMOVHLPS      X3, X3, X5
+	VADDPS        X5, X3, X3
+	VMOVSHDUP     X3, X5
+	VADDSS        X5, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y4, X3
+	VADDPS        X3, X4, X4
+	VMOVHLPS      X4, X4, X3
+	VADDPS        X3, X4, X4
+	VMOVSHDUP     X4, X3
+	VADDSS        X3, X4, X4
+	VADDSS        (DX), X4, X4
+	VMOVSS        X4, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	VMOVDQA64 Z2, Z3
+	VMOVDQA64 Z2, Z4
+
+loopU1:
+	CMPQ            R9, $0x04
+	JL              loop1
+	PREFETCHT0      (CX)(SI*1)
+	PREFETCHT0      64(CX)(SI*1)
+	VPBROADCASTW    (CX), X16
+	VPBROADCASTW    18(CX), K1, Y16
+	VCVTPH2PS       Y16, Z5
+	VBROADCASTI32X4 2(CX), Z6
+	VBROADCASTI32X4 20(CX), K1, Z6
+	VPSRLW          $0x04, Z6, K2, Z6
+	VPANDD          Z0, Z6, Z6
+	VPSHUFB         Z6, Z1, Z6
+	VMOVDQU32       128(R10), Z7
+	VPDPBUSD        (R10), Z6, Z7
+	VCVTDQ2PS       Z7, Z7
+	VMULPS          64(R10), Z5, Z5
+	VFMADD231PS     Z7, Z5, Z3
+	VPBROADCASTW    36(CX), X17
+	VPBROADCASTW    54(CX), K1, Y17
+	VCVTPH2PS       Y17, Z5
+	VBROADCASTI32X4 38(CX), Z6
+	VBROADCASTI32X4 56(CX), K1, Z6
+	VPSRLW          $0x04, Z6, K2, Z6
+	VPANDD          Z0, Z6, Z6
+	VPSHUFB         Z6, Z1, Z6
+	VMOVDQU32       320(R10), Z7
+	VPDPBUSD        192(R10), Z6, Z7
+	VCVTDQ2PS       Z7, Z7
+	VMULPS          256(R10), Z5, Z5
+	VFMADD231PS     Z7, Z5, Z4
+	ADDQ            $0x00000048, CX
+	ADDQ            $0x00000180, R10
+	SUBQ            $0x04, R9
+	JMP             loopU1
+
+loop1:
+	CMPQ            R9, $0x02
+	JL              tail1
+	PREFETCHT0      (CX)(SI*1)
+	VPBROADCASTW    (CX), X18
+	VPBROADCASTW    18(CX), K1, Y18
+	VCVTPH2PS       Y18, Z5
+	VBROADCASTI32X4 2(CX), Z6
+	VBROADCASTI32X4 20(CX), K1, Z6
+	VPSRLW          $0x04, Z6, K2, Z6
+	VPANDD          Z0, Z6, Z6
+	VPSHUFB         Z6, Z1, Z6
+	VMOVDQU32       128(R10), Z7
+	VPDPBUSD        (R10), Z6, Z7
+	VCVTDQ2PS       Z7, Z7
+	VMULPS          64(R10), Z5, Z5
+	VFMADD231PS     Z7, Z5, Z3
+	ADDQ            $0x00000024, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop1
+
+tail1:
+	VADDPS          Z4, Z3, Z3
+	VEXTRACTF64X4   $0x01, Z3, Y4
+	VADDPS          Y4, Y3, Y3
+	TESTQ           R9, R9
+	JZ              store1
+	VPBROADCASTW    (CX), X4
+	VCVTPH2PS       X4, Y4
+	VBROADCASTI32X4 2(CX), Y5
+	VPSRLW          $0x04, Y5, K2, Y5
+	VPANDD          Y0, Y5, Y5
+	VPSHUFB         Y5, Y1, Y5
+	VMOVDQU32       64(R10), Y6
+	VPDPBUSD        (R10), Y5, Y6
+	VCVTDQ2PS       Y6, Y6
+	VMULPS          32(R10), Y4, Y4
+	VFMADD231PS     Y6, Y4, Y3
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y3, X4
+	VADDPS        X4, X3, X3
+	VMOVHLPS      X3, X3, X4
+	VADDPS        X4, X3, X3
+	VMOVSHDUP     X3, X4
+	VADDSS        X4, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func iq4_nlvnniR2(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·iq4_nlvnniR2(SB), NOSPLIT, $0-64
+	MOVQ            w+0(FP), AX
+	MOVQ            y+40(FP), DX
+	MOVQ            nrows+56(FP), BX
+	MOVQ            rb+8(FP), SI
+	LEAQ            (SI)(SI*1), DI
+	LEAQ            (DI)(SI*1), R8
+	MOVL            $0x0000ff00, CX
+	KMOVW           CX, K1
+	MOVL            $0xff00ff00, CX
+	KMOVD           CX, K2
+	MOVL            $0x0f0f0f0f, CX
+	VPBROADCASTD    CX, Z0
+	VBROADCASTI32X4 iq4nlValuesPlus128<>+0(SB), Z1
+	VPXORD          Z2, Z2, Z2
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	VMOVDQA64 Z2, Z3
+	VMOVDQA64 Z2, Z4
+	VMOVDQA64 Z2, Z5
+	VMOVDQA64 Z2, Z6
+
+loop2:
+	CMPQ            R9, $0x02
+	JL              tail2
+	PREFETCHT0      (CX)(DI*1)
+	PREFETCHT0      (CX)(R8*1)
+	VPBROADCASTW    (CX), X7
+	VPBROADCASTW    18(CX), K1, Y7
+	VCVTPH2PS       Y7, Z8
+	VBROADCASTI32X4 2(CX), Z9
+	VBROADCASTI32X4 20(CX), K1, Z9
+	VPSRLW          $0x04, Z9, K2, Z9
+	VPANDD          Z0, Z9, Z9
+	VPSHUFB         Z9, Z1, Z9
+	VMOVDQU32       128(R10), Z10
+	VPDPBUSD        (R10), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10), Z8, Z11
+	VFMADD231PS     Z10, Z11, Z3
+	VMOVDQU32       128(R10)(R11*1), Z10
+	VPDPBUSD        (R10)(R11*1), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10)(R11*1), Z8, Z8
+	VFMADD231PS     Z10, Z8, Z4
+	VPBROADCASTW    (CX)(SI*1), X12
+	VPBROADCASTW    18(CX)(SI*1), K1, Y12
+	VCVTPH2PS       Y12, Z8
+	VBROADCASTI32X4 2(CX)(SI*1), Z9
+	VBROADCASTI32X4 20(CX)(SI*1), K1, Z9
+	VPSRLW          $0x04, Z9, K2, Z9
+	VPANDD          Z0, Z9, Z9
+	VPSHUFB         Z9, Z1, Z9
+	VMOVDQU32       128(R10), Z10
+	VPDPBUSD        (R10), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10), Z8, Z11
+	VFMADD231PS     Z10, Z11, Z5
+	VMOVDQU32       128(R10)(R11*1), Z10
+	VPDPBUSD        (R10)(R11*1), Z9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VMULPS          64(R10)(R11*1), Z8, Z8
+	VFMADD231PS     Z10, Z8, Z6
+	ADDQ            $0x00000024, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop2
+
+tail2:
+	VEXTRACTF64X4   $0x01, Z3, Y8
+	VADDPS          Y8, Y3, Y3
+	VEXTRACTF64X4   $0x01, Z4, Y8
+	VADDPS          Y8, Y4, Y4
+	VEXTRACTF64X4   $0x01, Z5, Y8
+	VADDPS          Y8, Y5, Y5
+	VEXTRACTF64X4   $0x01, Z6, Y8
+	VADDPS          Y8, Y6, Y6
+	TESTQ           R9, R9
+	JZ              store2
+	VPBROADCASTW    (CX), X7
+	VCVTPH2PS       X7, Y8
+	VBROADCASTI32X4 2(CX), Y9
+	VPSRLW          $0x04, Y9, K2, Y9
+	VPANDD          Y0, Y9, Y9
+	VPSHUFB         Y9, Y1, Y9
+	VMOVDQU32       64(R10), Y10
+	VPDPBUSD        (R10), Y9, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          32(R10), Y8, Y11
+	VFMADD231PS     Y10, Y11, Y3
+	VMOVDQU32       64(R10)(R11*1), Y10
+	VPDPBUSD        (R10)(R11*1), Y9, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          32(R10)(R11*1), Y8, Y8
+	VFMADD231PS     Y10, Y8, Y4
+	VPBROADCASTW    (CX)(SI*1), X7
+	VCVTPH2PS       X7, Y8
+	VBROADCASTI32X4 2(CX)(SI*1), Y9
+	VPSRLW          $0x04, Y9, K2, Y9
+	VPANDD          Y0, Y9, Y9
+	VPSHUFB         Y9, Y1, Y9
+	VMOVDQU32       64(R10), Y10
+	VPDPBUSD        (R10), Y9, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          32(R10), Y8, Y11
+	VFMADD231PS     Y10, Y11, Y5
+	VMOVDQU32       64(R10)(R11*1), Y10
+	VPDPBUSD        (R10)(R11*1), Y9, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          32(R10)(R11*1), Y8, Y8
+	VFMADD231PS     Y10, Y8, Y6
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y3, X7
+	VADDPS        X7, X3, X3
+	VMOVHLPS      X3, X3, X7
+	VADDPS        X7, X3, X3
+	VMOVSHDUP     X3, X7
+	VADDSS        X7, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	VEXTRACTF32X4 $0x01, Y4, X3
+	VADDPS        X3, X4, X4
+	VMOVHLPS      X4, X4, X3
+	VADDPS        X3, X4, X4
+	VMOVSHDUP     X4, X3
+	VADDSS        X3, X4, X4
+	VADDSS        (DX)(CX*1), X4, X4
+	VMOVSS        X4, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y5, X3
+	VADDPS        X3, X5, X5
+	VMOVHLPS      X5, X5, X3
+	VADDPS        X3, X5, X5
+	VMOVSHDUP     X5, X3
+	VADDSS        X3, X5, X5
+	VADDSS        (DX), X5, X5
+	VMOVSS        X5, (DX)
+	VEXTRACTF32X4 $0x01, Y6, X3
+	VADDPS        X3, X6, X6
+	VMOVHLPS      X6, X6, X3
+	VADDPS        X3, X6, X6
+	VMOVSHDUP     X6, X3
+	VADDSS        X3, X6, X6
+	VADDSS        (DX)(CX*1), X6, X6
+	VMOVSS        X6, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	VMOVDQA64 Z2, Z3
+	VMOVDQA64 Z2, Z4
+	VMOVDQA64 Z2, Z5
+	VMOVDQA64 Z2, Z6
+
+loopU1:
+	CMPQ            R9, $0x04
+	JL              loop1
+	PREFETCHT0      (CX)(SI*1)
+	PREFETCHT0      64(CX)(SI*1)
+	VPBROADCASTW    (CX), X13
+	VPBROADCASTW    18(CX), K1, Y13
+	VCVTPH2PS       Y13, Z7
+	VBROADCASTI32X4 2(CX), Z8
+	VBROADCASTI32X4 20(CX), K1, Z8
+	VPSRLW          $0x04, Z8, K2, Z8
+	VPANDD          Z0, Z8, Z8
+	VPSHUFB         Z8, Z1, Z8
+	VMOVDQU32       128(R10), Z9
+	VPDPBUSD        (R10), Z8, Z9
+	VCVTDQ2PS       Z9, Z9
+	VMULPS          64(R10), Z7, Z10
+	VFMADD231PS     Z9, Z10, Z3
+	VMOVDQU32       128(R10)(R11*1), Z9
+	VPDPBUSD        (R10)(R11*1), Z8, Z9
+	VCVTDQ2PS       Z9, Z9
+	VMULPS          64(R10)(R11*1), Z7, Z7
+	VFMADD231PS     Z9, Z7, Z4
+	VPBROADCASTW    36(CX), X14
+	VPBROADCASTW    54(CX), K1, Y14
+	VCVTPH2PS       Y14, Z7
+	VBROADCASTI32X4 38(CX), Z8
+	VBROADCASTI32X4 56(CX), K1, Z8
+	VPSRLW          $0x04, Z8, K2, Z8
+	VPANDD          Z0, Z8, Z8
+	VPSHUFB         Z8, Z1, Z8
+	VMOVDQU32       320(R10), Z9
+	VPDPBUSD        192(R10), Z8, Z9
+	VCVTDQ2PS       Z9, Z9
+	VMULPS          256(R10), Z7, Z10
+	VFMADD231PS     Z9, Z10, Z5
+	VMOVDQU32       320(R10)(R11*1), Z9
+	VPDPBUSD        192(R10)(R11*1), Z8, Z9
+	VCVTDQ2PS       Z9, Z9
+	VMULPS          256(R10)(R11*1), Z7, Z7
+	VFMADD231PS     Z9, Z7, Z6
+	ADDQ            $0x00000048, CX
+	ADDQ            $0x00000180, R10
+	SUBQ            $0x04, R9
+	JMP             loopU1
+
+loop1:
+	CMPQ            R9, $0x02
+	JL              tail1
+	PREFETCHT0      (CX)(SI*1)
+	VPBROADCASTW    (CX), X15
+	VPBROADCASTW    18(CX), K1, Y15
+	VCVTPH2PS       Y15, Z7
+	VBROADCASTI32X4 2(CX), Z8
+	VBROADCASTI32X4 20(CX), K1, Z8
+	VPSRLW          $0x04, Z8, K2, Z8
+	VPANDD          Z0, Z8, Z8
+	VPSHUFB         Z8, Z1, Z8
+	VMOVDQU32       128(R10), Z9
+	VPDPBUSD        (R10), Z8, Z9
+	VCVTDQ2PS       Z9, Z9
+	VMULPS          64(R10), Z7, Z10
+	VFMADD231PS     Z9, Z10, Z3
+	VMOVDQU32       128(R10)(R11*1), Z9
+	VPDPBUSD        (R10)(R11*1), Z8, Z9
+	VCVTDQ2PS       Z9, Z9
+	VMULPS          64(R10)(R11*1), Z7, Z7
+	VFMADD231PS     Z9, Z7, Z4
+	ADDQ            $0x00000024, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop1
+
+tail1:
+	VADDPS          Z5, Z3, Z3
+	VEXTRACTF64X4   $0x01, Z3, Y5
+	VADDPS          Y5, Y3, Y3
+	VADDPS          Z6, Z4, Z4
+	VEXTRACTF64X4   $0x01, Z4, Y5
+	VADDPS          Y5, Y4, Y4
+	TESTQ           R9, R9
+	JZ              store1
+	VPBROADCASTW    (CX), X5
+	VCVTPH2PS       X5, Y5
+	VBROADCASTI32X4 2(CX), Y6
+	VPSRLW          $0x04, Y6, K2, Y6
+	VPANDD          Y0, Y6, Y6
+	VPSHUFB         Y6, Y1, Y6
+	VMOVDQU32       64(R10), Y7
+	VPDPBUSD        (R10), Y6, Y7
+	VCVTDQ2PS       Y7, Y7
+	VMULPS          32(R10), Y5, Y8
+	VFMADD231PS     Y7, Y8, Y3
+	VMOVDQU32       64(R10)(R11*1), Y7
+	VPDPBUSD        (R10)(R11*1), Y6, Y7
+	VCVTDQ2PS       Y7, Y7
+	VMULPS          32(R10)(R11*1), Y5, Y5
+	VFMADD231PS     Y7, Y5, Y4
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y3, X5
+	VADDPS        X5, X3, X3
+	VMOVHLPS      X3, X3, X5
+	VADDPS        X5, X3, X3
+	VMOVSHDUP     X3, X5
+	VADDSS        X5, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	VEXTRACTF32X4 $0x01, Y4, X3
+	VADDPS        X3, X4, X4
+	VMOVHLPS      X4, X4, X3
+	VADDPS        X3, X4, X4
+	VMOVSHDUP     X4, X3
+	VADDSS        X3, X4, X4
+	VADDSS        (DX)(CX*1), X4, X4
+	VMOVSS        X4, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func iq4_nlvnniR3(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·iq4_nlvnniR3(SB), NOSPLIT, $0-64
+	MOVQ            w+0(FP), AX
+	MOVQ            y+40(FP), DX
+	MOVQ            nrows+56(FP), BX
+	MOVQ            rb+8(FP), SI
+	LEAQ            (SI)(SI*1), DI
+	LEAQ            (DI)(SI*1), R8
+	MOVL            $0x0000ff00, CX
+	KMOVW           CX, K1
+	MOVL            $0xff00ff00, CX
+	KMOVD           CX, K2
+	MOVL            $0x0f0f0f0f, CX
+	VPBROADCASTD    CX, Z0
+	VBROADCASTI32X4 iq4nlValuesPlus128<>+0(SB), Z1
+	VPXORD          Z2, Z2, Z2
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	VMOVDQA64 Z2, Z3
+	VMOVDQA64 Z2, Z4
+	VMOVDQA64 Z2, Z5
+	VMOVDQA64 Z2, Z6
+	VMOVDQA64 Z2, Z7
+	VMOVDQA64 Z2, Z8
+
+loop2:
+	CMPQ            R9, $0x02
+	JL              tail2
+	PREFETCHT0      (CX)(DI*1)
+	PREFETCHT0      (CX)(R8*1)
+	VPBROADCASTW    (CX), X9
+	VPBROADCASTW    18(CX), K1, Y9
+	VCVTPH2PS       Y9, Z10
+	VBROADCASTI32X4 2(CX), Z11
+	VBROADCASTI32X4 20(CX), K1, Z11
+	VPSRLW          $0x04, Z11, K2, Z11
+	VPANDD          Z0, Z11, Z11
+	VPSHUFB         Z11, Z1, Z11
+	VMOVDQU32       128(R10), Z12
+	VPDPBUSD        (R10), Z11, Z12
+	VCVTDQ2PS       Z12, Z12
+	VMULPS          64(R10), Z10, Z13
+	VFMADD231PS     Z12, Z13, Z3
+	VMOVDQU32       128(R10)(R11*1), Z12
+	VPDPBUSD        (R10)(R11*1), Z11, Z12
+	VCVTDQ2PS       Z12, Z12
+	VMULPS          64(R10)(R11*1), Z10, Z13
+	VFMADD231PS     Z12, Z13, Z4
+	VMOVDQU32       128(R10)(R11*2), Z12
+	VPDPBUSD        (R10)(R11*2), Z11, Z12
+	VCVTDQ2PS       Z12, Z12
+	VMULPS          64(R10)(R11*2), Z10, Z10
+	VFMADD231PS     Z12, Z10, Z5
+	VPBROADCASTW    (CX)(SI*1), X14
+	VPBROADCASTW    18(CX)(SI*1), K1, Y14
+	VCVTPH2PS       Y14, Z10
+	VBROADCASTI32X4 2(CX)(SI*1), Z11
+	VBROADCASTI32X4 20(CX)(SI*1), K1, Z11
+	VPSRLW          $0x04, Z11, K2, Z11
+	VPANDD          Z0, Z11, Z11
+	VPSHUFB         Z11, Z1, Z11
+	VMOVDQU32       128(R10), Z12
+	VPDPBUSD        (R10), Z11, Z12
+	VCVTDQ2PS       Z12, Z12
+	VMULPS          64(R10), Z10, Z13
+	VFMADD231PS     Z12, Z13, Z6
+	VMOVDQU32       128(R10)(R11*1), Z12
+	VPDPBUSD        (R10)(R11*1), Z11, Z12
+	VCVTDQ2PS       Z12, Z12
+	VMULPS          64(R10)(R11*1), Z10, Z13
+	VFMADD231PS     Z12, Z13, Z7
+	VMOVDQU32       128(R10)(R11*2), Z12
+	VPDPBUSD        (R10)(R11*2), Z11, Z12
+	VCVTDQ2PS       Z12, Z12
+	VMULPS          64(R10)(R11*2), Z10, Z10
+	VFMADD231PS     Z12, Z10, Z8
+	ADDQ            $0x00000024, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop2
+
+tail2:
+	VEXTRACTF64X4   $0x01, Z3, Y10
+	VADDPS          Y10, Y3, Y3
+	VEXTRACTF64X4   $0x01, Z4, Y10
+	VADDPS          Y10, Y4, Y4
+	VEXTRACTF64X4   $0x01, Z5, Y10
+	VADDPS          Y10, Y5, Y5
+	VEXTRACTF64X4   $0x01, Z6, Y10
+	VADDPS          Y10, Y6, Y6
+	VEXTRACTF64X4   $0x01, Z7, Y10
+	VADDPS          Y10, Y7, Y7
+	VEXTRACTF64X4   $0x01, Z8, Y10
+	VADDPS          Y10, Y8, Y8
+	TESTQ           R9, R9
+	JZ              store2
+	VPBROADCASTW    (CX), X9
+	VCVTPH2PS       X9, Y10
+	VBROADCASTI32X4 2(CX), Y11
+	VPSRLW          $0x04, Y11, K2, Y11
+	VPANDD          Y0, Y11, Y11
+	VPSHUFB         Y11, Y1, Y11
+	VMOVDQU32       64(R10), Y12
+	VPDPBUSD        (R10), Y11, Y12
+	VCVTDQ2PS       Y12, Y12
+	VMULPS          32(R10), Y10, Y13
+	VFMADD231PS     Y12, Y13, Y3
+	VMOVDQU32       64(R10)(R11*1), Y12
+	VPDPBUSD        (R10)(R11*1), Y11, Y12
+	VCVTDQ2PS       Y12, Y12
+	VMULPS          32(R10)(R11*1), Y10, Y13
+	VFMADD231PS     Y12, Y13, Y4
+	VMOVDQU32       64(R10)(R11*2), Y12
+	VPDPBUSD        (R10)(R11*2), Y11, Y12
+	VCVTDQ2PS       Y12, Y12
+	VMULPS          32(R10)(R11*2), Y10, Y10
+	VFMADD231PS     Y12, Y10, Y5
+	VPBROADCASTW    (CX)(SI*1), X9
+	VCVTPH2PS       X9, Y10
+	VBROADCASTI32X4 2(CX)(SI*1), Y11
+	VPSRLW          $0x04, Y11, K2, Y11
+	VPANDD          Y0, Y11, Y11
+	VPSHUFB         Y11, Y1, Y11
+	VMOVDQU32       64(R10), Y12
+	VPDPBUSD        (R10), Y11, Y12
+	VCVTDQ2PS       Y12, Y12
+	VMULPS          32(R10), Y10, Y13
+	VFMADD231PS     Y12, Y13, Y6
+	VMOVDQU32       64(R10)(R11*1), Y12
+	VPDPBUSD        (R10)(R11*1), Y11, Y12
+	VCVTDQ2PS       Y12, Y12
+	VMULPS          32(R10)(R11*1), Y10, Y13
+	VFMADD231PS     Y12, Y13, Y7
+	VMOVDQU32       64(R10)(R11*2), Y12
+	VPDPBUSD        (R10)(R11*2), Y11, Y12
+	VCVTDQ2PS       Y12, Y12
+	VMULPS          32(R10)(R11*2), Y10, Y10
+	VFMADD231PS     Y12, Y10, Y8
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y3, X9
+	VADDPS        X9, X3, X3
+	VMOVHLPS      X3, X3, X9
+	VADDPS        X9, X3, X3
+	VMOVSHDUP     X3, X9
+	VADDSS        X9, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	VEXTRACTF32X4 $0x01, Y4, X3
+	VADDPS        X3, X4, X4
+	VMOVHLPS      X4, X4, X3
+	VADDPS        X3, X4, X4
+	VMOVSHDUP     X4, X3
+	VADDSS        X3, X4, X4
+	VADDSS        (DX)(CX*1), X4, X4
+	VMOVSS        X4, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y5, X3
+	VADDPS        X3, X5, X5
+	VMOVHLPS      X5, X5, X3
+	VADDPS        X3, X5, X5
+	VMOVSHDUP     X5, X3
+	VADDSS        X3, X5, X5
+	VADDSS        (DX)(CX*2), X5, X5
+	VMOVSS        X5, (DX)(CX*2)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y6, X3
+	VADDPS        X3, X6, X6
+	VMOVHLPS      X6, X6, X3
+	VADDPS        X3, X6, X6
+	VMOVSHDUP     X6, X3
+	VADDSS        X3, X6, X6
+	VADDSS        (DX), X6, X6
+	VMOVSS        X6, (DX)
+	VEXTRACTF32X4 $0x01, Y7, X3
+	VADDPS        X3, X7, X7
+	VMOVHLPS      X7, X7, X3
+	VADDPS        X3, X7, X7
+	VMOVSHDUP     X7, X3
+	VADDSS        X3, X7, X7
+	VADDSS        (DX)(CX*1), X7, X7
+	VMOVSS        X7, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y8, X3
+	VADDPS        X3, X8, X8
+	VMOVHLPS      X8, X8, X3
+	VADDPS        X3, X8, X8
+	VMOVSHDUP     X8, X3
+	VADDSS        X3, X8, X8
+	VADDSS        (DX)(CX*2), X8, X8
+	VMOVSS        X8, (DX)(CX*2)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	VMOVDQA64 Z2, Z3
+	VMOVDQA64 Z2, Z4
+	VMOVDQA64 Z2, Z5
+
+loop1:
+	CMPQ            R9, $0x02
+	JL              tail1
+	PREFETCHT0      (CX)(SI*1)
+	VPBROADCASTW    (CX), X15
+	VPBROADCASTW    18(CX), K1, Y15
+	VCVTPH2PS       Y15, Z6
+	VBROADCASTI32X4 2(CX), Z7
+	VBROADCASTI32X4 20(CX), K1, Z7
+	VPSRLW          $0x04, Z7, K2, Z7
+	VPANDD          Z0, Z7, Z7
+	VPSHUFB         Z7, Z1, Z7
+	VMOVDQU32       128(R10), Z8
+	VPDPBUSD        (R10), Z7, Z8
+	VCVTDQ2PS       Z8, Z8
+	VMULPS          64(R10), Z6, Z9
+	VFMADD231PS     Z8, Z9, Z3
+	VMOVDQU32       128(R10)(R11*1), Z8
+	VPDPBUSD        (R10)(R11*1), Z7, Z8
+	VCVTDQ2PS       Z8, Z8
+	VMULPS          64(R10)(R11*1), Z6, Z9
+	VFMADD231PS     Z8, Z9, Z4
+	VMOVDQU32       128(R10)(R11*2), Z8
+	VPDPBUSD        (R10)(R11*2), Z7, Z8
+	VCVTDQ2PS       Z8, Z8
+	VMULPS          64(R10)(R11*2), Z6, Z6
+	VFMADD231PS     Z8, Z6, Z5
+	ADDQ            $0x00000024, CX
+	ADDQ            $0x000000c0, R10
+	SUBQ            $0x02, R9
+	JMP             loop1
+
+tail1:
+	VEXTRACTF64X4   $0x01, Z3, Y6
+	VADDPS          Y6, Y3, Y3
+	VEXTRACTF64X4   $0x01, Z4, Y6
+	VADDPS          Y6, Y4, Y4
+	VEXTRACTF64X4   $0x01, Z5, Y6
+	VADDPS          Y6, Y5, Y5
+	TESTQ           R9, R9
+	JZ              store1
+	VPBROADCASTW    (CX), X6
+	VCVTPH2PS       X6, Y6
+	VBROADCASTI32X4 2(CX), Y7
+	VPSRLW          $0x04, Y7, K2, Y7
+	VPANDD          Y0, Y7, Y7
+	VPSHUFB         Y7, Y1, Y7
+	VMOVDQU32       64(R10), Y8
+	VPDPBUSD        (R10), Y7, Y8
+	VCVTDQ2PS       Y8, Y8
+	VMULPS          32(R10), Y6, Y9
+	VFMADD231PS     Y8, Y9, Y3
+	VMOVDQU32       64(R10)(R11*1), Y8
+	VPDPBUSD        (R10)(R11*1), Y7, Y8
+	VCVTDQ2PS       Y8, Y8
+	VMULPS          32(R10)(R11*1), Y6, Y9
+	VFMADD231PS     Y8, Y9, Y4
+	VMOVDQU32       64(R10)(R11*2), Y8
+	VPDPBUSD        (R10)(R11*2), Y7, Y8
+	VCVTDQ2PS       Y8, Y8
+	VMULPS          32(R10)(R11*2), Y6, Y6
+	VFMADD231PS     Y8, Y6, Y5
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y3, X6
+	VADDPS        X6, X3, X3
+	VMOVHLPS      X3, X3, X6
+	VADDPS        X6, X3, X3
+	VMOVSHDUP     X3, X6
+	VADDSS        X6, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	VEXTRACTF32X4 $0x01, Y4, X3
+	VADDPS        X3, X4, X4
+	VMOVHLPS      X4, X4, X3
+	VADDPS        X3, X4, X4
+	VMOVSHDUP     X4, X3
+	VADDSS        X3, X4, X4
+	VADDSS        (DX)(CX*1), X4, X4
+	VMOVSS        X4, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y5, X3
+	VADDPS        X3, X5, X5
+	VMOVHLPS      X5, X5, X3
+	VADDPS        X3, X5, X5
+	VMOVSHDUP     X5, X3
+	VADDSS        X3, X5, X5
+	VADDSS        (DX)(CX*2), X5, X5
+	VMOVSS        X5, (DX)(CX*2)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func iq4_nlvnniR4(w *byte, rb int, ax *byte, as int, nb int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·iq4_nlvnniR4(SB), NOSPLIT, $0-64
+	MOVQ            w+0(FP), AX
+	MOVQ            y+40(FP), DX
+	MOVQ            nrows+56(FP), BX
+	MOVQ            rb+8(FP), SI
+	LEAQ            (SI)(SI*1), DI
+	LEAQ            (DI)(SI*1), R8
+	MOVL            $0x0000ff00, CX
+	KMOVW           CX, K1
+	MOVL            $0xff00ff00, CX
+	KMOVD           CX, K2
+	MOVL            $0x0f0f0f0f, CX
+	VPBROADCASTD    CX, Z0
+	VBROADCASTI32X4 iq4nlValuesPlus128<>+0(SB), Z1
+	VPXORD          Z2, Z2, Z2
+
+rows2:
+	CMPQ      BX, $0x02
+	JL        rows1
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	LEAQ      (R10)(R11*2), R12
+	ADDQ      R11, R12
+	VMOVDQA64 Z2, Z3
+	VMOVDQA64 Z2, Z4
+	VMOVDQA64 Z2, Z5
+	VMOVDQA64 Z2, Z6
+	VMOVDQA64 Z2, Z7
+	VMOVDQA64 Z2, Z8
+	VMOVDQA64 Z2, Z9
+	VMOVDQA64 Z2, Z10
+
+loop2:
+	CMPQ            R9, $0x02
+	JL              tail2
+	PREFETCHT0      (CX)(DI*1)
+	PREFETCHT0      (CX)(R8*1)
+	VPBROADCASTW    (CX), X11
+	VPBROADCASTW    18(CX), K1, Y11
+	VCVTPH2PS       Y11, Z12
+	VBROADCASTI32X4 2(CX), Z13
+	VBROADCASTI32X4 20(CX), K1, Z13
+	VPSRLW          $0x04, Z13, K2, Z13
+	VPANDD          Z0, Z13, Z13
+	VPSHUFB         Z13, Z1, Z13
+	VMOVDQU32       128(R10), Z14
+	VPDPBUSD        (R10), Z13, Z14
+	VCVTDQ2PS       Z14, Z14
+	VMULPS          64(R10), Z12, Z15
+	VFMADD231PS     Z14, Z15, Z3
+	VMOVDQU32       128(R10)(R11*1), Z14
+	VPDPBUSD        (R10)(R11*1), Z13, Z14
+	VCVTDQ2PS       Z14, Z14
+	VMULPS          64(R10)(R11*1), Z12, Z15
+	VFMADD231PS     Z14, Z15, Z4
+	VMOVDQU32       128(R10)(R11*2), Z14
+	VPDPBUSD        (R10)(R11*2), Z13, Z14
+	VCVTDQ2PS       Z14, Z14
+	VMULPS          64(R10)(R11*2), Z12, Z15
+	VFMADD231PS     Z14, Z15, Z5
+	VMOVDQU32       128(R12), Z14
+	VPDPBUSD        (R12), Z13, Z14
+	VCVTDQ2PS       Z14, Z14
+	VMULPS          64(R12), Z12, Z12
+	VFMADD231PS     Z14, Z12, Z6
+	VPBROADCASTW    (CX)(SI*1), X16
+	VPBROADCASTW    18(CX)(SI*1), K1, Y16
+	VCVTPH2PS       Y16, Z12
+	VBROADCASTI32X4 2(CX)(SI*1), Z13
+	VBROADCASTI32X4 20(CX)(SI*1), K1, Z13
+	VPSRLW          $0x04, Z13, K2, Z13
+	VPANDD          Z0, Z13, Z13
+	VPSHUFB         Z13, Z1, Z13
+	VMOVDQU32       128(R10), Z14
+	VPDPBUSD        (R10), Z13, Z14
+	VCVTDQ2PS       Z14, Z14
+	VMULPS          64(R10), Z12, Z15
+	VFMADD231PS     Z14, Z15, Z7
+	VMOVDQU32       128(R10)(R11*1), Z14
+	VPDPBUSD        (R10)(R11*1), Z13, Z14
+	VCVTDQ2PS       Z14, Z14
+	VMULPS          64(R10)(R11*1), Z12, Z15
+	VFMADD231PS     Z14, Z15, Z8
+	VMOVDQU32       128(R10)(R11*2), Z14
+	VPDPBUSD        (R10)(R11*2), Z13, Z14
+	VCVTDQ2PS       Z14, Z14
+	VMULPS          64(R10)(R11*2), Z12, Z15
+	VFMADD231PS     Z14, Z15, Z9
+	VMOVDQU32       128(R12), Z14
+	VPDPBUSD        (R12), Z13, Z14
+	VCVTDQ2PS       Z14, Z14
+	VMULPS          64(R12), Z12, Z12
+	VFMADD231PS     Z14, Z12, Z10
+	ADDQ            $0x00000024, CX
+	ADDQ            $0x000000c0, R10
+	ADDQ            $0x000000c0, R12
+	SUBQ            $0x02, R9
+	JMP             loop2
+
+tail2:
+	VEXTRACTF64X4   $0x01, Z3, Y12
+	VADDPS          Y12, Y3, Y3
+	VEXTRACTF64X4   $0x01, Z4, Y12
+	VADDPS          Y12, Y4, Y4
+	VEXTRACTF64X4   $0x01, Z5, Y12
+	VADDPS          Y12, Y5, Y5
+	VEXTRACTF64X4   $0x01, Z6, Y12
+	VADDPS          Y12, Y6, Y6
+	VEXTRACTF64X4   $0x01, Z7, Y12
+	VADDPS          Y12, Y7, Y7
+	VEXTRACTF64X4   $0x01, Z8, Y12
+	VADDPS          Y12, Y8, Y8
+	VEXTRACTF64X4   $0x01, Z9, Y12
+	VADDPS          Y12, Y9, Y9
+	VEXTRACTF64X4   $0x01, Z10, Y12
+	VADDPS          Y12, Y10, Y10
+	TESTQ           R9, R9
+	JZ              store2
+	VPBROADCASTW    (CX), X11
+	VCVTPH2PS       X11, Y12
+	VBROADCASTI32X4 2(CX), Y13
+	VPSRLW          $0x04, Y13, K2, Y13
+	VPANDD          Y0, Y13, Y13
+	VPSHUFB         Y13, Y1, Y13
+	VMOVDQU32       64(R10), Y14
+	VPDPBUSD        (R10), Y13, Y14
+	VCVTDQ2PS       Y14, Y14
+	VMULPS          32(R10), Y12, Y15
+	VFMADD231PS     Y14, Y15, Y3
+	VMOVDQU32       64(R10)(R11*1), Y14
+	VPDPBUSD        (R10)(R11*1), Y13, Y14
+	VCVTDQ2PS       Y14, Y14
+	VMULPS          32(R10)(R11*1), Y12, Y15
+	VFMADD231PS     Y14, Y15, Y4
+	VMOVDQU32       64(R10)(R11*2), Y14
+	VPDPBUSD        (R10)(R11*2), Y13, Y14
+	VCVTDQ2PS       Y14, Y14
+	VMULPS          32(R10)(R11*2), Y12, Y15
+	VFMADD231PS     Y14, Y15, Y5
+	VMOVDQU32       64(R12), Y14
+	VPDPBUSD        (R12), Y13, Y14
+	VCVTDQ2PS       Y14, Y14
+	VMULPS          32(R12), Y12, Y12
+	VFMADD231PS     Y14, Y12, Y6
+	VPBROADCASTW    (CX)(SI*1), X11
+	VCVTPH2PS       X11, Y12
+	VBROADCASTI32X4 2(CX)(SI*1), Y13
+	VPSRLW          $0x04, Y13, K2, Y13
+	VPANDD          Y0, Y13, Y13
+	VPSHUFB         Y13, Y1, Y13
+	VMOVDQU32       64(R10), Y14
+	VPDPBUSD        (R10), Y13, Y14
+	VCVTDQ2PS       Y14, Y14
+	VMULPS          32(R10), Y12, Y15
+	VFMADD231PS     Y14, Y15, Y7
+	VMOVDQU32       64(R10)(R11*1), Y14
+	VPDPBUSD        (R10)(R11*1), Y13, Y14
+	VCVTDQ2PS       Y14, Y14
+	VMULPS          32(R10)(R11*1), Y12, Y15
+	VFMADD231PS     Y14, Y15, Y8
+	VMOVDQU32       64(R10)(R11*2), Y14
+	VPDPBUSD        (R10)(R11*2), Y13, Y14
+	VCVTDQ2PS       Y14, Y14
+	VMULPS          32(R10)(R11*2), Y12, Y15
+	VFMADD231PS     Y14, Y15, Y9
+	VMOVDQU32       64(R12), Y14
+	VPDPBUSD        (R12), Y13, Y14
+	VCVTDQ2PS       Y14, Y14
+	VMULPS          32(R12), Y12, Y12
+	VFMADD231PS     Y14, Y12, Y10
+
+store2:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y3, X11
+	VADDPS        X11, X3, X3
+	VMOVHLPS      X3, X3, X11
+	VADDPS        X11, X3, X3
+	VMOVSHDUP     X3, X11
+	VADDSS        X11, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	VEXTRACTF32X4 $0x01, Y4, X3
+	VADDPS        X3, X4, X4
+	VMOVHLPS      X4, X4, X3
+	VADDPS        X3, X4, X4
+	VMOVSHDUP     X4, X3
+	VADDSS        X3, X4, X4
+	VADDSS        (DX)(CX*1), X4, X4
+	VMOVSS        X4, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y5, X3
+	VADDPS        X3, X5, X5
+	VMOVHLPS      X5, X5, X3
+	VADDPS        X3, X5, X5
+	VMOVSHDUP     X5, X3
+	VADDSS        X3, X5, X5
+	VADDSS        (DX)(CX*2), X5, X5
+	VMOVSS        X5, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y6, X3
+	VADDPS        X3, X6, X6
+	VMOVHLPS      X6, X6, X3
+	VADDPS        X3, X6, X6
+	VMOVSHDUP     X6, X3
+	VADDSS        X3, X6, X6
+	IMUL3Q        $0x00000003, CX, CX
+	VADDSS        (DX)(CX*1), X6, X6
+	VMOVSS        X6, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y7, X3
+	VADDPS        X3, X7, X7
+	VMOVHLPS      X7, X7, X3
+	VADDPS        X3, X7, X7
+	VMOVSHDUP     X7, X3
+	VADDSS        X3, X7, X7
+	VADDSS        (DX), X7, X7
+	VMOVSS        X7, (DX)
+	VEXTRACTF32X4 $0x01, Y8, X3
+	VADDPS        X3, X8, X8
+	VMOVHLPS      X8, X8, X3
+	VADDPS        X3, X8, X8
+	VMOVSHDUP     X8, X3
+	VADDSS        X3, X8, X8
+	VADDSS        (DX)(CX*1), X8, X8
+	VMOVSS        X8, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y9, X3
+	VADDPS        X3, X9, X9
+	VMOVHLPS      X9, X9, X3
+	VADDPS        X3, X9, X9
+	VMOVSHDUP     X9, X3
+	VADDSS        X3, X9, X9
+	VADDSS        (DX)(CX*2), X9, X9
+	VMOVSS        X9, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y10, X3
+	VADDPS        X3, X10, X10
+	VMOVHLPS      X10, X10, X3
+	VADDPS        X3, X10, X10
+	VMOVSHDUP     X10, X3
+	VADDSS        X3, X10, X10
+	IMUL3Q        $0x00000003, CX, CX
+	VADDSS        (DX)(CX*1), X10, X10
+	VMOVSS        X10, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          DI, AX
+	SUBQ          $0x02, BX
+	JMP           rows2
+
+rows1:
+	CMPQ      BX, $0x01
+	JL        end
+	MOVQ      AX, CX
+	MOVQ      nb+32(FP), R9
+	MOVQ      ax+16(FP), R10
+	MOVQ      as+24(FP), R11
+	LEAQ      (R10)(R11*2), R12
+	ADDQ      R11, R12
+	VMOVDQA64 Z2, Z3
+	VMOVDQA64 Z2, Z4
+	VMOVDQA64 Z2, Z5
+	VMOVDQA64 Z2, Z6
+
+loop1:
+	CMPQ            R9, $0x02
+	JL              tail1
+	PREFETCHT0      (CX)(SI*1)
+	VPBROADCASTW    (CX), X17
+	VPBROADCASTW    18(CX), K1, Y17
+	VCVTPH2PS       Y17, Z7
+	VBROADCASTI32X4 2(CX), Z8
+	VBROADCASTI32X4 20(CX), K1, Z8
+	VPSRLW          $0x04, Z8, K2, Z8
+	VPANDD          Z0, Z8, Z8
+	VPSHUFB         Z8, Z1, Z8
+	VMOVDQU32       128(R10), Z9
+	VPDPBUSD        (R10), Z8, Z9
+	VCVTDQ2PS       Z9, Z9
+	VMULPS          64(R10), Z7, Z10
+	VFMADD231PS     Z9, Z10, Z3
+	VMOVDQU32       128(R10)(R11*1), Z9
+	VPDPBUSD        (R10)(R11*1), Z8, Z9
+	VCVTDQ2PS       Z9, Z9
+	VMULPS          64(R10)(R11*1), Z7, Z10
+	VFMADD231PS     Z9, Z10, Z4
+	VMOVDQU32       128(R10)(R11*2), Z9
+	VPDPBUSD        (R10)(R11*2), Z8, Z9
+	VCVTDQ2PS       Z9, Z9
+	VMULPS          64(R10)(R11*2), Z7, Z10
+	VFMADD231PS     Z9, Z10, Z5
+	VMOVDQU32       128(R12), Z9
+	VPDPBUSD        (R12), Z8, Z9
+	VCVTDQ2PS       Z9, Z9
+	VMULPS          64(R12), Z7, Z7
+	VFMADD231PS     Z9, Z7, Z6
+	ADDQ            $0x00000024, CX
+	ADDQ            $0x000000c0, R10
+	ADDQ            $0x000000c0, R12
+	SUBQ            $0x02, R9
+	JMP             loop1
+
+tail1:
+	VEXTRACTF64X4   $0x01, Z3, Y7
+	VADDPS          Y7, Y3, Y3
+	VEXTRACTF64X4   $0x01, Z4, Y7
+	VADDPS          Y7, Y4, Y4
+	VEXTRACTF64X4   $0x01, Z5, Y7
+	VADDPS          Y7, Y5, Y5
+	VEXTRACTF64X4   $0x01, Z6, Y7
+	VADDPS          Y7, Y6, Y6
+	TESTQ           R9, R9
+	JZ              store1
+	VPBROADCASTW    (CX), X7
+	VCVTPH2PS       X7, Y7
+	VBROADCASTI32X4 2(CX), Y8
+	VPSRLW          $0x04, Y8, K2, Y8
+	VPANDD          Y0, Y8, Y8
+	VPSHUFB         Y8, Y1, Y8
+	VMOVDQU32       64(R10), Y9
+	VPDPBUSD        (R10), Y8, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          32(R10), Y7, Y10
+	VFMADD231PS     Y9, Y10, Y3
+	VMOVDQU32       64(R10)(R11*1), Y9
+	VPDPBUSD        (R10)(R11*1), Y8, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          32(R10)(R11*1), Y7, Y10
+	VFMADD231PS     Y9, Y10, Y4
+	VMOVDQU32       64(R10)(R11*2), Y9
+	VPDPBUSD        (R10)(R11*2), Y8, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          32(R10)(R11*2), Y7, Y10
+	VFMADD231PS     Y9, Y10, Y5
+	VMOVDQU32       64(R12), Y9
+	VPDPBUSD        (R12), Y8, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          32(R12), Y7, Y7
+	VFMADD231PS     Y9, Y7, Y6
+
+store1:
+	MOVQ          ys+48(FP), CX
+	SHLQ          $0x02, CX
+	VEXTRACTF32X4 $0x01, Y3, X7
+	VADDPS        X7, X3, X3
+	VMOVHLPS      X3, X3, X7
+	VADDPS        X7, X3, X3
+	VMOVSHDUP     X3, X7
+	VADDSS        X7, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	VEXTRACTF32X4 $0x01, Y4, X3
+	VADDPS        X3, X4, X4
+	VMOVHLPS      X4, X4, X3
+	VADDPS        X3, X4, X4
+	VMOVSHDUP     X4, X3
+	VADDSS        X3, X4, X4
+	VADDSS        (DX)(CX*1), X4, X4
+	VMOVSS        X4, (DX)(CX*1)
+	VEXTRACTF32X4 $0x01, Y5, X3
+	VADDPS        X3, X5, X5
+	VMOVHLPS      X5, X5, X3
+	VADDPS        X3, X5, X5
+	VMOVSHDUP     X5, X3
+	VADDSS        X3, X5, X5
+	VADDSS        (DX)(CX*2), X5, X5
+	VMOVSS        X5, (DX)(CX*2)
+	VEXTRACTF32X4 $0x01, Y6, X3
+	VADDPS        X3, X6, X6
+	VMOVHLPS      X6, X6, X3
+	VADDPS        X3, X6, X6
+	VMOVSHDUP     X6, X3
+	VADDSS        X3, X6, X6
+	IMUL3Q        $0x00000003, CX, CX
+	VADDSS        (DX)(CX*1), X6, X6
+	VMOVSS        X6, (DX)(CX*1)
+	ADDQ          $0x04, DX
+	ADDQ          SI, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func f32avx2R1(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·f32avx2R1(SB), NOSPLIT, $0-64
+	MOVQ   w+0(FP), AX
+	MOVQ   rb+8(FP), CX
+	MOVQ   y+40(FP), DX
+	MOVQ   nrows+56(FP), BX
+	LEAQ   (CX)(CX*2), SI
+	VXORPS Y0, Y0, Y0
+
+rows2:
+	CMPQ   BX, $0x02
+	JL     rows1
+	MOVQ   x+16(FP), DI
+	MOVQ   n+32(FP), R8
+	MOVQ   CX, SI
+	SHLQ   $0x01, SI
+	ADDQ   AX, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+loop2:
+	TESTQ       R8, R8
+	JZ          store2
+	PREFETCHT0  (SI)
+	PREFETCHT0  64(SI)
+	PREFETCHT0  (SI)(CX*1)
+	PREFETCHT0  64(SI)(CX*1)
+	VMOVUPS     (DI), Y8
+	VMOVUPS     (AX), Y9
+	VFMADD231PS Y8, Y9, Y0
+	VMOVUPS     (AX)(CX*1), Y9
+	VFMADD231PS Y8, Y9, Y1
+	VMOVUPS     32(DI), Y8
+	VMOVUPS     32(AX), Y9
+	VFMADD231PS Y8, Y9, Y2
+	VMOVUPS     32(AX)(CX*1), Y9
+	VFMADD231PS Y8, Y9, Y3
+	VMOVUPS     64(DI), Y8
+	VMOVUPS     64(AX), Y9
+	VFMADD231PS Y8, Y9, Y4
+	VMOVUPS     64(AX)(CX*1), Y9
+	VFMADD231PS Y8, Y9, Y5
+	VMOVUPS     96(DI), Y8
+	VMOVUPS     96(AX), Y9
+	VFMADD231PS Y8, Y9, Y6
+	VMOVUPS     96(AX)(CX*1), Y9
+	VFMADD231PS Y8, Y9, Y7
+	ADDQ        $0x00000080, AX
+	ADDQ        $0x00000080, SI
+	ADDQ        $0x00000080, DI
+	SUBQ        $0x00000020, R8
+	JMP         loop2
+
+store2:
+	VADDPS       Y2, Y0, Y0
+	VADDPS       Y4, Y0, Y0
+	VADDPS       Y6, Y0, Y0
+	VADDPS       Y3, Y1, Y1
+	VADDPS       Y5, Y1, Y1
+	VADDPS       Y7, Y1, Y1
+	MOVQ         n+32(FP), R8
+	IMUL3Q       $0x00000004, R8, R8
+	NEGQ         R8
+	ADDQ         R8, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X2, X0, X0
+	VMOVHLPS     X0, X0, X2
+	VADDPS       X2, X0, X0
+	VMOVSHDUP    X0, X2
+	VADDSS       X2, X0, X0
+	VADDSS       (DX), X0, X0
+	VMOVSS       X0, (DX)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VADDSS       (DX), X1, X1
+	VMOVSS       X1, (DX)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	SUBQ         $0x02, BX
+	JMP          rows2
+
+rows1:
+	CMPQ   BX, $0x01
+	JL     end
+	MOVQ   x+16(FP), DI
+	MOVQ   n+32(FP), R8
+	MOVQ   CX, SI
+	ADDQ   AX, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+loop1:
+	TESTQ       R8, R8
+	JZ          store1
+	PREFETCHT0  (SI)
+	PREFETCHT0  64(SI)
+	VMOVUPS     (DI), Y4
+	VMOVUPS     (AX), Y5
+	VFMADD231PS Y4, Y5, Y0
+	VMOVUPS     32(DI), Y4
+	VMOVUPS     32(AX), Y5
+	VFMADD231PS Y4, Y5, Y1
+	VMOVUPS     64(DI), Y4
+	VMOVUPS     64(AX), Y5
+	VFMADD231PS Y4, Y5, Y2
+	VMOVUPS     96(DI), Y4
+	VMOVUPS     96(AX), Y5
+	VFMADD231PS Y4, Y5, Y3
+	ADDQ        $0x00000080, AX
+	ADDQ        $0x00000080, SI
+	ADDQ        $0x00000080, DI
+	SUBQ        $0x00000020, R8
+	JMP         loop1
+
+store1:
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y2, Y0, Y0
+	VADDPS       Y3, Y0, Y0
+	MOVQ         n+32(FP), R8
+	IMUL3Q       $0x00000004, R8, R8
+	NEGQ         R8
+	ADDQ         R8, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VADDSS       (DX), X0, X0
+	VMOVSS       X0, (DX)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	SUBQ         $0x01, BX
+	JMP          rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func f32avx2R2(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·f32avx2R2(SB), NOSPLIT, $0-64
+	MOVQ   w+0(FP), AX
+	MOVQ   rb+8(FP), CX
+	MOVQ   y+40(FP), DX
+	MOVQ   nrows+56(FP), BX
+	LEAQ   (CX)(CX*2), SI
+	MOVQ   k+24(FP), R9
+	SHLQ   $0x02, R9
+	VXORPS Y0, Y0, Y0
+
+rows2:
+	CMPQ   BX, $0x02
+	JL     rows1
+	MOVQ   x+16(FP), DI
+	MOVQ   n+32(FP), R8
+	MOVQ   CX, SI
+	SHLQ   $0x01, SI
+	ADDQ   AX, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+loop2:
+	TESTQ       R8, R8
+	JZ          store2
+	PREFETCHT0  (SI)
+	PREFETCHT0  (SI)(CX*1)
+	VMOVUPS     (DI), Y8
+	VMOVUPS     (DI)(R9*1), Y9
+	VMOVUPS     (AX), Y10
+	VFMADD231PS Y8, Y10, Y0
+	VFMADD231PS Y9, Y10, Y1
+	VMOVUPS     (AX)(CX*1), Y10
+	VFMADD231PS Y8, Y10, Y2
+	VFMADD231PS Y9, Y10, Y3
+	VMOVUPS     32(DI), Y8
+	VMOVUPS     32(DI)(R9*1), Y9
+	VMOVUPS     32(AX), Y10
+	VFMADD231PS Y8, Y10, Y4
+	VFMADD231PS Y9, Y10, Y5
+	VMOVUPS     32(AX)(CX*1), Y10
+	VFMADD231PS Y8, Y10, Y6
+	VFMADD231PS Y9, Y10, Y7
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, DI
+	SUBQ        $0x00000010, R8
+	JMP         loop2
+
+store2:
+	VADDPS       Y4, Y0, Y0
+	VADDPS       Y5, Y1, Y1
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y7, Y3, Y3
+	MOVQ         n+32(FP), R8
+	IMUL3Q       $0x00000004, R8, R8
+	NEGQ         R8
+	ADDQ         R8, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X4, X0, X0
+	VMOVHLPS     X0, X0, X4
+	VADDPS       X4, X0, X0
+	VMOVSHDUP    X0, X4
+	VADDSS       X4, X0, X0
+	VADDSS       (DX), X0, X0
+	VMOVSS       X0, (DX)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VADDSS       (DX)(SI*1), X1, X1
+	VMOVSS       X1, (DX)(SI*1)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X0, X2, X2
+	VMOVHLPS     X2, X2, X0
+	VADDPS       X0, X2, X2
+	VMOVSHDUP    X2, X0
+	VADDSS       X0, X2, X2
+	VADDSS       (DX), X2, X2
+	VMOVSS       X2, (DX)
 	VEXTRACTF128 $0x01, Y3, X0
 	VADDPS       X0, X3, X3
 	VMOVHLPS     X3, X3, X0
 	VADDPS       X0, X3, X3
 	VMOVSHDUP    X3, X0
 	VADDSS       X0, X3, X3
-	VMOVSS       X3, (AX)
+	VADDSS       (DX)(SI*1), X3, X3
+	VMOVSS       X3, (DX)(SI*1)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	SUBQ         $0x02, BX
+	JMP          rows2
+
+rows1:
+	CMPQ   BX, $0x01
+	JL     end
+	MOVQ   x+16(FP), DI
+	MOVQ   n+32(FP), R8
+	MOVQ   CX, SI
+	ADDQ   AX, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+loop1:
+	TESTQ       R8, R8
+	JZ          store1
+	PREFETCHT0  (SI)
+	PREFETCHT0  64(SI)
+	VMOVUPS     (DI), Y8
+	VMOVUPS     (DI)(R9*1), Y9
+	VMOVUPS     (AX), Y10
+	VFMADD231PS Y8, Y10, Y0
+	VFMADD231PS Y9, Y10, Y1
+	VMOVUPS     32(DI), Y8
+	VMOVUPS     32(DI)(R9*1), Y9
+	VMOVUPS     32(AX), Y10
+	VFMADD231PS Y8, Y10, Y2
+	VFMADD231PS Y9, Y10, Y3
+	VMOVUPS     64(DI), Y8
+	VMOVUPS     64(DI)(R9*1), Y9
+	VMOVUPS     64(AX), Y10
+	VFMADD231PS Y8, Y10, Y4
+	VFMADD231PS Y9, Y10, Y5
+	VMOVUPS     96(DI), Y8
+	VMOVUPS     96(DI)(R9*1), Y9
+	VMOVUPS     96(AX), Y10
+	VFMADD231PS Y8, Y10, Y6
+	VFMADD231PS Y9, Y10, Y7
+	ADDQ        $0x00000080, AX
+	ADDQ        $0x00000080, SI
+	ADDQ        $0x00000080, DI
+	SUBQ        $0x00000020, R8
+	JMP         loop1
+
+store1:
+	VADDPS       Y2, Y0, Y0
+	VADDPS       Y4, Y0, Y0
+	VADDPS       Y6, Y0, Y0
+	VADDPS       Y3, Y1, Y1
+	VADDPS       Y5, Y1, Y1
+	VADDPS       Y7, Y1, Y1
+	MOVQ         n+32(FP), R8
+	IMUL3Q       $0x00000004, R8, R8
+	NEGQ         R8
+	ADDQ         R8, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X2, X0, X0
+	VMOVHLPS     X0, X0, X2
+	VADDPS       X2, X0, X0
+	VMOVSHDUP    X0, X2
+	VADDSS       X2, X0, X0
+	VADDSS       (DX), X0, X0
+	VMOVSS       X0, (DX)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VADDSS       (DX)(SI*1), X1, X1
+	VMOVSS       X1, (DX)(SI*1)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	SUBQ         $0x01, BX
+	JMP          rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func f32avx2R3(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·f32avx2R3(SB), NOSPLIT, $0-64
+	MOVQ   w+0(FP), AX
+	MOVQ   rb+8(FP), CX
+	MOVQ   y+40(FP), DX
+	MOVQ   nrows+56(FP), BX
+	LEAQ   (CX)(CX*2), SI
+	MOVQ   k+24(FP), R9
+	SHLQ   $0x02, R9
+	VXORPS Y0, Y0, Y0
+
+rows2:
+	CMPQ   BX, $0x02
+	JL     rows1
+	MOVQ   x+16(FP), DI
+	MOVQ   n+32(FP), R8
+	MOVQ   CX, SI
+	SHLQ   $0x01, SI
+	ADDQ   AX, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+loop2:
+	TESTQ       R8, R8
+	JZ          store2
+	PREFETCHT0  (SI)
+	PREFETCHT0  (SI)(CX*1)
+	VMOVUPS     (DI), Y12
+	VMOVUPS     (DI)(R9*1), Y13
+	VMOVUPS     (DI)(R9*2), Y14
+	VMOVUPS     (AX), Y15
+	VFMADD231PS Y12, Y15, Y0
+	VFMADD231PS Y13, Y15, Y1
+	VFMADD231PS Y14, Y15, Y2
+	VMOVUPS     (AX)(CX*1), Y15
+	VFMADD231PS Y12, Y15, Y3
+	VFMADD231PS Y13, Y15, Y4
+	VFMADD231PS Y14, Y15, Y5
+	VMOVUPS     32(DI), Y12
+	VMOVUPS     32(DI)(R9*1), Y13
+	VMOVUPS     32(DI)(R9*2), Y14
+	VMOVUPS     32(AX), Y15
+	VFMADD231PS Y12, Y15, Y6
+	VFMADD231PS Y13, Y15, Y7
+	VFMADD231PS Y14, Y15, Y8
+	VMOVUPS     32(AX)(CX*1), Y15
+	VFMADD231PS Y12, Y15, Y9
+	VFMADD231PS Y13, Y15, Y10
+	VFMADD231PS Y14, Y15, Y11
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, DI
+	SUBQ        $0x00000010, R8
+	JMP         loop2
+
+store2:
+	VADDPS       Y6, Y0, Y0
+	VADDPS       Y7, Y1, Y1
+	VADDPS       Y8, Y2, Y2
+	VADDPS       Y9, Y3, Y3
+	VADDPS       Y10, Y4, Y4
+	VADDPS       Y11, Y5, Y5
+	MOVQ         n+32(FP), R8
+	IMUL3Q       $0x00000004, R8, R8
+	NEGQ         R8
+	ADDQ         R8, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y0, X6
+	VADDPS       X6, X0, X0
+	VMOVHLPS     X0, X0, X6
+	VADDPS       X6, X0, X0
+	VMOVSHDUP    X0, X6
+	VADDSS       X6, X0, X0
+	VADDSS       (DX), X0, X0
+	VMOVSS       X0, (DX)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VADDSS       (DX)(SI*1), X1, X1
+	VMOVSS       X1, (DX)(SI*1)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X0, X2, X2
+	VMOVHLPS     X2, X2, X0
+	VADDPS       X0, X2, X2
+	VMOVSHDUP    X2, X0
+	VADDSS       X0, X2, X2
+	VADDSS       (DX)(SI*2), X2, X2
+	VMOVSS       X2, (DX)(SI*2)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X0, X3, X3
+	VMOVHLPS     X3, X3, X0
+	VADDPS       X0, X3, X3
+	VMOVSHDUP    X3, X0
+	VADDSS       X0, X3, X3
+	VADDSS       (DX), X3, X3
+	VMOVSS       X3, (DX)
 	VEXTRACTF128 $0x01, Y4, X0
 	VADDPS       X0, X4, X4
 	VMOVHLPS     X4, X4, X0
 	VADDPS       X0, X4, X4
 	VMOVSHDUP    X4, X0
 	VADDSS       X0, X4, X4
-	VMOVSS       X4, 4(AX)
+	VADDSS       (DX)(SI*1), X4, X4
+	VMOVSS       X4, (DX)(SI*1)
 	VEXTRACTF128 $0x01, Y5, X0
 	VADDPS       X0, X5, X5
 	VMOVHLPS     X5, X5, X0
 	VADDPS       X0, X5, X5
 	VMOVSHDUP    X5, X0
 	VADDSS       X0, X5, X5
-	VMOVSS       X5, 8(AX)
+	VADDSS       (DX)(SI*2), X5, X5
+	VMOVSS       X5, (DX)(SI*2)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	SUBQ         $0x02, BX
+	JMP          rows2
+
+rows1:
+	CMPQ   BX, $0x01
+	JL     end
+	MOVQ   x+16(FP), DI
+	MOVQ   n+32(FP), R8
+	MOVQ   CX, SI
+	ADDQ   AX, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+loop1:
+	TESTQ       R8, R8
+	JZ          store1
+	PREFETCHT0  (SI)
+	PREFETCHT0  64(SI)
+	VMOVUPS     (DI), Y12
+	VMOVUPS     (DI)(R9*1), Y13
+	VMOVUPS     (DI)(R9*2), Y14
+	VMOVUPS     (AX), Y15
+	VFMADD231PS Y12, Y15, Y0
+	VFMADD231PS Y13, Y15, Y1
+	VFMADD231PS Y14, Y15, Y2
+	VMOVUPS     32(DI), Y12
+	VMOVUPS     32(DI)(R9*1), Y13
+	VMOVUPS     32(DI)(R9*2), Y14
+	VMOVUPS     32(AX), Y15
+	VFMADD231PS Y12, Y15, Y3
+	VFMADD231PS Y13, Y15, Y4
+	VFMADD231PS Y14, Y15, Y5
+	VMOVUPS     64(DI), Y12
+	VMOVUPS     64(DI)(R9*1), Y13
+	VMOVUPS     64(DI)(R9*2), Y14
+	VMOVUPS     64(AX), Y15
+	VFMADD231PS Y12, Y15, Y6
+	VFMADD231PS Y13, Y15, Y7
+	VFMADD231PS Y14, Y15, Y8
+	VMOVUPS     96(DI), Y12
+	VMOVUPS     96(DI)(R9*1), Y13
+	VMOVUPS     96(DI)(R9*2), Y14
+	VMOVUPS     96(AX), Y15
+	VFMADD231PS Y12, Y15, Y9
+	VFMADD231PS Y13, Y15, Y10
+	VFMADD231PS Y14, Y15, Y11
+	ADDQ        $0x00000080, AX
+	ADDQ        $0x00000080, SI
+	ADDQ        $0x00000080, DI
+	SUBQ        $0x00000020, R8
+	JMP         loop1
+
+store1:
+	VADDPS       Y3, Y0, Y0
+	VADDPS       Y6, Y0, Y0
+	VADDPS       Y9, Y0, Y0
+	VADDPS       Y4, Y1, Y1
+	VADDPS       Y7, Y1, Y1
+	VADDPS       Y10, Y1, Y1
+	VADDPS       Y5, Y2, Y2
+	VADDPS       Y8, Y2, Y2
+	VADDPS       Y11, Y2, Y2
+	MOVQ         n+32(FP), R8
+	IMUL3Q       $0x00000004, R8, R8
+	NEGQ         R8
+	ADDQ         R8, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y0, X3
+	VADDPS       X3, X0, X0
+	VMOVHLPS     X0, X0, X3
+	VADDPS       X3, X0, X0
+	VMOVSHDUP    X0, X3
+	VADDSS       X3, X0, X0
+	VADDSS       (DX), X0, X0
+	VMOVSS       X0, (DX)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VADDSS       (DX)(SI*1), X1, X1
+	VMOVSS       X1, (DX)(SI*1)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X0, X2, X2
+	VMOVHLPS     X2, X2, X0
+	VADDPS       X0, X2, X2
+	VMOVSHDUP    X2, X0
+	VADDSS       X0, X2, X2
+	VADDSS       (DX)(SI*2), X2, X2
+	VMOVSS       X2, (DX)(SI*2)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	SUBQ         $0x01, BX
+	JMP          rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func f32avx2R4(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·f32avx2R4(SB), NOSPLIT, $0-64
+	MOVQ   w+0(FP), AX
+	MOVQ   rb+8(FP), CX
+	MOVQ   y+40(FP), DX
+	MOVQ   nrows+56(FP), BX
+	LEAQ   (CX)(CX*2), SI
+	MOVQ   k+24(FP), R9
+	SHLQ   $0x02, R9
+	VXORPS Y0, Y0, Y0
+
+rows2:
+	CMPQ   BX, $0x02
+	JL     rows1
+	MOVQ   x+16(FP), DI
+	MOVQ   n+32(FP), R8
+	LEAQ   (DI)(R9*2), R10
+	ADDQ   R9, R10
+	MOVQ   CX, SI
+	SHLQ   $0x01, SI
+	ADDQ   AX, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+loop2:
+	TESTQ       R8, R8
+	JZ          store2
+	PREFETCHT0  (SI)
+	PREFETCHT0  (SI)(CX*1)
+	VMOVUPS     (DI), Y8
+	VMOVUPS     (DI)(R9*1), Y9
+	VMOVUPS     (DI)(R9*2), Y10
+	VMOVUPS     (R10), Y11
+	VMOVUPS     (AX), Y12
+	VFMADD231PS Y8, Y12, Y0
+	VFMADD231PS Y9, Y12, Y1
+	VFMADD231PS Y10, Y12, Y2
+	VFMADD231PS Y11, Y12, Y3
+	VMOVUPS     (AX)(CX*1), Y12
+	VFMADD231PS Y8, Y12, Y4
+	VFMADD231PS Y9, Y12, Y5
+	VFMADD231PS Y10, Y12, Y6
+	VFMADD231PS Y11, Y12, Y7
+	ADDQ        $0x00000020, AX
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000020, DI
+	ADDQ        $0x00000020, R10
+	SUBQ        $0x00000008, R8
+	JMP         loop2
+
+store2:
+	MOVQ         n+32(FP), R8
+	IMUL3Q       $0x00000004, R8, R8
+	NEGQ         R8
+	ADDQ         R8, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y0, X8
+	VADDPS       X8, X0, X0
+	VMOVHLPS     X0, X0, X8
+	VADDPS       X8, X0, X0
+	VMOVSHDUP    X0, X8
+	VADDSS       X8, X0, X0
+	VADDSS       (DX), X0, X0
+	VMOVSS       X0, (DX)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VADDSS       (DX)(SI*1), X1, X1
+	VMOVSS       X1, (DX)(SI*1)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X0, X2, X2
+	VMOVHLPS     X2, X2, X0
+	VADDPS       X0, X2, X2
+	VMOVSHDUP    X2, X0
+	VADDSS       X0, X2, X2
+	VADDSS       (DX)(SI*2), X2, X2
+	VMOVSS       X2, (DX)(SI*2)
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X0, X3, X3
+	VMOVHLPS     X3, X3, X0
+	VADDPS       X0, X3, X3
+	VMOVSHDUP    X3, X0
+	VADDSS       X0, X3, X3
+	IMUL3Q       $0x00000003, SI, SI
+	VADDSS       (DX)(SI*1), X3, X3
+	VMOVSS       X3, (DX)(SI*1)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X0, X4, X4
+	VMOVHLPS     X4, X4, X0
+	VADDPS       X0, X4, X4
+	VMOVSHDUP    X4, X0
+	VADDSS       X0, X4, X4
+	VADDSS       (DX), X4, X4
+	VMOVSS       X4, (DX)
+	VEXTRACTF128 $0x01, Y5, X0
+	VADDPS       X0, X5, X5
+	VMOVHLPS     X5, X5, X0
+	VADDPS       X0, X5, X5
+	VMOVSHDUP    X5, X0
+	VADDSS       X0, X5, X5
+	VADDSS       (DX)(SI*1), X5, X5
+	VMOVSS       X5, (DX)(SI*1)
 	VEXTRACTF128 $0x01, Y6, X0
 	VADDPS       X0, X6, X6
 	VMOVHLPS     X6, X6, X0
 	VADDPS       X0, X6, X6
 	VMOVSHDUP    X6, X0
 	VADDSS       X0, X6, X6
-	VMOVSS       X6, 12(AX)
-	VZEROUPPER
-	RET
+	VADDSS       (DX)(SI*2), X6, X6
+	VMOVSS       X6, (DX)(SI*2)
+	VEXTRACTF128 $0x01, Y7, X0
+	VADDPS       X0, X7, X7
+	VMOVHLPS     X7, X7, X0
+	VADDPS       X0, X7, X7
+	VMOVSHDUP    X7, X0
+	VADDSS       X0, X7, X7
+	IMUL3Q       $0x00000003, SI, SI
+	VADDSS       (DX)(SI*1), X7, X7
+	VMOVSS       X7, (DX)(SI*1)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	SUBQ         $0x02, BX
+	JMP          rows2
 
-// func q4_0vnniR1(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
-// Requires: AVX, AVX2, AVX512VL, AVX512VNNI, F16C, FMA3
-TEXT ·q4_0vnniR1(SB), NOSPLIT, $0-48
-	MOVQ         w+0(FP), AX
-	MOVQ         aq+8(FP), CX
-	MOVQ         ad+16(FP), DX
-	MOVQ         nb+24(FP), BX
-	MOVQ         k+32(FP), SI
-	MOVQ         BX, SI
+rows1:
+	CMPQ   BX, $0x01
+	JL     end
+	MOVQ   x+16(FP), DI
+	MOVQ   n+32(FP), R8
+	LEAQ   (DI)(R9*2), R10
+	ADDQ   R9, R10
+	MOVQ   CX, SI
+	ADDQ   AX, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+loop1:
+	TESTQ       R8, R8
+	JZ          store1
+	PREFETCHT0  (SI)
+	VMOVUPS     (DI), Y8
+	VMOVUPS     (DI)(R9*1), Y9
+	VMOVUPS     (DI)(R9*2), Y10
+	VMOVUPS     (R10), Y11
+	VMOVUPS     (AX), Y12
+	VFMADD231PS Y8, Y12, Y0
+	VFMADD231PS Y9, Y12, Y1
+	VFMADD231PS Y10, Y12, Y2
+	VFMADD231PS Y11, Y12, Y3
+	VMOVUPS     32(DI), Y8
+	VMOVUPS     32(DI)(R9*1), Y9
+	VMOVUPS     32(DI)(R9*2), Y10
+	VMOVUPS     32(R10), Y11
+	VMOVUPS     32(AX), Y12
+	VFMADD231PS Y8, Y12, Y4
+	VFMADD231PS Y9, Y12, Y5
+	VFMADD231PS Y10, Y12, Y6
+	VFMADD231PS Y11, Y12, Y7
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, R10
+	SUBQ        $0x00000010, R8
+	JMP         loop1
+
+store1:
+	VADDPS       Y4, Y0, Y0
+	VADDPS       Y5, Y1, Y1
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y7, Y3, Y3
+	MOVQ         n+32(FP), R8
+	IMUL3Q       $0x00000004, R8, R8
+	NEGQ         R8
+	ADDQ         R8, AX
+	MOVQ         ys+48(FP), SI
 	SHLQ         $0x02, SI
-	MOVL         $0x0f0f0f0f, SI
-	VMOVD        SI, X0
-	VPBROADCASTD X0, Y0
-	MOVL         $0x08080808, SI
-	VMOVD        SI, X1
-	VPBROADCASTD X1, Y1
-	VXORPS       Y2, Y2, Y2
-	VXORPS       Y3, Y3, Y3
-
-loop2:
-	CMPQ         BX, $0x02
-	JL           loop
-	VPBROADCASTW (AX), X4
-	VCVTPH2PS    X4, Y4
-	VMOVDQU      2(AX), X5
-	VPSRLW       $0x04, X5, X6
-	VINSERTI128  $0x01, X6, Y5, Y6
-	VPAND        Y0, Y6, Y6
-	VPSUBB       Y1, Y6, Y6
-	VPSIGNB      Y6, Y6, Y7
-	VMOVDQU      (CX), Y8
-	VPSIGNB      Y6, Y8, Y8
-	VPXOR        Y6, Y6, Y6
-	VPDPBUSD     Y8, Y7, Y6
-	VCVTDQ2PS    Y6, Y6
-	VBROADCASTSS (DX), Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y2
-	VPBROADCASTW 18(AX), X4
-	VCVTPH2PS    X4, Y4
-	VMOVDQU      20(AX), X5
-	VPSRLW       $0x04, X5, X6
-	VINSERTI128  $0x01, X6, Y5, Y6
-	VPAND        Y0, Y6, Y6
-	VPSUBB       Y1, Y6, Y6
-	VPSIGNB      Y6, Y6, Y7
-	VMOVDQU      32(CX), Y8
-	VPSIGNB      Y6, Y8, Y8
-	VPXOR        Y6, Y6, Y6
-	VPDPBUSD     Y8, Y7, Y6
-	VCVTDQ2PS    Y6, Y6
-	VBROADCASTSS 4(DX), Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y3
-	ADDQ         $0x00000024, AX
-	ADDQ         $0x00000040, CX
-	ADDQ         $0x00000008, DX
-	SUBQ         $0x02, BX
-	JMP          loop2
-
-loop:
-	TESTQ        BX, BX
-	JZ           done
-	VPBROADCASTW (AX), X4
-	VCVTPH2PS    X4, Y4
-	VMOVDQU      2(AX), X5
-	VPSRLW       $0x04, X5, X6
-	VINSERTI128  $0x01, X6, Y5, Y6
-	VPAND        Y0, Y6, Y6
-	VPSUBB       Y1, Y6, Y6
-	VPSIGNB      Y6, Y6, Y7
-	VMOVDQU      (CX), Y8
-	VPSIGNB      Y6, Y8, Y8
-	VPXOR        Y6, Y6, Y6
-	VPDPBUSD     Y8, Y7, Y6
-	VCVTDQ2PS    Y6, Y6
-	VBROADCASTSS (DX), Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y2
-	ADDQ         $0x00000012, AX
-	ADDQ         $0x00000020, CX
-	ADDQ         $0x00000004, DX
-	DECQ         BX
-	JMP          loop
-
-done:
-	VADDPS       Y3, Y2, Y2
-	MOVQ         out+40(FP), AX
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X4, X0, X0
+	VMOVHLPS     X0, X0, X4
+	VADDPS       X4, X0, X0
+	VMOVSHDUP    X0, X4
+	VADDSS       X4, X0, X0
+	VADDSS       (DX), X0, X0
+	VMOVSS       X0, (DX)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VADDSS       (DX)(SI*1), X1, X1
+	VMOVSS       X1, (DX)(SI*1)
 	VEXTRACTF128 $0x01, Y2, X0
 	VADDPS       X0, X2, X2
 	VMOVHLPS     X2, X2, X0
 	VADDPS       X0, X2, X2
 	VMOVSHDUP    X2, X0
 	VADDSS       X0, X2, X2
-	VMOVSS       X2, (AX)
-	VZEROUPPER
-	RET
-
-// func q4_0vnniR2(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
-// Requires: AVX, AVX2, AVX512VL, AVX512VNNI, F16C, FMA3
-TEXT ·q4_0vnniR2(SB), NOSPLIT, $0-48
-	MOVQ         w+0(FP), AX
-	MOVQ         aq+8(FP), CX
-	MOVQ         ad+16(FP), DX
-	MOVQ         nb+24(FP), BX
-	MOVQ         k+32(FP), SI
-	MOVQ         BX, DI
-	SHLQ         $0x02, DI
-	MOVL         $0x0f0f0f0f, R8
-	VMOVD        R8, X0
-	VPBROADCASTD X0, Y0
-	MOVL         $0x08080808, R8
-	VMOVD        R8, X1
-	VPBROADCASTD X1, Y1
-	VXORPS       Y2, Y2, Y2
-	VXORPS       Y3, Y3, Y3
-	VXORPS       Y4, Y4, Y4
-	VXORPS       Y5, Y5, Y5
-
-loop2:
-	CMPQ         BX, $0x02
-	JL           loop
-	VPBROADCASTW (AX), X6
-	VCVTPH2PS    X6, Y6
-	VMOVDQU      2(AX), X7
-	VPSRLW       $0x04, X7, X8
-	VINSERTI128  $0x01, X8, Y7, Y8
-	VPAND        Y0, Y8, Y8
-	VPSUBB       Y1, Y8, Y8
-	VPSIGNB      Y8, Y8, Y9
-	VMOVDQU      (CX), Y10
-	VPSIGNB      Y8, Y10, Y10
-	VPXOR        Y11, Y11, Y11
-	VPDPBUSD     Y10, Y9, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS (DX), Y10
-	VMULPS       Y6, Y10, Y10
-	VFMADD231PS  Y11, Y10, Y2
-	VMOVDQU      (CX)(SI*1), Y10
-	VPSIGNB      Y8, Y10, Y10
-	VPXOR        Y8, Y8, Y8
-	VPDPBUSD     Y10, Y9, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS (DX)(DI*1), Y9
-	VMULPS       Y6, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y3
-	VPBROADCASTW 18(AX), X6
-	VCVTPH2PS    X6, Y6
-	VMOVDQU      20(AX), X7
-	VPSRLW       $0x04, X7, X8
-	VINSERTI128  $0x01, X8, Y7, Y8
-	VPAND        Y0, Y8, Y8
-	VPSUBB       Y1, Y8, Y8
-	VPSIGNB      Y8, Y8, Y9
-	VMOVDQU      32(CX), Y10
-	VPSIGNB      Y8, Y10, Y10
-	VPXOR        Y11, Y11, Y11
-	VPDPBUSD     Y10, Y9, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 4(DX), Y10
-	VMULPS       Y6, Y10, Y10
-	VFMADD231PS  Y11, Y10, Y4
-	VMOVDQU      32(CX)(SI*1), Y10
-	VPSIGNB      Y8, Y10, Y10
-	VPXOR        Y8, Y8, Y8
-	VPDPBUSD     Y10, Y9, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 4(DX)(DI*1), Y9
-	VMULPS       Y6, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y5
-	ADDQ         $0x00000024, AX
-	ADDQ         $0x00000040, CX
-	ADDQ         $0x00000008, DX
-	SUBQ         $0x02, BX
-	JMP          loop2
-
-loop:
-	TESTQ        BX, BX
-	JZ           done
-	VPBROADCASTW (AX), X6
-	VCVTPH2PS    X6, Y6
-	VMOVDQU      2(AX), X7
-	VPSRLW       $0x04, X7, X8
-	VINSERTI128  $0x01, X8, Y7, Y8
-	VPAND        Y0, Y8, Y8
-	VPSUBB       Y1, Y8, Y8
-	VPSIGNB      Y8, Y8, Y9
-	VMOVDQU      (CX), Y10
-	VPSIGNB      Y8, Y10, Y10
-	VPXOR        Y11, Y11, Y11
-	VPDPBUSD     Y10, Y9, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS (DX), Y10
-	VMULPS       Y6, Y10, Y10
-	VFMADD231PS  Y11, Y10, Y2
-	VMOVDQU      (CX)(SI*1), Y10
-	VPSIGNB      Y8, Y10, Y10
-	VPXOR        Y8, Y8, Y8
-	VPDPBUSD     Y10, Y9, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS (DX)(DI*1), Y9
-	VMULPS       Y6, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y3
-	ADDQ         $0x00000012, AX
-	ADDQ         $0x00000020, CX
-	ADDQ         $0x00000004, DX
-	DECQ         BX
-	JMP          loop
-
-done:
-	VADDPS       Y4, Y2, Y2
-	VADDPS       Y5, Y3, Y3
-	MOVQ         out+40(FP), AX
-	VEXTRACTF128 $0x01, Y2, X0
-	VADDPS       X0, X2, X2
-	VMOVHLPS     X2, X2, X0
-	VADDPS       X0, X2, X2
-	VMOVSHDUP    X2, X0
-	VADDSS       X0, X2, X2
-	VMOVSS       X2, (AX)
+	VADDSS       (DX)(SI*2), X2, X2
+	VMOVSS       X2, (DX)(SI*2)
 	VEXTRACTF128 $0x01, Y3, X0
 	VADDPS       X0, X3, X3
 	VMOVHLPS     X3, X3, X0
 	VADDPS       X0, X3, X3
 	VMOVSHDUP    X3, X0
 	VADDSS       X0, X3, X3
-	VMOVSS       X3, 4(AX)
+	IMUL3Q       $0x00000003, SI, SI
+	VADDSS       (DX)(SI*1), X3, X3
+	VMOVSS       X3, (DX)(SI*1)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	SUBQ         $0x01, BX
+	JMP          rows1
+
+end:
 	VZEROUPPER
 	RET
 
-// func q4_0vnniR3(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
-// Requires: AVX, AVX2, AVX512VL, AVX512VNNI, F16C, FMA3
-TEXT ·q4_0vnniR3(SB), NOSPLIT, $0-48
-	MOVQ         w+0(FP), AX
-	MOVQ         aq+8(FP), CX
-	MOVQ         ad+16(FP), DX
-	MOVQ         nb+24(FP), BX
-	MOVQ         k+32(FP), SI
-	MOVQ         BX, DI
-	SHLQ         $0x02, DI
-	MOVL         $0x0f0f0f0f, R8
-	VMOVD        R8, X0
-	VPBROADCASTD X0, Y0
-	MOVL         $0x08080808, R8
-	VMOVD        R8, X1
-	VPBROADCASTD X1, Y1
-	VXORPS       Y2, Y2, Y2
-	VXORPS       Y3, Y3, Y3
-	VXORPS       Y4, Y4, Y4
+// func f32avx512R1(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX512F, AVX512VL, MMX+
+TEXT ·f32avx512R1(SB), NOSPLIT, $0-64
+	MOVQ   w+0(FP), AX
+	MOVQ   rb+8(FP), CX
+	MOVQ   y+40(FP), DX
+	MOVQ   nrows+56(FP), BX
+	LEAQ   (CX)(CX*2), SI
+	VPXORD Z0, Z0, Z0
 
-loop:
-	TESTQ        BX, BX
-	JZ           done
-	VPBROADCASTW (AX), X5
-	VCVTPH2PS    X5, Y5
-	VMOVDQU      2(AX), X6
-	VPSRLW       $0x04, X6, X7
-	VINSERTI128  $0x01, X7, Y6, Y7
-	VPAND        Y0, Y7, Y7
-	VPSUBB       Y1, Y7, Y7
-	VPSIGNB      Y7, Y7, Y8
-	VMOVDQU      (CX), Y9
-	VPSIGNB      Y7, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPDPBUSD     Y9, Y8, Y10
-	VCVTDQ2PS    Y10, Y10
-	VBROADCASTSS (DX), Y9
-	VMULPS       Y5, Y9, Y9
-	VFMADD231PS  Y10, Y9, Y2
-	VMOVDQU      (CX)(SI*1), Y9
-	VPSIGNB      Y7, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPDPBUSD     Y9, Y8, Y10
-	VCVTDQ2PS    Y10, Y10
-	VBROADCASTSS (DX)(DI*1), Y9
-	VMULPS       Y5, Y9, Y9
-	VFMADD231PS  Y10, Y9, Y3
-	VMOVDQU      (CX)(SI*2), Y9
-	VPSIGNB      Y7, Y9, Y9
-	VPXOR        Y7, Y7, Y7
-	VPDPBUSD     Y9, Y8, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS (DX)(DI*2), Y8
-	VMULPS       Y5, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y4
-	ADDQ         $0x00000012, AX
-	ADDQ         $0x00000020, CX
-	ADDQ         $0x00000004, DX
-	DECQ         BX
-	JMP          loop
+rows4:
+	CMPQ    BX, $0x04
+	JL      rows1
+	MOVQ    x+16(FP), R8
+	MOVQ    n+32(FP), R9
+	MOVQ    CX, DI
+	SHLQ    $0x02, DI
+	ADDQ    AX, DI
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z0, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z0, Z7
+	VMOVAPS Z0, Z8
 
-done:
-	MOVQ         out+40(FP), AX
+loop4:
+	TESTQ       R9, R9
+	JZ          store4
+	PREFETCHT0  (DI)
+	PREFETCHT0  64(DI)
+	PREFETCHT0  (DI)(CX*1)
+	PREFETCHT0  64(DI)(CX*1)
+	PREFETCHT0  (DI)(CX*2)
+	PREFETCHT0  64(DI)(CX*2)
+	PREFETCHT0  (DI)(SI*1)
+	PREFETCHT0  64(DI)(SI*1)
+	VMOVUPS     (R8), Z9
+	VMOVUPS     (AX), Z10
+	VFMADD231PS Z9, Z10, Z1
+	VMOVUPS     (AX)(CX*1), Z10
+	VFMADD231PS Z9, Z10, Z2
+	VMOVUPS     (AX)(CX*2), Z10
+	VFMADD231PS Z9, Z10, Z3
+	VMOVUPS     (AX)(SI*1), Z10
+	VFMADD231PS Z9, Z10, Z4
+	VMOVUPS     64(R8), Z9
+	VMOVUPS     64(AX), Z10
+	VFMADD231PS Z9, Z10, Z5
+	VMOVUPS     64(AX)(CX*1), Z10
+	VFMADD231PS Z9, Z10, Z6
+	VMOVUPS     64(AX)(CX*2), Z10
+	VFMADD231PS Z9, Z10, Z7
+	VMOVUPS     64(AX)(SI*1), Z10
+	VFMADD231PS Z9, Z10, Z8
+	ADDQ        $0x00000080, AX
+	ADDQ        $0x00000080, DI
+	ADDQ        $0x00000080, R8
+	SUBQ        $0x00000020, R9
+	JMP         loop4
+
+store4:
+	VADDPS        Z5, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y5
+	VADDPS        Y5, Y1, Y1
+	VADDPS        Z6, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z2, Y5
+	VADDPS        Y5, Y2, Y2
+	VADDPS        Z7, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z3, Y5
+	VADDPS        Y5, Y3, Y3
+	VADDPS        Z8, Z4, Z4
+	VEXTRACTF64X4 $0x01, Z4, Y5
+	VADDPS        Y5, Y4, Y4
+	MOVQ          n+32(FP), R9
+	IMUL3Q        $0x00000004, R9, R9
+	NEGQ          R9
+	ADDQ          R9, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y1, X5
+	VADDPS        X5, X1, X1
+	VMOVHLPS      X1, X1, X5
+	VADDPS        X5, X1, X1
+	VMOVSHDUP     X1, X5
+	VADDSS        X5, X1, X1
+	VADDSS        (DX), X1, X1
+	VMOVSS        X1, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y2, X1
+	VADDPS        X1, X2, X2
+	VMOVHLPS      X2, X2, X1
+	VADDPS        X1, X2, X2
+	VMOVSHDUP     X2, X1
+	VADDSS        X1, X2, X2
+	VADDSS        (DX), X2, X2
+	VMOVSS        X2, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y3, X1
+	VADDPS        X1, X3, X3
+	VMOVHLPS      X3, X3, X1
+	VADDPS        X1, X3, X3
+	VMOVSHDUP     X3, X1
+	VADDSS        X1, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y4, X1
+	VADDPS        X1, X4, X4
+	VMOVHLPS      X4, X4, X1
+	VADDPS        X1, X4, X4
+	VMOVSHDUP     X4, X1
+	VADDSS        X1, X4, X4
+	VADDSS        (DX), X4, X4
+	VMOVSS        X4, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	SUBQ          $0x04, BX
+	JMP           rows4
+
+rows1:
+	CMPQ    BX, $0x01
+	JL      end
+	MOVQ    x+16(FP), R8
+	MOVQ    n+32(FP), R9
+	MOVQ    CX, DI
+	ADDQ    AX, DI
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+
+loop1:
+	TESTQ       R9, R9
+	JZ          store1
+	PREFETCHT0  (DI)
+	PREFETCHT0  64(DI)
+	PREFETCHT0  128(DI)
+	PREFETCHT0  192(DI)
+	VMOVUPS     (R8), Z5
+	VMOVUPS     (AX), Z6
+	VFMADD231PS Z5, Z6, Z1
+	VMOVUPS     64(R8), Z5
+	VMOVUPS     64(AX), Z6
+	VFMADD231PS Z5, Z6, Z2
+	VMOVUPS     128(R8), Z5
+	VMOVUPS     128(AX), Z6
+	VFMADD231PS Z5, Z6, Z3
+	VMOVUPS     192(R8), Z5
+	VMOVUPS     192(AX), Z6
+	VFMADD231PS Z5, Z6, Z4
+	ADDQ        $0x00000100, AX
+	ADDQ        $0x00000100, DI
+	ADDQ        $0x00000100, R8
+	SUBQ        $0x00000040, R9
+	JMP         loop1
+
+store1:
+	VADDPS        Z2, Z1, Z1
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z4, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y2
+	VADDPS        Y2, Y1, Y1
+	MOVQ          n+32(FP), R9
+	IMUL3Q        $0x00000004, R9, R9
+	NEGQ          R9
+	ADDQ          R9, AX
+	MOVQ          ys+48(FP), SI
+	SHLQ          $0x02, SI
+	VEXTRACTF32X4 $0x01, Y1, X2
+	VADDPS        X2, X1, X1
+	VMOVHLPS      X1, X1, X2
+	VADDPS        X2, X1, X1
+	VMOVSHDUP     X1, X2
+	VADDSS        X2, X1, X1
+	VADDSS        (DX), X1, X1
+	VMOVSS        X1, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func f32avx512R2(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX512F, AVX512VL, MMX+
+TEXT ·f32avx512R2(SB), NOSPLIT, $0-64
+	MOVQ   w+0(FP), AX
+	MOVQ   rb+8(FP), CX
+	MOVQ   y+40(FP), DX
+	MOVQ   nrows+56(FP), BX
+	LEAQ   (CX)(CX*2), SI
+	MOVQ   k+24(FP), R10
+	SHLQ   $0x02, R10
+	VPXORD Z0, Z0, Z0
+
+rows4:
+	CMPQ    BX, $0x04
+	JL      rows1
+	MOVQ    x+16(FP), R8
+	MOVQ    n+32(FP), R9
+	MOVQ    CX, DI
+	SHLQ    $0x02, DI
+	ADDQ    AX, DI
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z0, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z0, Z7
+	VMOVAPS Z0, Z8
+
+loop4:
+	TESTQ       R9, R9
+	JZ          store4
+	PREFETCHT0  (DI)
+	PREFETCHT0  (DI)(CX*1)
+	PREFETCHT0  (DI)(CX*2)
+	PREFETCHT0  (DI)(SI*1)
+	VMOVUPS     (R8), Z9
+	VMOVUPS     (R8)(R10*1), Z10
+	VMOVUPS     (AX), Z11
+	VFMADD231PS Z9, Z11, Z1
+	VFMADD231PS Z10, Z11, Z2
+	VMOVUPS     (AX)(CX*1), Z11
+	VFMADD231PS Z9, Z11, Z3
+	VFMADD231PS Z10, Z11, Z4
+	VMOVUPS     (AX)(CX*2), Z11
+	VFMADD231PS Z9, Z11, Z5
+	VFMADD231PS Z10, Z11, Z6
+	VMOVUPS     (AX)(SI*1), Z11
+	VFMADD231PS Z9, Z11, Z7
+	VFMADD231PS Z10, Z11, Z8
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, R8
+	SUBQ        $0x00000010, R9
+	JMP         loop4
+
+store4:
+	VEXTRACTF64X4 $0x01, Z1, Y9
+	VADDPS        Y9, Y1, Y1
+	VEXTRACTF64X4 $0x01, Z2, Y9
+	VADDPS        Y9, Y2, Y2
+	VEXTRACTF64X4 $0x01, Z3, Y9
+	VADDPS        Y9, Y3, Y3
+	VEXTRACTF64X4 $0x01, Z4, Y9
+	VADDPS        Y9, Y4, Y4
+	VEXTRACTF64X4 $0x01, Z5, Y9
+	VADDPS        Y9, Y5, Y5
+	VEXTRACTF64X4 $0x01, Z6, Y9
+	VADDPS        Y9, Y6, Y6
+	VEXTRACTF64X4 $0x01, Z7, Y9
+	VADDPS        Y9, Y7, Y7
+	VEXTRACTF64X4 $0x01, Z8, Y9
+	VADDPS        Y9, Y8, Y8
+	MOVQ          n+32(FP), R9
+	IMUL3Q        $0x00000004, R9, R9
+	NEGQ          R9
+	ADDQ          R9, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y1, X9
+	VADDPS        X9, X1, X1
+	VMOVHLPS      X1, X1, X9
+	VADDPS        X9, X1, X1
+	VMOVSHDUP     X1, X9
+	VADDSS        X9, X1, X1
+	VADDSS        (DX), X1, X1
+	VMOVSS        X1, (DX)
+	VEXTRACTF32X4 $0x01, Y2, X1
+	VADDPS        X1, X2, X2
+	VMOVHLPS      X2, X2, X1
+	VADDPS        X1, X2, X2
+	VMOVSHDUP     X2, X1
+	VADDSS        X1, X2, X2
+	VADDSS        (DX)(DI*1), X2, X2
+	VMOVSS        X2, (DX)(DI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y3, X1
+	VADDPS        X1, X3, X3
+	VMOVHLPS      X3, X3, X1
+	VADDPS        X1, X3, X3
+	VMOVSHDUP     X3, X1
+	VADDSS        X1, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	VEXTRACTF32X4 $0x01, Y4, X1
+	VADDPS        X1, X4, X4
+	VMOVHLPS      X4, X4, X1
+	VADDPS        X1, X4, X4
+	VMOVSHDUP     X4, X1
+	VADDSS        X1, X4, X4
+	VADDSS        (DX)(DI*1), X4, X4
+	VMOVSS        X4, (DX)(DI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y5, X1
+	VADDPS        X1, X5, X5
+	VMOVHLPS      X5, X5, X1
+	VADDPS        X1, X5, X5
+	VMOVSHDUP     X5, X1
+	VADDSS        X1, X5, X5
+	VADDSS        (DX), X5, X5
+	VMOVSS        X5, (DX)
+	VEXTRACTF32X4 $0x01, Y6, X1
+	VADDPS        X1, X6, X6
+	VMOVHLPS      X6, X6, X1
+	VADDPS        X1, X6, X6
+	VMOVSHDUP     X6, X1
+	VADDSS        X1, X6, X6
+	VADDSS        (DX)(DI*1), X6, X6
+	VMOVSS        X6, (DX)(DI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y7, X1
+	VADDPS        X1, X7, X7
+	VMOVHLPS      X7, X7, X1
+	VADDPS        X1, X7, X7
+	VMOVSHDUP     X7, X1
+	VADDSS        X1, X7, X7
+	VADDSS        (DX), X7, X7
+	VMOVSS        X7, (DX)
+	VEXTRACTF32X4 $0x01, Y8, X1
+	VADDPS        X1, X8, X8
+	VMOVHLPS      X8, X8, X1
+	VADDPS        X1, X8, X8
+	VMOVSHDUP     X8, X1
+	VADDSS        X1, X8, X8
+	VADDSS        (DX)(DI*1), X8, X8
+	VMOVSS        X8, (DX)(DI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	SUBQ          $0x04, BX
+	JMP           rows4
+
+rows1:
+	CMPQ    BX, $0x01
+	JL      end
+	MOVQ    x+16(FP), R8
+	MOVQ    n+32(FP), R9
+	MOVQ    CX, DI
+	ADDQ    AX, DI
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z0, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z0, Z7
+	VMOVAPS Z0, Z8
+
+loop1:
+	TESTQ       R9, R9
+	JZ          store1
+	PREFETCHT0  (DI)
+	PREFETCHT0  64(DI)
+	PREFETCHT0  128(DI)
+	PREFETCHT0  192(DI)
+	VMOVUPS     (R8), Z9
+	VMOVUPS     (R8)(R10*1), Z10
+	VMOVUPS     (AX), Z11
+	VFMADD231PS Z9, Z11, Z1
+	VFMADD231PS Z10, Z11, Z2
+	VMOVUPS     64(R8), Z9
+	VMOVUPS     64(R8)(R10*1), Z10
+	VMOVUPS     64(AX), Z11
+	VFMADD231PS Z9, Z11, Z3
+	VFMADD231PS Z10, Z11, Z4
+	VMOVUPS     128(R8), Z9
+	VMOVUPS     128(R8)(R10*1), Z10
+	VMOVUPS     128(AX), Z11
+	VFMADD231PS Z9, Z11, Z5
+	VFMADD231PS Z10, Z11, Z6
+	VMOVUPS     192(R8), Z9
+	VMOVUPS     192(R8)(R10*1), Z10
+	VMOVUPS     192(AX), Z11
+	VFMADD231PS Z9, Z11, Z7
+	VFMADD231PS Z10, Z11, Z8
+	ADDQ        $0x00000100, AX
+	ADDQ        $0x00000100, DI
+	ADDQ        $0x00000100, R8
+	SUBQ        $0x00000040, R9
+	JMP         loop1
+
+store1:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z7, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y3
+	VADDPS        Y3, Y1, Y1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z6, Z2, Z2
+	VADDPS        Z8, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z2, Y3
+	VADDPS        Y3, Y2, Y2
+	MOVQ          n+32(FP), R9
+	IMUL3Q        $0x00000004, R9, R9
+	NEGQ          R9
+	ADDQ          R9, AX
+	MOVQ          ys+48(FP), SI
+	SHLQ          $0x02, SI
+	VEXTRACTF32X4 $0x01, Y1, X3
+	VADDPS        X3, X1, X1
+	VMOVHLPS      X1, X1, X3
+	VADDPS        X3, X1, X1
+	VMOVSHDUP     X1, X3
+	VADDSS        X3, X1, X1
+	VADDSS        (DX), X1, X1
+	VMOVSS        X1, (DX)
+	VEXTRACTF32X4 $0x01, Y2, X1
+	VADDPS        X1, X2, X2
+	VMOVHLPS      X2, X2, X1
+	VADDPS        X1, X2, X2
+	VMOVSHDUP     X2, X1
+	VADDSS        X1, X2, X2
+	VADDSS        (DX)(SI*1), X2, X2
+	VMOVSS        X2, (DX)(SI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func f32avx512R3(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX512F, AVX512VL, MMX+
+TEXT ·f32avx512R3(SB), NOSPLIT, $0-64
+	MOVQ   w+0(FP), AX
+	MOVQ   rb+8(FP), CX
+	MOVQ   y+40(FP), DX
+	MOVQ   nrows+56(FP), BX
+	LEAQ   (CX)(CX*2), SI
+	MOVQ   k+24(FP), R10
+	SHLQ   $0x02, R10
+	VPXORD Z0, Z0, Z0
+
+rows4:
+	CMPQ    BX, $0x04
+	JL      rows1
+	MOVQ    x+16(FP), R8
+	MOVQ    n+32(FP), R9
+	MOVQ    CX, DI
+	SHLQ    $0x02, DI
+	ADDQ    AX, DI
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z0, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z0, Z7
+	VMOVAPS Z0, Z8
+	VMOVAPS Z0, Z9
+	VMOVAPS Z0, Z10
+	VMOVAPS Z0, Z11
+	VMOVAPS Z0, Z12
+
+loop4:
+	TESTQ       R9, R9
+	JZ          store4
+	PREFETCHT0  (DI)
+	PREFETCHT0  (DI)(CX*1)
+	PREFETCHT0  (DI)(CX*2)
+	PREFETCHT0  (DI)(SI*1)
+	VMOVUPS     (R8), Z13
+	VMOVUPS     (R8)(R10*1), Z14
+	VMOVUPS     (R8)(R10*2), Z15
+	VMOVUPS     (AX), Z16
+	VFMADD231PS Z13, Z16, Z1
+	VFMADD231PS Z14, Z16, Z2
+	VFMADD231PS Z15, Z16, Z3
+	VMOVUPS     (AX)(CX*1), Z16
+	VFMADD231PS Z13, Z16, Z4
+	VFMADD231PS Z14, Z16, Z5
+	VFMADD231PS Z15, Z16, Z6
+	VMOVUPS     (AX)(CX*2), Z16
+	VFMADD231PS Z13, Z16, Z7
+	VFMADD231PS Z14, Z16, Z8
+	VFMADD231PS Z15, Z16, Z9
+	VMOVUPS     (AX)(SI*1), Z16
+	VFMADD231PS Z13, Z16, Z10
+	VFMADD231PS Z14, Z16, Z11
+	VFMADD231PS Z15, Z16, Z12
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, R8
+	SUBQ        $0x00000010, R9
+	JMP         loop4
+
+store4:
+	VEXTRACTF64X4 $0x01, Z1, Y13
+	VADDPS        Y13, Y1, Y1
+	VEXTRACTF64X4 $0x01, Z2, Y13
+	VADDPS        Y13, Y2, Y2
+	VEXTRACTF64X4 $0x01, Z3, Y13
+	VADDPS        Y13, Y3, Y3
+	VEXTRACTF64X4 $0x01, Z4, Y13
+	VADDPS        Y13, Y4, Y4
+	VEXTRACTF64X4 $0x01, Z5, Y13
+	VADDPS        Y13, Y5, Y5
+	VEXTRACTF64X4 $0x01, Z6, Y13
+	VADDPS        Y13, Y6, Y6
+	VEXTRACTF64X4 $0x01, Z7, Y13
+	VADDPS        Y13, Y7, Y7
+	VEXTRACTF64X4 $0x01, Z8, Y13
+	VADDPS        Y13, Y8, Y8
+	VEXTRACTF64X4 $0x01, Z9, Y13
+	VADDPS        Y13, Y9, Y9
+	VEXTRACTF64X4 $0x01, Z10, Y13
+	VADDPS        Y13, Y10, Y10
+	VEXTRACTF64X4 $0x01, Z11, Y13
+	VADDPS        Y13, Y11, Y11
+	VEXTRACTF64X4 $0x01, Z12, Y13
+	VADDPS        Y13, Y12, Y12
+	MOVQ          n+32(FP), R9
+	IMUL3Q        $0x00000004, R9, R9
+	NEGQ          R9
+	ADDQ          R9, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y1, X13
+	VADDPS        X13, X1, X1
+	VMOVHLPS      X1, X1, X13
+	VADDPS        X13, X1, X1
+	VMOVSHDUP     X1, X13
+	VADDSS        X13, X1, X1
+	VADDSS        (DX), X1, X1
+	VMOVSS        X1, (DX)
+	VEXTRACTF32X4 $0x01, Y2, X1
+	VADDPS        X1, X2, X2
+	VMOVHLPS      X2, X2, X1
+	VADDPS        X1, X2, X2
+	VMOVSHDUP     X2, X1
+	VADDSS        X1, X2, X2
+	VADDSS        (DX)(DI*1), X2, X2
+	VMOVSS        X2, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y3, X1
+	VADDPS        X1, X3, X3
+	VMOVHLPS      X3, X3, X1
+	VADDPS        X1, X3, X3
+	VMOVSHDUP     X3, X1
+	VADDSS        X1, X3, X3
+	VADDSS        (DX)(DI*2), X3, X3
+	VMOVSS        X3, (DX)(DI*2)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y4, X1
+	VADDPS        X1, X4, X4
+	VMOVHLPS      X4, X4, X1
+	VADDPS        X1, X4, X4
+	VMOVSHDUP     X4, X1
+	VADDSS        X1, X4, X4
+	VADDSS        (DX), X4, X4
+	VMOVSS        X4, (DX)
+	VEXTRACTF32X4 $0x01, Y5, X1
+	VADDPS        X1, X5, X5
+	VMOVHLPS      X5, X5, X1
+	VADDPS        X1, X5, X5
+	VMOVSHDUP     X5, X1
+	VADDSS        X1, X5, X5
+	VADDSS        (DX)(DI*1), X5, X5
+	VMOVSS        X5, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y6, X1
+	VADDPS        X1, X6, X6
+	VMOVHLPS      X6, X6, X1
+	VADDPS        X1, X6, X6
+	VMOVSHDUP     X6, X1
+	VADDSS        X1, X6, X6
+	VADDSS        (DX)(DI*2), X6, X6
+	VMOVSS        X6, (DX)(DI*2)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y7, X1
+	VADDPS        X1, X7, X7
+	VMOVHLPS      X7, X7, X1
+	VADDPS        X1, X7, X7
+	VMOVSHDUP     X7, X1
+	VADDSS        X1, X7, X7
+	VADDSS        (DX), X7, X7
+	VMOVSS        X7, (DX)
+	VEXTRACTF32X4 $0x01, Y8, X1
+	VADDPS        X1, X8, X8
+	VMOVHLPS      X8, X8, X1
+	VADDPS        X1, X8, X8
+	VMOVSHDUP     X8, X1
+	VADDSS        X1, X8, X8
+	VADDSS        (DX)(DI*1), X8, X8
+	VMOVSS        X8, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y9, X1
+	VADDPS        X1, X9, X9
+	VMOVHLPS      X9, X9, X1
+	VADDPS        X1, X9, X9
+	VMOVSHDUP     X9, X1
+	VADDSS        X1, X9, X9
+	VADDSS        (DX)(DI*2), X9, X9
+	VMOVSS        X9, (DX)(DI*2)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y10, X1
+	VADDPS        X1, X10, X10
+	VMOVHLPS      X10, X10, X1
+	VADDPS        X1, X10, X10
+	VMOVSHDUP     X10, X1
+	VADDSS        X1, X10, X10
+	VADDSS        (DX), X10, X10
+	VMOVSS        X10, (DX)
+	VEXTRACTF32X4 $0x01, Y11, X1
+	VADDPS        X1, X11, X11
+	VMOVHLPS      X11, X11, X1
+	VADDPS        X1, X11, X11
+	VMOVSHDUP     X11, X1
+	VADDSS        X1, X11, X11
+	VADDSS        (DX)(DI*1), X11, X11
+	VMOVSS        X11, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y12, X1
+	VADDPS        X1, X12, X12
+	VMOVHLPS      X12, X12, X1
+	VADDPS        X1, X12, X12
+	VMOVSHDUP     X12, X1
+	VADDSS        X1, X12, X12
+	VADDSS        (DX)(DI*2), X12, X12
+	VMOVSS        X12, (DX)(DI*2)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	SUBQ          $0x04, BX
+	JMP           rows4
+
+rows1:
+	CMPQ    BX, $0x01
+	JL      end
+	MOVQ    x+16(FP), R8
+	MOVQ    n+32(FP), R9
+	MOVQ    CX, DI
+	ADDQ    AX, DI
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z0, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z0, Z7
+	VMOVAPS Z0, Z8
+	VMOVAPS Z0, Z9
+	VMOVAPS Z0, Z10
+	VMOVAPS Z0, Z11
+	VMOVAPS Z0, Z12
+
+loop1:
+	TESTQ       R9, R9
+	JZ          store1
+	PREFETCHT0  (DI)
+	PREFETCHT0  64(DI)
+	PREFETCHT0  128(DI)
+	PREFETCHT0  192(DI)
+	VMOVUPS     (R8), Z13
+	VMOVUPS     (R8)(R10*1), Z14
+	VMOVUPS     (R8)(R10*2), Z15
+	VMOVUPS     (AX), Z16
+	VFMADD231PS Z13, Z16, Z1
+	VFMADD231PS Z14, Z16, Z2
+	VFMADD231PS Z15, Z16, Z3
+	VMOVUPS     64(R8), Z13
+	VMOVUPS     64(R8)(R10*1), Z14
+	VMOVUPS     64(R8)(R10*2), Z15
+	VMOVUPS     64(AX), Z16
+	VFMADD231PS Z13, Z16, Z4
+	VFMADD231PS Z14, Z16, Z5
+	VFMADD231PS Z15, Z16, Z6
+	VMOVUPS     128(R8), Z13
+	VMOVUPS     128(R8)(R10*1), Z14
+	VMOVUPS     128(R8)(R10*2), Z15
+	VMOVUPS     128(AX), Z16
+	VFMADD231PS Z13, Z16, Z7
+	VFMADD231PS Z14, Z16, Z8
+	VFMADD231PS Z15, Z16, Z9
+	VMOVUPS     192(R8), Z13
+	VMOVUPS     192(R8)(R10*1), Z14
+	VMOVUPS     192(R8)(R10*2), Z15
+	VMOVUPS     192(AX), Z16
+	VFMADD231PS Z13, Z16, Z10
+	VFMADD231PS Z14, Z16, Z11
+	VFMADD231PS Z15, Z16, Z12
+	ADDQ        $0x00000100, AX
+	ADDQ        $0x00000100, DI
+	ADDQ        $0x00000100, R8
+	SUBQ        $0x00000040, R9
+	JMP         loop1
+
+store1:
+	VADDPS        Z4, Z1, Z1
+	VADDPS        Z7, Z1, Z1
+	VADDPS        Z10, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y4
+	VADDPS        Y4, Y1, Y1
+	VADDPS        Z5, Z2, Z2
+	VADDPS        Z8, Z2, Z2
+	VADDPS        Z11, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z2, Y4
+	VADDPS        Y4, Y2, Y2
+	VADDPS        Z6, Z3, Z3
+	VADDPS        Z9, Z3, Z3
+	VADDPS        Z12, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z3, Y4
+	VADDPS        Y4, Y3, Y3
+	MOVQ          n+32(FP), R9
+	IMUL3Q        $0x00000004, R9, R9
+	NEGQ          R9
+	ADDQ          R9, AX
+	MOVQ          ys+48(FP), SI
+	SHLQ          $0x02, SI
+	VEXTRACTF32X4 $0x01, Y1, X4
+	VADDPS        X4, X1, X1
+	VMOVHLPS      X1, X1, X4
+	VADDPS        X4, X1, X1
+	VMOVSHDUP     X1, X4
+	VADDSS        X4, X1, X1
+	VADDSS        (DX), X1, X1
+	VMOVSS        X1, (DX)
+	VEXTRACTF32X4 $0x01, Y2, X1
+	VADDPS        X1, X2, X2
+	VMOVHLPS      X2, X2, X1
+	VADDPS        X1, X2, X2
+	VMOVSHDUP     X2, X1
+	VADDSS        X1, X2, X2
+	VADDSS        (DX)(SI*1), X2, X2
+	VMOVSS        X2, (DX)(SI*1)
+	VEXTRACTF32X4 $0x01, Y3, X1
+	VADDPS        X1, X3, X3
+	VMOVHLPS      X3, X3, X1
+	VADDPS        X1, X3, X3
+	VMOVSHDUP     X3, X1
+	VADDSS        X1, X3, X3
+	VADDSS        (DX)(SI*2), X3, X3
+	VMOVSS        X3, (DX)(SI*2)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func f32avx512R4(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX512F, AVX512VL, MMX+
+TEXT ·f32avx512R4(SB), NOSPLIT, $0-64
+	MOVQ   w+0(FP), AX
+	MOVQ   rb+8(FP), CX
+	MOVQ   y+40(FP), DX
+	MOVQ   nrows+56(FP), BX
+	LEAQ   (CX)(CX*2), SI
+	MOVQ   k+24(FP), R10
+	SHLQ   $0x02, R10
+	VPXORD Z0, Z0, Z0
+
+rows4:
+	CMPQ    BX, $0x04
+	JL      rows1
+	MOVQ    x+16(FP), R8
+	MOVQ    n+32(FP), R9
+	LEAQ    (R8)(R10*2), R11
+	ADDQ    R10, R11
+	MOVQ    CX, DI
+	SHLQ    $0x02, DI
+	ADDQ    AX, DI
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z0, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z0, Z7
+	VMOVAPS Z0, Z8
+	VMOVAPS Z0, Z9
+	VMOVAPS Z0, Z10
+	VMOVAPS Z0, Z11
+	VMOVAPS Z0, Z12
+	VMOVAPS Z0, Z13
+	VMOVAPS Z0, Z14
+	VMOVAPS Z0, Z15
+	VMOVAPS Z0, Z16
+
+loop4:
+	TESTQ       R9, R9
+	JZ          store4
+	PREFETCHT0  (DI)
+	PREFETCHT0  (DI)(CX*1)
+	PREFETCHT0  (DI)(CX*2)
+	PREFETCHT0  (DI)(SI*1)
+	VMOVUPS     (R8), Z17
+	VMOVUPS     (R8)(R10*1), Z18
+	VMOVUPS     (R8)(R10*2), Z19
+	VMOVUPS     (R11), Z20
+	VMOVUPS     (AX), Z21
+	VFMADD231PS Z17, Z21, Z1
+	VFMADD231PS Z18, Z21, Z2
+	VFMADD231PS Z19, Z21, Z3
+	VFMADD231PS Z20, Z21, Z4
+	VMOVUPS     (AX)(CX*1), Z21
+	VFMADD231PS Z17, Z21, Z5
+	VFMADD231PS Z18, Z21, Z6
+	VFMADD231PS Z19, Z21, Z7
+	VFMADD231PS Z20, Z21, Z8
+	VMOVUPS     (AX)(CX*2), Z21
+	VFMADD231PS Z17, Z21, Z9
+	VFMADD231PS Z18, Z21, Z10
+	VFMADD231PS Z19, Z21, Z11
+	VFMADD231PS Z20, Z21, Z12
+	VMOVUPS     (AX)(SI*1), Z21
+	VFMADD231PS Z17, Z21, Z13
+	VFMADD231PS Z18, Z21, Z14
+	VFMADD231PS Z19, Z21, Z15
+	VFMADD231PS Z20, Z21, Z16
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, R8
+	ADDQ        $0x00000040, R11
+	SUBQ        $0x00000010, R9
+	JMP         loop4
+
+store4:
+	VEXTRACTF64X4 $0x01, Z1, Y17
+	VADDPS        Y17, Y1, Y1
+	VEXTRACTF64X4 $0x01, Z2, Y17
+	VADDPS        Y17, Y2, Y2
+	VEXTRACTF64X4 $0x01, Z3, Y17
+	VADDPS        Y17, Y3, Y3
+	VEXTRACTF64X4 $0x01, Z4, Y17
+	VADDPS        Y17, Y4, Y4
+	VEXTRACTF64X4 $0x01, Z5, Y17
+	VADDPS        Y17, Y5, Y5
+	VEXTRACTF64X4 $0x01, Z6, Y17
+	VADDPS        Y17, Y6, Y6
+	VEXTRACTF64X4 $0x01, Z7, Y17
+	VADDPS        Y17, Y7, Y7
+	VEXTRACTF64X4 $0x01, Z8, Y17
+	VADDPS        Y17, Y8, Y8
+	VEXTRACTF64X4 $0x01, Z9, Y17
+	VADDPS        Y17, Y9, Y9
+	VEXTRACTF64X4 $0x01, Z10, Y17
+	VADDPS        Y17, Y10, Y10
+	VEXTRACTF64X4 $0x01, Z11, Y17
+	VADDPS        Y17, Y11, Y11
+	VEXTRACTF64X4 $0x01, Z12, Y17
+	VADDPS        Y17, Y12, Y12
+	VEXTRACTF64X4 $0x01, Z13, Y17
+	VADDPS        Y17, Y13, Y13
+	VEXTRACTF64X4 $0x01, Z14, Y17
+	VADDPS        Y17, Y14, Y14
+	VEXTRACTF64X4 $0x01, Z15, Y17
+	VADDPS        Y17, Y15, Y15
+	VEXTRACTF64X4 $0x01, Z16, Y17
+	VADDPS        Y17, Y16, Y16
+	MOVQ          n+32(FP), R9
+	IMUL3Q        $0x00000004, R9, R9
+	NEGQ          R9
+	ADDQ          R9, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y1, X17
+	VADDPS        X17, X1, X1
+	VMOVHLPS      X1, X1, X17
+	VADDPS        X17, X1, X1
+	VMOVSHDUP     X1, X17
+	VADDSS        X17, X1, X1
+	VADDSS        (DX), X1, X1
+	VMOVSS        X1, (DX)
+	VEXTRACTF32X4 $0x01, Y2, X1
+	VADDPS        X1, X2, X2
+	VMOVHLPS      X2, X2, X1
+	VADDPS        X1, X2, X2
+	VMOVSHDUP     X2, X1
+	VADDSS        X1, X2, X2
+	VADDSS        (DX)(DI*1), X2, X2
+	VMOVSS        X2, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y3, X1
+	VADDPS        X1, X3, X3
+	VMOVHLPS      X3, X3, X1
+	VADDPS        X1, X3, X3
+	VMOVSHDUP     X3, X1
+	VADDSS        X1, X3, X3
+	VADDSS        (DX)(DI*2), X3, X3
+	VMOVSS        X3, (DX)(DI*2)
+	VEXTRACTF32X4 $0x01, Y4, X1
+	VADDPS        X1, X4, X4
+	VMOVHLPS      X4, X4, X1
+	VADDPS        X1, X4, X4
+	VMOVSHDUP     X4, X1
+	VADDSS        X1, X4, X4
+	IMUL3Q        $0x00000003, DI, DI
+	VADDSS        (DX)(DI*1), X4, X4
+	VMOVSS        X4, (DX)(DI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y5, X1
+	VADDPS        X1, X5, X5
+	VMOVHLPS      X5, X5, X1
+	VADDPS        X1, X5, X5
+	VMOVSHDUP     X5, X1
+	VADDSS        X1, X5, X5
+	VADDSS        (DX), X5, X5
+	VMOVSS        X5, (DX)
+	VEXTRACTF32X4 $0x01, Y6, X1
+	VADDPS        X1, X6, X6
+	VMOVHLPS      X6, X6, X1
+	VADDPS        X1, X6, X6
+	VMOVSHDUP     X6, X1
+	VADDSS        X1, X6, X6
+	VADDSS        (DX)(DI*1), X6, X6
+	VMOVSS        X6, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y7, X1
+	VADDPS        X1, X7, X7
+	VMOVHLPS      X7, X7, X1
+	VADDPS        X1, X7, X7
+	VMOVSHDUP     X7, X1
+	VADDSS        X1, X7, X7
+	VADDSS        (DX)(DI*2), X7, X7
+	VMOVSS        X7, (DX)(DI*2)
+	VEXTRACTF32X4 $0x01, Y8, X1
+	VADDPS        X1, X8, X8
+	VMOVHLPS      X8, X8, X1
+	VADDPS        X1, X8, X8
+	VMOVSHDUP     X8, X1
+	VADDSS        X1, X8, X8
+	IMUL3Q        $0x00000003, DI, DI
+	VADDSS        (DX)(DI*1), X8, X8
+	VMOVSS        X8, (DX)(DI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y9, X1
+	VADDPS        X1, X9, X9
+	VMOVHLPS      X9, X9, X1
+	VADDPS        X1, X9, X9
+	VMOVSHDUP     X9, X1
+	VADDSS        X1, X9, X9
+	VADDSS        (DX), X9, X9
+	VMOVSS        X9, (DX)
+	VEXTRACTF32X4 $0x01, Y10, X1
+	VADDPS        X1, X10, X10
+	VMOVHLPS      X10, X10, X1
+	VADDPS        X1, X10, X10
+	VMOVSHDUP     X10, X1
+	VADDSS        X1, X10, X10
+	VADDSS        (DX)(DI*1), X10, X10
+	VMOVSS        X10, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y11, X1
+	VADDPS        X1, X11, X11
+	VMOVHLPS      X11, X11, X1
+	VADDPS        X1, X11, X11
+	VMOVSHDUP     X11, X1
+	VADDSS        X1, X11, X11
+	VADDSS        (DX)(DI*2), X11, X11
+	VMOVSS        X11, (DX)(DI*2)
+	VEXTRACTF32X4 $0x01, Y12, X1
+	VADDPS        X1, X12, X12
+	VMOVHLPS      X12, X12, X1
+	VADDPS        X1, X12, X12
+	VMOVSHDUP     X12, X1
+	VADDSS        X1, X12, X12
+	IMUL3Q        $0x00000003, DI, DI
+	VADDSS        (DX)(DI*1), X12, X12
+	VMOVSS        X12, (DX)(DI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y13, X1
+	VADDPS        X1, X13, X13
+	VMOVHLPS      X13, X13, X1
+	VADDPS        X1, X13, X13
+	VMOVSHDUP     X13, X1
+	VADDSS        X1, X13, X13
+	VADDSS        (DX), X13, X13
+	VMOVSS        X13, (DX)
+	VEXTRACTF32X4 $0x01, Y14, X1
+	VADDPS        X1, X14, X14
+	VMOVHLPS      X14, X14, X1
+	VADDPS        X1, X14, X14
+	VMOVSHDUP     X14, X1
+	VADDSS        X1, X14, X14
+	VADDSS        (DX)(DI*1), X14, X14
+	VMOVSS        X14, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y15, X1
+	VADDPS        X1, X15, X15
+	VMOVHLPS      X15, X15, X1
+	VADDPS        X1, X15, X15
+	VMOVSHDUP     X15, X1
+	VADDSS        X1, X15, X15
+	VADDSS        (DX)(DI*2), X15, X15
+	VMOVSS        X15, (DX)(DI*2)
+	VEXTRACTF32X4 $0x01, Y16, X1
+	VADDPS        X1, X16, X16
+	VMOVHLPS      X16, X16, X1
+	VADDPS        X1, X16, X16
+	VMOVSHDUP     X16, X1
+	VADDSS        X1, X16, X16
+	IMUL3Q        $0x00000003, DI, DI
+	VADDSS        (DX)(DI*1), X16, X16
+	VMOVSS        X16, (DX)(DI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	SUBQ          $0x04, BX
+	JMP           rows4
+
+rows1:
+	CMPQ    BX, $0x01
+	JL      end
+	MOVQ    x+16(FP), R8
+	MOVQ    n+32(FP), R9
+	LEAQ    (R8)(R10*2), R11
+	ADDQ    R10, R11
+	MOVQ    CX, DI
+	ADDQ    AX, DI
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z0, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z0, Z7
+	VMOVAPS Z0, Z8
+
+loop1:
+	TESTQ       R9, R9
+	JZ          store1
+	PREFETCHT0  (DI)
+	PREFETCHT0  64(DI)
+	VMOVUPS     (R8), Z9
+	VMOVUPS     (R8)(R10*1), Z10
+	VMOVUPS     (R8)(R10*2), Z11
+	VMOVUPS     (R11), Z12
+	VMOVUPS     (AX), Z13
+	VFMADD231PS Z9, Z13, Z1
+	VFMADD231PS Z10, Z13, Z2
+	VFMADD231PS Z11, Z13, Z3
+	VFMADD231PS Z12, Z13, Z4
+	VMOVUPS     64(R8), Z9
+	VMOVUPS     64(R8)(R10*1), Z10
+	VMOVUPS     64(R8)(R10*2), Z11
+	VMOVUPS     64(R11), Z12
+	VMOVUPS     64(AX), Z13
+	VFMADD231PS Z9, Z13, Z5
+	VFMADD231PS Z10, Z13, Z6
+	VFMADD231PS Z11, Z13, Z7
+	VFMADD231PS Z12, Z13, Z8
+	ADDQ        $0x00000080, AX
+	ADDQ        $0x00000080, DI
+	ADDQ        $0x00000080, R8
+	ADDQ        $0x00000080, R11
+	SUBQ        $0x00000020, R9
+	JMP         loop1
+
+store1:
+	VADDPS        Z5, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y5
+	VADDPS        Y5, Y1, Y1
+	VADDPS        Z6, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z2, Y5
+	VADDPS        Y5, Y2, Y2
+	VADDPS        Z7, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z3, Y5
+	VADDPS        Y5, Y3, Y3
+	VADDPS        Z8, Z4, Z4
+	VEXTRACTF64X4 $0x01, Z4, Y5
+	VADDPS        Y5, Y4, Y4
+	MOVQ          n+32(FP), R9
+	IMUL3Q        $0x00000004, R9, R9
+	NEGQ          R9
+	ADDQ          R9, AX
+	MOVQ          ys+48(FP), SI
+	SHLQ          $0x02, SI
+	VEXTRACTF32X4 $0x01, Y1, X5
+	VADDPS        X5, X1, X1
+	VMOVHLPS      X1, X1, X5
+	VADDPS        X5, X1, X1
+	VMOVSHDUP     X1, X5
+	VADDSS        X5, X1, X1
+	VADDSS        (DX), X1, X1
+	VMOVSS        X1, (DX)
+	VEXTRACTF32X4 $0x01, Y2, X1
+	VADDPS        X1, X2, X2
+	VMOVHLPS      X2, X2, X1
+	VADDPS        X1, X2, X2
+	VMOVSHDUP     X2, X1
+	VADDSS        X1, X2, X2
+	VADDSS        (DX)(SI*1), X2, X2
+	VMOVSS        X2, (DX)(SI*1)
+	VEXTRACTF32X4 $0x01, Y3, X1
+	VADDPS        X1, X3, X3
+	VMOVHLPS      X3, X3, X1
+	VADDPS        X1, X3, X3
+	VMOVSHDUP     X3, X1
+	VADDSS        X1, X3, X3
+	VADDSS        (DX)(SI*2), X3, X3
+	VMOVSS        X3, (DX)(SI*2)
+	VEXTRACTF32X4 $0x01, Y4, X1
+	VADDPS        X1, X4, X4
+	VMOVHLPS      X4, X4, X1
+	VADDPS        X1, X4, X4
+	VMOVSHDUP     X4, X1
+	VADDSS        X1, X4, X4
+	IMUL3Q        $0x00000003, SI, SI
+	VADDSS        (DX)(SI*1), X4, X4
+	VMOVSS        X4, (DX)(SI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func f16avx2R1(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+// Requires: AVX, F16C, FMA3, MMX+
+TEXT ·f16avx2R1(SB), NOSPLIT, $0-64
+	MOVQ   w+0(FP), AX
+	MOVQ   rb+8(FP), CX
+	MOVQ   y+40(FP), DX
+	MOVQ   nrows+56(FP), BX
+	LEAQ   (CX)(CX*2), SI
+	VXORPS Y0, Y0, Y0
+
+rows2:
+	CMPQ   BX, $0x02
+	JL     rows1
+	MOVQ   x+16(FP), DI
+	MOVQ   n+32(FP), R8
+	MOVQ   CX, SI
+	SHLQ   $0x01, SI
+	ADDQ   AX, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+loop2:
+	TESTQ       R8, R8
+	JZ          store2
+	PREFETCHT0  (SI)
+	PREFETCHT0  (SI)(CX*1)
+	VMOVUPS     (DI), Y8
+	VCVTPH2PS   (AX), Y9
+	VFMADD231PS Y8, Y9, Y0
+	VCVTPH2PS   (AX)(CX*1), Y9
+	VFMADD231PS Y8, Y9, Y1
+	VMOVUPS     32(DI), Y8
+	VCVTPH2PS   16(AX), Y9
+	VFMADD231PS Y8, Y9, Y2
+	VCVTPH2PS   16(AX)(CX*1), Y9
+	VFMADD231PS Y8, Y9, Y3
+	VMOVUPS     64(DI), Y8
+	VCVTPH2PS   32(AX), Y9
+	VFMADD231PS Y8, Y9, Y4
+	VCVTPH2PS   32(AX)(CX*1), Y9
+	VFMADD231PS Y8, Y9, Y5
+	VMOVUPS     96(DI), Y8
+	VCVTPH2PS   48(AX), Y9
+	VFMADD231PS Y8, Y9, Y6
+	VCVTPH2PS   48(AX)(CX*1), Y9
+	VFMADD231PS Y8, Y9, Y7
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000080, DI
+	SUBQ        $0x00000020, R8
+	JMP         loop2
+
+store2:
+	VADDPS       Y2, Y0, Y0
+	VADDPS       Y4, Y0, Y0
+	VADDPS       Y6, Y0, Y0
+	VADDPS       Y3, Y1, Y1
+	VADDPS       Y5, Y1, Y1
+	VADDPS       Y7, Y1, Y1
+	MOVQ         n+32(FP), R8
+	IMUL3Q       $0x00000002, R8, R8
+	NEGQ         R8
+	ADDQ         R8, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X2, X0, X0
+	VMOVHLPS     X0, X0, X2
+	VADDPS       X2, X0, X0
+	VMOVSHDUP    X0, X2
+	VADDSS       X2, X0, X0
+	VADDSS       (DX), X0, X0
+	VMOVSS       X0, (DX)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VADDSS       (DX), X1, X1
+	VMOVSS       X1, (DX)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	SUBQ         $0x02, BX
+	JMP          rows2
+
+rows1:
+	CMPQ   BX, $0x01
+	JL     end
+	MOVQ   x+16(FP), DI
+	MOVQ   n+32(FP), R8
+	MOVQ   CX, SI
+	ADDQ   AX, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+loop1:
+	TESTQ       R8, R8
+	JZ          store1
+	PREFETCHT0  (SI)
+	VMOVUPS     (DI), Y4
+	VCVTPH2PS   (AX), Y5
+	VFMADD231PS Y4, Y5, Y0
+	VMOVUPS     32(DI), Y4
+	VCVTPH2PS   16(AX), Y5
+	VFMADD231PS Y4, Y5, Y1
+	VMOVUPS     64(DI), Y4
+	VCVTPH2PS   32(AX), Y5
+	VFMADD231PS Y4, Y5, Y2
+	VMOVUPS     96(DI), Y4
+	VCVTPH2PS   48(AX), Y5
+	VFMADD231PS Y4, Y5, Y3
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000080, DI
+	SUBQ        $0x00000020, R8
+	JMP         loop1
+
+store1:
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y2, Y0, Y0
+	VADDPS       Y3, Y0, Y0
+	MOVQ         n+32(FP), R8
+	IMUL3Q       $0x00000002, R8, R8
+	NEGQ         R8
+	ADDQ         R8, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VADDSS       (DX), X0, X0
+	VMOVSS       X0, (DX)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	SUBQ         $0x01, BX
+	JMP          rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func f16avx2R2(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+// Requires: AVX, F16C, FMA3, MMX+
+TEXT ·f16avx2R2(SB), NOSPLIT, $0-64
+	MOVQ   w+0(FP), AX
+	MOVQ   rb+8(FP), CX
+	MOVQ   y+40(FP), DX
+	MOVQ   nrows+56(FP), BX
+	LEAQ   (CX)(CX*2), SI
+	MOVQ   k+24(FP), R9
+	SHLQ   $0x02, R9
+	VXORPS Y0, Y0, Y0
+
+rows2:
+	CMPQ   BX, $0x02
+	JL     rows1
+	MOVQ   x+16(FP), DI
+	MOVQ   n+32(FP), R8
+	MOVQ   CX, SI
+	SHLQ   $0x01, SI
+	ADDQ   AX, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+loop2:
+	TESTQ       R8, R8
+	JZ          store2
+	PREFETCHT0  (SI)
+	PREFETCHT0  (SI)(CX*1)
+	VMOVUPS     (DI), Y8
+	VMOVUPS     (DI)(R9*1), Y9
+	VCVTPH2PS   (AX), Y10
+	VFMADD231PS Y8, Y10, Y0
+	VFMADD231PS Y9, Y10, Y1
+	VCVTPH2PS   (AX)(CX*1), Y10
+	VFMADD231PS Y8, Y10, Y2
+	VFMADD231PS Y9, Y10, Y3
+	VMOVUPS     32(DI), Y8
+	VMOVUPS     32(DI)(R9*1), Y9
+	VCVTPH2PS   16(AX), Y10
+	VFMADD231PS Y8, Y10, Y4
+	VFMADD231PS Y9, Y10, Y5
+	VCVTPH2PS   16(AX)(CX*1), Y10
+	VFMADD231PS Y8, Y10, Y6
+	VFMADD231PS Y9, Y10, Y7
+	ADDQ        $0x00000020, AX
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000040, DI
+	SUBQ        $0x00000010, R8
+	JMP         loop2
+
+store2:
+	VADDPS       Y4, Y0, Y0
+	VADDPS       Y5, Y1, Y1
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y7, Y3, Y3
+	MOVQ         n+32(FP), R8
+	IMUL3Q       $0x00000002, R8, R8
+	NEGQ         R8
+	ADDQ         R8, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X4, X0, X0
+	VMOVHLPS     X0, X0, X4
+	VADDPS       X4, X0, X0
+	VMOVSHDUP    X0, X4
+	VADDSS       X4, X0, X0
+	VADDSS       (DX), X0, X0
+	VMOVSS       X0, (DX)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VADDSS       (DX)(SI*1), X1, X1
+	VMOVSS       X1, (DX)(SI*1)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
 	VEXTRACTF128 $0x01, Y2, X0
 	VADDPS       X0, X2, X2
 	VMOVHLPS     X2, X2, X0
 	VADDPS       X0, X2, X2
 	VMOVSHDUP    X2, X0
 	VADDSS       X0, X2, X2
-	VMOVSS       X2, (AX)
+	VADDSS       (DX), X2, X2
+	VMOVSS       X2, (DX)
 	VEXTRACTF128 $0x01, Y3, X0
 	VADDPS       X0, X3, X3
 	VMOVHLPS     X3, X3, X0
 	VADDPS       X0, X3, X3
 	VMOVSHDUP    X3, X0
 	VADDSS       X0, X3, X3
-	VMOVSS       X3, 4(AX)
+	VADDSS       (DX)(SI*1), X3, X3
+	VMOVSS       X3, (DX)(SI*1)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	SUBQ         $0x02, BX
+	JMP          rows2
+
+rows1:
+	CMPQ   BX, $0x01
+	JL     end
+	MOVQ   x+16(FP), DI
+	MOVQ   n+32(FP), R8
+	MOVQ   CX, SI
+	ADDQ   AX, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+loop1:
+	TESTQ       R8, R8
+	JZ          store1
+	PREFETCHT0  (SI)
+	VMOVUPS     (DI), Y8
+	VMOVUPS     (DI)(R9*1), Y9
+	VCVTPH2PS   (AX), Y10
+	VFMADD231PS Y8, Y10, Y0
+	VFMADD231PS Y9, Y10, Y1
+	VMOVUPS     32(DI), Y8
+	VMOVUPS     32(DI)(R9*1), Y9
+	VCVTPH2PS   16(AX), Y10
+	VFMADD231PS Y8, Y10, Y2
+	VFMADD231PS Y9, Y10, Y3
+	VMOVUPS     64(DI), Y8
+	VMOVUPS     64(DI)(R9*1), Y9
+	VCVTPH2PS   32(AX), Y10
+	VFMADD231PS Y8, Y10, Y4
+	VFMADD231PS Y9, Y10, Y5
+	VMOVUPS     96(DI), Y8
+	VMOVUPS     96(DI)(R9*1), Y9
+	VCVTPH2PS   48(AX), Y10
+	VFMADD231PS Y8, Y10, Y6
+	VFMADD231PS Y9, Y10, Y7
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000080, DI
+	SUBQ        $0x00000020, R8
+	JMP         loop1
+
+store1:
+	VADDPS       Y2, Y0, Y0
+	VADDPS       Y4, Y0, Y0
+	VADDPS       Y6, Y0, Y0
+	VADDPS       Y3, Y1, Y1
+	VADDPS       Y5, Y1, Y1
+	VADDPS       Y7, Y1, Y1
+	MOVQ         n+32(FP), R8
+	IMUL3Q       $0x00000002, R8, R8
+	NEGQ         R8
+	ADDQ         R8, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X2, X0, X0
+	VMOVHLPS     X0, X0, X2
+	VADDPS       X2, X0, X0
+	VMOVSHDUP    X0, X2
+	VADDSS       X2, X0, X0
+	VADDSS       (DX), X0, X0
+	VMOVSS       X0, (DX)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VADDSS       (DX)(SI*1), X1, X1
+	VMOVSS       X1, (DX)(SI*1)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	SUBQ         $0x01, BX
+	JMP          rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func f16avx2R3(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+// Requires: AVX, F16C, FMA3, MMX+
+TEXT ·f16avx2R3(SB), NOSPLIT, $0-64
+	MOVQ   w+0(FP), AX
+	MOVQ   rb+8(FP), CX
+	MOVQ   y+40(FP), DX
+	MOVQ   nrows+56(FP), BX
+	LEAQ   (CX)(CX*2), SI
+	MOVQ   k+24(FP), R9
+	SHLQ   $0x02, R9
+	VXORPS Y0, Y0, Y0
+
+rows2:
+	CMPQ   BX, $0x02
+	JL     rows1
+	MOVQ   x+16(FP), DI
+	MOVQ   n+32(FP), R8
+	MOVQ   CX, SI
+	SHLQ   $0x01, SI
+	ADDQ   AX, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+loop2:
+	TESTQ       R8, R8
+	JZ          store2
+	PREFETCHT0  (SI)
+	PREFETCHT0  (SI)(CX*1)
+	VMOVUPS     (DI), Y12
+	VMOVUPS     (DI)(R9*1), Y13
+	VMOVUPS     (DI)(R9*2), Y14
+	VCVTPH2PS   (AX), Y15
+	VFMADD231PS Y12, Y15, Y0
+	VFMADD231PS Y13, Y15, Y1
+	VFMADD231PS Y14, Y15, Y2
+	VCVTPH2PS   (AX)(CX*1), Y15
+	VFMADD231PS Y12, Y15, Y3
+	VFMADD231PS Y13, Y15, Y4
+	VFMADD231PS Y14, Y15, Y5
+	VMOVUPS     32(DI), Y12
+	VMOVUPS     32(DI)(R9*1), Y13
+	VMOVUPS     32(DI)(R9*2), Y14
+	VCVTPH2PS   16(AX), Y15
+	VFMADD231PS Y12, Y15, Y6
+	VFMADD231PS Y13, Y15, Y7
+	VFMADD231PS Y14, Y15, Y8
+	VCVTPH2PS   16(AX)(CX*1), Y15
+	VFMADD231PS Y12, Y15, Y9
+	VFMADD231PS Y13, Y15, Y10
+	VFMADD231PS Y14, Y15, Y11
+	ADDQ        $0x00000020, AX
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000040, DI
+	SUBQ        $0x00000010, R8
+	JMP         loop2
+
+store2:
+	VADDPS       Y6, Y0, Y0
+	VADDPS       Y7, Y1, Y1
+	VADDPS       Y8, Y2, Y2
+	VADDPS       Y9, Y3, Y3
+	VADDPS       Y10, Y4, Y4
+	VADDPS       Y11, Y5, Y5
+	MOVQ         n+32(FP), R8
+	IMUL3Q       $0x00000002, R8, R8
+	NEGQ         R8
+	ADDQ         R8, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y0, X6
+	VADDPS       X6, X0, X0
+	VMOVHLPS     X0, X0, X6
+	VADDPS       X6, X0, X0
+	VMOVSHDUP    X0, X6
+	VADDSS       X6, X0, X0
+	VADDSS       (DX), X0, X0
+	VMOVSS       X0, (DX)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VADDSS       (DX)(SI*1), X1, X1
+	VMOVSS       X1, (DX)(SI*1)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X0, X2, X2
+	VMOVHLPS     X2, X2, X0
+	VADDPS       X0, X2, X2
+	VMOVSHDUP    X2, X0
+	VADDSS       X0, X2, X2
+	VADDSS       (DX)(SI*2), X2, X2
+	VMOVSS       X2, (DX)(SI*2)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X0, X3, X3
+	VMOVHLPS     X3, X3, X0
+	VADDPS       X0, X3, X3
+	VMOVSHDUP    X3, X0
+	VADDSS       X0, X3, X3
+	VADDSS       (DX), X3, X3
+	VMOVSS       X3, (DX)
 	VEXTRACTF128 $0x01, Y4, X0
 	VADDPS       X0, X4, X4
 	VMOVHLPS     X4, X4, X0
 	VADDPS       X0, X4, X4
 	VMOVSHDUP    X4, X0
 	VADDSS       X0, X4, X4
-	VMOVSS       X4, 8(AX)
-	VZEROUPPER
-	RET
-
-// func q4_0vnniR4(w *byte, aq *int8, ad *float32, nb int, k int, out *[4]float32)
-// Requires: AVX, AVX2, AVX512VL, AVX512VNNI, F16C, FMA3
-TEXT ·q4_0vnniR4(SB), NOSPLIT, $0-48
-	MOVQ         w+0(FP), AX
-	MOVQ         aq+8(FP), CX
-	MOVQ         ad+16(FP), DX
-	MOVQ         nb+24(FP), BX
-	MOVQ         k+32(FP), SI
-	MOVQ         BX, DI
-	SHLQ         $0x02, DI
-	LEAQ         (CX)(SI*2), R8
-	ADDQ         SI, R8
-	LEAQ         (DX)(DI*2), R9
-	ADDQ         DI, R9
-	MOVL         $0x0f0f0f0f, R10
-	VMOVD        R10, X0
-	VPBROADCASTD X0, Y0
-	MOVL         $0x08080808, R10
-	VMOVD        R10, X1
-	VPBROADCASTD X1, Y1
-	VXORPS       Y2, Y2, Y2
-	VXORPS       Y3, Y3, Y3
-	VXORPS       Y4, Y4, Y4
-	VXORPS       Y5, Y5, Y5
-
-loop:
-	TESTQ        BX, BX
-	JZ           done
-	VPBROADCASTW (AX), X6
-	VCVTPH2PS    X6, Y6
-	VMOVDQU      2(AX), X7
-	VPSRLW       $0x04, X7, X8
-	VINSERTI128  $0x01, X8, Y7, Y8
-	VPAND        Y0, Y8, Y8
-	VPSUBB       Y1, Y8, Y8
-	VPSIGNB      Y8, Y8, Y9
-	VMOVDQU      (CX), Y10
-	VPSIGNB      Y8, Y10, Y10
-	VPXOR        Y11, Y11, Y11
-	VPDPBUSD     Y10, Y9, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS (DX), Y10
-	VMULPS       Y6, Y10, Y10
-	VFMADD231PS  Y11, Y10, Y2
-	VMOVDQU      (CX)(SI*1), Y10
-	VPSIGNB      Y8, Y10, Y10
-	VPXOR        Y11, Y11, Y11
-	VPDPBUSD     Y10, Y9, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS (DX)(DI*1), Y10
-	VMULPS       Y6, Y10, Y10
-	VFMADD231PS  Y11, Y10, Y3
-	VMOVDQU      (CX)(SI*2), Y10
-	VPSIGNB      Y8, Y10, Y10
-	VPXOR        Y11, Y11, Y11
-	VPDPBUSD     Y10, Y9, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS (DX)(DI*2), Y10
-	VMULPS       Y6, Y10, Y10
-	VFMADD231PS  Y11, Y10, Y4
-	VMOVDQU      (R8), Y10
-	VPSIGNB      Y8, Y10, Y10
-	VPXOR        Y8, Y8, Y8
-	VPDPBUSD     Y10, Y9, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS (R9), Y9
-	VMULPS       Y6, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y5
-	ADDQ         $0x00000012, AX
-	ADDQ         $0x00000020, CX
-	ADDQ         $0x00000004, DX
-	ADDQ         $0x00000020, R8
-	ADDQ         $0x00000004, R9
-	DECQ         BX
-	JMP          loop
-
-done:
-	MOVQ         out+40(FP), AX
-	VEXTRACTF128 $0x01, Y2, X0
-	VADDPS       X0, X2, X2
-	VMOVHLPS     X2, X2, X0
-	VADDPS       X0, X2, X2
-	VMOVSHDUP    X2, X0
-	VADDSS       X0, X2, X2
-	VMOVSS       X2, (AX)
-	VEXTRACTF128 $0x01, Y3, X0
-	VADDPS       X0, X3, X3
-	VMOVHLPS     X3, X3, X0
-	VADDPS       X0, X3, X3
-	VMOVSHDUP    X3, X0
-	VADDSS       X0, X3, X3
-	VMOVSS       X3, 4(AX)
-	VEXTRACTF128 $0x01, Y4, X0
-	VADDPS       X0, X4, X4
-	VMOVHLPS     X4, X4, X0
-	VADDPS       X0, X4, X4
-	VMOVSHDUP    X4, X0
-	VADDSS       X0, X4, X4
-	VMOVSS       X4, 8(AX)
+	VADDSS       (DX)(SI*1), X4, X4
+	VMOVSS       X4, (DX)(SI*1)
 	VEXTRACTF128 $0x01, Y5, X0
 	VADDPS       X0, X5, X5
 	VMOVHLPS     X5, X5, X0
 	VADDPS       X0, X5, X5
 	VMOVSHDUP    X5, X0
 	VADDSS       X0, X5, X5
-	VMOVSS       X5, 12(AX)
+	VADDSS       (DX)(SI*2), X5, X5
+	VMOVSS       X5, (DX)(SI*2)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	SUBQ         $0x02, BX
+	JMP          rows2
+
+rows1:
+	CMPQ   BX, $0x01
+	JL     end
+	MOVQ   x+16(FP), DI
+	MOVQ   n+32(FP), R8
+	MOVQ   CX, SI
+	ADDQ   AX, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+loop1:
+	TESTQ       R8, R8
+	JZ          store1
+	PREFETCHT0  (SI)
+	VMOVUPS     (DI), Y12
+	VMOVUPS     (DI)(R9*1), Y13
+	VMOVUPS     (DI)(R9*2), Y14
+	VCVTPH2PS   (AX), Y15
+	VFMADD231PS Y12, Y15, Y0
+	VFMADD231PS Y13, Y15, Y1
+	VFMADD231PS Y14, Y15, Y2
+	VMOVUPS     32(DI), Y12
+	VMOVUPS     32(DI)(R9*1), Y13
+	VMOVUPS     32(DI)(R9*2), Y14
+	VCVTPH2PS   16(AX), Y15
+	VFMADD231PS Y12, Y15, Y3
+	VFMADD231PS Y13, Y15, Y4
+	VFMADD231PS Y14, Y15, Y5
+	VMOVUPS     64(DI), Y12
+	VMOVUPS     64(DI)(R9*1), Y13
+	VMOVUPS     64(DI)(R9*2), Y14
+	VCVTPH2PS   32(AX), Y15
+	VFMADD231PS Y12, Y15, Y6
+	VFMADD231PS Y13, Y15, Y7
+	VFMADD231PS Y14, Y15, Y8
+	VMOVUPS     96(DI), Y12
+	VMOVUPS     96(DI)(R9*1), Y13
+	VMOVUPS     96(DI)(R9*2), Y14
+	VCVTPH2PS   48(AX), Y15
+	VFMADD231PS Y12, Y15, Y9
+	VFMADD231PS Y13, Y15, Y10
+	VFMADD231PS Y14, Y15, Y11
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000080, DI
+	SUBQ        $0x00000020, R8
+	JMP         loop1
+
+store1:
+	VADDPS       Y3, Y0, Y0
+	VADDPS       Y6, Y0, Y0
+	VADDPS       Y9, Y0, Y0
+	VADDPS       Y4, Y1, Y1
+	VADDPS       Y7, Y1, Y1
+	VADDPS       Y10, Y1, Y1
+	VADDPS       Y5, Y2, Y2
+	VADDPS       Y8, Y2, Y2
+	VADDPS       Y11, Y2, Y2
+	MOVQ         n+32(FP), R8
+	IMUL3Q       $0x00000002, R8, R8
+	NEGQ         R8
+	ADDQ         R8, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y0, X3
+	VADDPS       X3, X0, X0
+	VMOVHLPS     X0, X0, X3
+	VADDPS       X3, X0, X0
+	VMOVSHDUP    X0, X3
+	VADDSS       X3, X0, X0
+	VADDSS       (DX), X0, X0
+	VMOVSS       X0, (DX)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VADDSS       (DX)(SI*1), X1, X1
+	VMOVSS       X1, (DX)(SI*1)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X0, X2, X2
+	VMOVHLPS     X2, X2, X0
+	VADDPS       X0, X2, X2
+	VMOVSHDUP    X2, X0
+	VADDSS       X0, X2, X2
+	VADDSS       (DX)(SI*2), X2, X2
+	VMOVSS       X2, (DX)(SI*2)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	SUBQ         $0x01, BX
+	JMP          rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func f16avx2R4(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+// Requires: AVX, F16C, FMA3, MMX+
+TEXT ·f16avx2R4(SB), NOSPLIT, $0-64
+	MOVQ   w+0(FP), AX
+	MOVQ   rb+8(FP), CX
+	MOVQ   y+40(FP), DX
+	MOVQ   nrows+56(FP), BX
+	LEAQ   (CX)(CX*2), SI
+	MOVQ   k+24(FP), R9
+	SHLQ   $0x02, R9
+	VXORPS Y0, Y0, Y0
+
+rows2:
+	CMPQ   BX, $0x02
+	JL     rows1
+	MOVQ   x+16(FP), DI
+	MOVQ   n+32(FP), R8
+	LEAQ   (DI)(R9*2), R10
+	ADDQ   R9, R10
+	MOVQ   CX, SI
+	SHLQ   $0x01, SI
+	ADDQ   AX, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+loop2:
+	TESTQ       R8, R8
+	JZ          store2
+	PREFETCHT0  (SI)
+	PREFETCHT0  (SI)(CX*1)
+	VMOVUPS     (DI), Y8
+	VMOVUPS     (DI)(R9*1), Y9
+	VMOVUPS     (DI)(R9*2), Y10
+	VMOVUPS     (R10), Y11
+	VCVTPH2PS   (AX), Y12
+	VFMADD231PS Y8, Y12, Y0
+	VFMADD231PS Y9, Y12, Y1
+	VFMADD231PS Y10, Y12, Y2
+	VFMADD231PS Y11, Y12, Y3
+	VCVTPH2PS   (AX)(CX*1), Y12
+	VFMADD231PS Y8, Y12, Y4
+	VFMADD231PS Y9, Y12, Y5
+	VFMADD231PS Y10, Y12, Y6
+	VFMADD231PS Y11, Y12, Y7
+	ADDQ        $0x00000010, AX
+	ADDQ        $0x00000010, SI
+	ADDQ        $0x00000020, DI
+	ADDQ        $0x00000020, R10
+	SUBQ        $0x00000008, R8
+	JMP         loop2
+
+store2:
+	MOVQ         n+32(FP), R8
+	IMUL3Q       $0x00000002, R8, R8
+	NEGQ         R8
+	ADDQ         R8, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y0, X8
+	VADDPS       X8, X0, X0
+	VMOVHLPS     X0, X0, X8
+	VADDPS       X8, X0, X0
+	VMOVSHDUP    X0, X8
+	VADDSS       X8, X0, X0
+	VADDSS       (DX), X0, X0
+	VMOVSS       X0, (DX)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VADDSS       (DX)(SI*1), X1, X1
+	VMOVSS       X1, (DX)(SI*1)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X0, X2, X2
+	VMOVHLPS     X2, X2, X0
+	VADDPS       X0, X2, X2
+	VMOVSHDUP    X2, X0
+	VADDSS       X0, X2, X2
+	VADDSS       (DX)(SI*2), X2, X2
+	VMOVSS       X2, (DX)(SI*2)
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X0, X3, X3
+	VMOVHLPS     X3, X3, X0
+	VADDPS       X0, X3, X3
+	VMOVSHDUP    X3, X0
+	VADDSS       X0, X3, X3
+	IMUL3Q       $0x00000003, SI, SI
+	VADDSS       (DX)(SI*1), X3, X3
+	VMOVSS       X3, (DX)(SI*1)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X0, X4, X4
+	VMOVHLPS     X4, X4, X0
+	VADDPS       X0, X4, X4
+	VMOVSHDUP    X4, X0
+	VADDSS       X0, X4, X4
+	VADDSS       (DX), X4, X4
+	VMOVSS       X4, (DX)
+	VEXTRACTF128 $0x01, Y5, X0
+	VADDPS       X0, X5, X5
+	VMOVHLPS     X5, X5, X0
+	VADDPS       X0, X5, X5
+	VMOVSHDUP    X5, X0
+	VADDSS       X0, X5, X5
+	VADDSS       (DX)(SI*1), X5, X5
+	VMOVSS       X5, (DX)(SI*1)
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X0, X6, X6
+	VMOVHLPS     X6, X6, X0
+	VADDPS       X0, X6, X6
+	VMOVSHDUP    X6, X0
+	VADDSS       X0, X6, X6
+	VADDSS       (DX)(SI*2), X6, X6
+	VMOVSS       X6, (DX)(SI*2)
+	VEXTRACTF128 $0x01, Y7, X0
+	VADDPS       X0, X7, X7
+	VMOVHLPS     X7, X7, X0
+	VADDPS       X0, X7, X7
+	VMOVSHDUP    X7, X0
+	VADDSS       X0, X7, X7
+	IMUL3Q       $0x00000003, SI, SI
+	VADDSS       (DX)(SI*1), X7, X7
+	VMOVSS       X7, (DX)(SI*1)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	SUBQ         $0x02, BX
+	JMP          rows2
+
+rows1:
+	CMPQ   BX, $0x01
+	JL     end
+	MOVQ   x+16(FP), DI
+	MOVQ   n+32(FP), R8
+	LEAQ   (DI)(R9*2), R10
+	ADDQ   R9, R10
+	MOVQ   CX, SI
+	ADDQ   AX, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+loop1:
+	TESTQ       R8, R8
+	JZ          store1
+	PREFETCHT0  (SI)
+	VMOVUPS     (DI), Y8
+	VMOVUPS     (DI)(R9*1), Y9
+	VMOVUPS     (DI)(R9*2), Y10
+	VMOVUPS     (R10), Y11
+	VCVTPH2PS   (AX), Y12
+	VFMADD231PS Y8, Y12, Y0
+	VFMADD231PS Y9, Y12, Y1
+	VFMADD231PS Y10, Y12, Y2
+	VFMADD231PS Y11, Y12, Y3
+	VMOVUPS     32(DI), Y8
+	VMOVUPS     32(DI)(R9*1), Y9
+	VMOVUPS     32(DI)(R9*2), Y10
+	VMOVUPS     32(R10), Y11
+	VCVTPH2PS   16(AX), Y12
+	VFMADD231PS Y8, Y12, Y4
+	VFMADD231PS Y9, Y12, Y5
+	VFMADD231PS Y10, Y12, Y6
+	VFMADD231PS Y11, Y12, Y7
+	ADDQ        $0x00000020, AX
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, R10
+	SUBQ        $0x00000010, R8
+	JMP         loop1
+
+store1:
+	VADDPS       Y4, Y0, Y0
+	VADDPS       Y5, Y1, Y1
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y7, Y3, Y3
+	MOVQ         n+32(FP), R8
+	IMUL3Q       $0x00000002, R8, R8
+	NEGQ         R8
+	ADDQ         R8, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X4, X0, X0
+	VMOVHLPS     X0, X0, X4
+	VADDPS       X4, X0, X0
+	VMOVSHDUP    X0, X4
+	VADDSS       X4, X0, X0
+	VADDSS       (DX), X0, X0
+	VMOVSS       X0, (DX)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VADDSS       (DX)(SI*1), X1, X1
+	VMOVSS       X1, (DX)(SI*1)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X0, X2, X2
+	VMOVHLPS     X2, X2, X0
+	VADDPS       X0, X2, X2
+	VMOVSHDUP    X2, X0
+	VADDSS       X0, X2, X2
+	VADDSS       (DX)(SI*2), X2, X2
+	VMOVSS       X2, (DX)(SI*2)
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X0, X3, X3
+	VMOVHLPS     X3, X3, X0
+	VADDPS       X0, X3, X3
+	VMOVSHDUP    X3, X0
+	VADDSS       X0, X3, X3
+	IMUL3Q       $0x00000003, SI, SI
+	VADDSS       (DX)(SI*1), X3, X3
+	VMOVSS       X3, (DX)(SI*1)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	SUBQ         $0x01, BX
+	JMP          rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func f16avx512R1(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX512F, AVX512VL, MMX+
+TEXT ·f16avx512R1(SB), NOSPLIT, $0-64
+	MOVQ   w+0(FP), AX
+	MOVQ   rb+8(FP), CX
+	MOVQ   y+40(FP), DX
+	MOVQ   nrows+56(FP), BX
+	LEAQ   (CX)(CX*2), SI
+	VPXORD Z0, Z0, Z0
+
+rows4:
+	CMPQ    BX, $0x04
+	JL      rows1
+	MOVQ    x+16(FP), R8
+	MOVQ    n+32(FP), R9
+	MOVQ    CX, DI
+	SHLQ    $0x02, DI
+	ADDQ    AX, DI
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z0, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z0, Z7
+	VMOVAPS Z0, Z8
+
+loop4:
+	TESTQ       R9, R9
+	JZ          store4
+	PREFETCHT0  (DI)
+	PREFETCHT0  (DI)(CX*1)
+	PREFETCHT0  (DI)(CX*2)
+	PREFETCHT0  (DI)(SI*1)
+	VMOVUPS     (R8), Z9
+	VCVTPH2PS   (AX), Z10
+	VFMADD231PS Z9, Z10, Z1
+	VCVTPH2PS   (AX)(CX*1), Z10
+	VFMADD231PS Z9, Z10, Z2
+	VCVTPH2PS   (AX)(CX*2), Z10
+	VFMADD231PS Z9, Z10, Z3
+	VCVTPH2PS   (AX)(SI*1), Z10
+	VFMADD231PS Z9, Z10, Z4
+	VMOVUPS     64(R8), Z9
+	VCVTPH2PS   32(AX), Z10
+	VFMADD231PS Z9, Z10, Z5
+	VCVTPH2PS   32(AX)(CX*1), Z10
+	VFMADD231PS Z9, Z10, Z6
+	VCVTPH2PS   32(AX)(CX*2), Z10
+	VFMADD231PS Z9, Z10, Z7
+	VCVTPH2PS   32(AX)(SI*1), Z10
+	VFMADD231PS Z9, Z10, Z8
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000080, R8
+	SUBQ        $0x00000020, R9
+	JMP         loop4
+
+store4:
+	VADDPS        Z5, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y5
+	VADDPS        Y5, Y1, Y1
+	VADDPS        Z6, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z2, Y5
+	VADDPS        Y5, Y2, Y2
+	VADDPS        Z7, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z3, Y5
+	VADDPS        Y5, Y3, Y3
+	VADDPS        Z8, Z4, Z4
+	VEXTRACTF64X4 $0x01, Z4, Y5
+	VADDPS        Y5, Y4, Y4
+	MOVQ          n+32(FP), R9
+	IMUL3Q        $0x00000002, R9, R9
+	NEGQ          R9
+	ADDQ          R9, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y1, X5
+	VADDPS        X5, X1, X1
+	VMOVHLPS      X1, X1, X5
+	VADDPS        X5, X1, X1
+	VMOVSHDUP     X1, X5
+	VADDSS        X5, X1, X1
+	VADDSS        (DX), X1, X1
+	VMOVSS        X1, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y2, X1
+	VADDPS        X1, X2, X2
+	VMOVHLPS      X2, X2, X1
+	VADDPS        X1, X2, X2
+	VMOVSHDUP     X2, X1
+	VADDSS        X1, X2, X2
+	VADDSS        (DX), X2, X2
+	VMOVSS        X2, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y3, X1
+	VADDPS        X1, X3, X3
+	VMOVHLPS      X3, X3, X1
+	VADDPS        X1, X3, X3
+	VMOVSHDUP     X3, X1
+	VADDSS        X1, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y4, X1
+	VADDPS        X1, X4, X4
+	VMOVHLPS      X4, X4, X1
+	VADDPS        X1, X4, X4
+	VMOVSHDUP     X4, X1
+	VADDSS        X1, X4, X4
+	VADDSS        (DX), X4, X4
+	VMOVSS        X4, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	SUBQ          $0x04, BX
+	JMP           rows4
+
+rows1:
+	CMPQ    BX, $0x01
+	JL      end
+	MOVQ    x+16(FP), R8
+	MOVQ    n+32(FP), R9
+	MOVQ    CX, DI
+	ADDQ    AX, DI
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+
+loop1:
+	TESTQ       R9, R9
+	JZ          store1
+	PREFETCHT0  (DI)
+	PREFETCHT0  64(DI)
+	VMOVUPS     (R8), Z5
+	VCVTPH2PS   (AX), Z6
+	VFMADD231PS Z5, Z6, Z1
+	VMOVUPS     64(R8), Z5
+	VCVTPH2PS   32(AX), Z6
+	VFMADD231PS Z5, Z6, Z2
+	VMOVUPS     128(R8), Z5
+	VCVTPH2PS   64(AX), Z6
+	VFMADD231PS Z5, Z6, Z3
+	VMOVUPS     192(R8), Z5
+	VCVTPH2PS   96(AX), Z6
+	VFMADD231PS Z5, Z6, Z4
+	ADDQ        $0x00000080, AX
+	ADDQ        $0x00000080, DI
+	ADDQ        $0x00000100, R8
+	SUBQ        $0x00000040, R9
+	JMP         loop1
+
+store1:
+	VADDPS        Z2, Z1, Z1
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z4, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y2
+	VADDPS        Y2, Y1, Y1
+	MOVQ          n+32(FP), R9
+	IMUL3Q        $0x00000002, R9, R9
+	NEGQ          R9
+	ADDQ          R9, AX
+	MOVQ          ys+48(FP), SI
+	SHLQ          $0x02, SI
+	VEXTRACTF32X4 $0x01, Y1, X2
+	VADDPS        X2, X1, X1
+	VMOVHLPS      X1, X1, X2
+	VADDPS        X2, X1, X1
+	VMOVSHDUP     X1, X2
+	VADDSS        X2, X1, X1
+	VADDSS        (DX), X1, X1
+	VMOVSS        X1, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func f16avx512R2(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX512F, AVX512VL, MMX+
+TEXT ·f16avx512R2(SB), NOSPLIT, $0-64
+	MOVQ   w+0(FP), AX
+	MOVQ   rb+8(FP), CX
+	MOVQ   y+40(FP), DX
+	MOVQ   nrows+56(FP), BX
+	LEAQ   (CX)(CX*2), SI
+	MOVQ   k+24(FP), R10
+	SHLQ   $0x02, R10
+	VPXORD Z0, Z0, Z0
+
+rows4:
+	CMPQ    BX, $0x04
+	JL      rows1
+	MOVQ    x+16(FP), R8
+	MOVQ    n+32(FP), R9
+	MOVQ    CX, DI
+	SHLQ    $0x02, DI
+	ADDQ    AX, DI
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z0, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z0, Z7
+	VMOVAPS Z0, Z8
+
+loop4:
+	TESTQ       R9, R9
+	JZ          store4
+	PREFETCHT0  (DI)
+	PREFETCHT0  (DI)(CX*1)
+	PREFETCHT0  (DI)(CX*2)
+	PREFETCHT0  (DI)(SI*1)
+	VMOVUPS     (R8), Z9
+	VMOVUPS     (R8)(R10*1), Z10
+	VCVTPH2PS   (AX), Z11
+	VFMADD231PS Z9, Z11, Z1
+	VFMADD231PS Z10, Z11, Z2
+	VCVTPH2PS   (AX)(CX*1), Z11
+	VFMADD231PS Z9, Z11, Z3
+	VFMADD231PS Z10, Z11, Z4
+	VCVTPH2PS   (AX)(CX*2), Z11
+	VFMADD231PS Z9, Z11, Z5
+	VFMADD231PS Z10, Z11, Z6
+	VCVTPH2PS   (AX)(SI*1), Z11
+	VFMADD231PS Z9, Z11, Z7
+	VFMADD231PS Z10, Z11, Z8
+	ADDQ        $0x00000020, AX
+	ADDQ        $0x00000020, DI
+	ADDQ        $0x00000040, R8
+	SUBQ        $0x00000010, R9
+	JMP         loop4
+
+store4:
+	VEXTRACTF64X4 $0x01, Z1, Y9
+	VADDPS        Y9, Y1, Y1
+	VEXTRACTF64X4 $0x01, Z2, Y9
+	VADDPS        Y9, Y2, Y2
+	VEXTRACTF64X4 $0x01, Z3, Y9
+	VADDPS        Y9, Y3, Y3
+	VEXTRACTF64X4 $0x01, Z4, Y9
+	VADDPS        Y9, Y4, Y4
+	VEXTRACTF64X4 $0x01, Z5, Y9
+	VADDPS        Y9, Y5, Y5
+	VEXTRACTF64X4 $0x01, Z6, Y9
+	VADDPS        Y9, Y6, Y6
+	VEXTRACTF64X4 $0x01, Z7, Y9
+	VADDPS        Y9, Y7, Y7
+	VEXTRACTF64X4 $0x01, Z8, Y9
+	VADDPS        Y9, Y8, Y8
+	MOVQ          n+32(FP), R9
+	IMUL3Q        $0x00000002, R9, R9
+	NEGQ          R9
+	ADDQ          R9, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y1, X9
+	VADDPS        X9, X1, X1
+	VMOVHLPS      X1, X1, X9
+	VADDPS        X9, X1, X1
+	VMOVSHDUP     X1, X9
+	VADDSS        X9, X1, X1
+	VADDSS        (DX), X1, X1
+	VMOVSS        X1, (DX)
+	VEXTRACTF32X4 $0x01, Y2, X1
+	VADDPS        X1, X2, X2
+	VMOVHLPS      X2, X2, X1
+	VADDPS        X1, X2, X2
+	VMOVSHDUP     X2, X1
+	VADDSS        X1, X2, X2
+	VADDSS        (DX)(DI*1), X2, X2
+	VMOVSS        X2, (DX)(DI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y3, X1
+	VADDPS        X1, X3, X3
+	VMOVHLPS      X3, X3, X1
+	VADDPS        X1, X3, X3
+	VMOVSHDUP     X3, X1
+	VADDSS        X1, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	VEXTRACTF32X4 $0x01, Y4, X1
+	VADDPS        X1, X4, X4
+	VMOVHLPS      X4, X4, X1
+	VADDPS        X1, X4, X4
+	VMOVSHDUP     X4, X1
+	VADDSS        X1, X4, X4
+	VADDSS        (DX)(DI*1), X4, X4
+	VMOVSS        X4, (DX)(DI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y5, X1
+	VADDPS        X1, X5, X5
+	VMOVHLPS      X5, X5, X1
+	VADDPS        X1, X5, X5
+	VMOVSHDUP     X5, X1
+	VADDSS        X1, X5, X5
+	VADDSS        (DX), X5, X5
+	VMOVSS        X5, (DX)
+	VEXTRACTF32X4 $0x01, Y6, X1
+	VADDPS        X1, X6, X6
+	VMOVHLPS      X6, X6, X1
+	VADDPS        X1, X6, X6
+	VMOVSHDUP     X6, X1
+	VADDSS        X1, X6, X6
+	VADDSS        (DX)(DI*1), X6, X6
+	VMOVSS        X6, (DX)(DI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y7, X1
+	VADDPS        X1, X7, X7
+	VMOVHLPS      X7, X7, X1
+	VADDPS        X1, X7, X7
+	VMOVSHDUP     X7, X1
+	VADDSS        X1, X7, X7
+	VADDSS        (DX), X7, X7
+	VMOVSS        X7, (DX)
+	VEXTRACTF32X4 $0x01, Y8, X1
+	VADDPS        X1, X8, X8
+	VMOVHLPS      X8, X8, X1
+	VADDPS        X1, X8, X8
+	VMOVSHDUP     X8, X1
+	VADDSS        X1, X8, X8
+	VADDSS        (DX)(DI*1), X8, X8
+	VMOVSS        X8, (DX)(DI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	SUBQ          $0x04, BX
+	JMP           rows4
+
+rows1:
+	CMPQ    BX, $0x01
+	JL      end
+	MOVQ    x+16(FP), R8
+	MOVQ    n+32(FP), R9
+	MOVQ    CX, DI
+	ADDQ    AX, DI
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z0, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z0, Z7
+	VMOVAPS Z0, Z8
+
+loop1:
+	TESTQ       R9, R9
+	JZ          store1
+	PREFETCHT0  (DI)
+	PREFETCHT0  64(DI)
+	VMOVUPS     (R8), Z9
+	VMOVUPS     (R8)(R10*1), Z10
+	VCVTPH2PS   (AX), Z11
+	VFMADD231PS Z9, Z11, Z1
+	VFMADD231PS Z10, Z11, Z2
+	VMOVUPS     64(R8), Z9
+	VMOVUPS     64(R8)(R10*1), Z10
+	VCVTPH2PS   32(AX), Z11
+	VFMADD231PS Z9, Z11, Z3
+	VFMADD231PS Z10, Z11, Z4
+	VMOVUPS     128(R8), Z9
+	VMOVUPS     128(R8)(R10*1), Z10
+	VCVTPH2PS   64(AX), Z11
+	VFMADD231PS Z9, Z11, Z5
+	VFMADD231PS Z10, Z11, Z6
+	VMOVUPS     192(R8), Z9
+	VMOVUPS     192(R8)(R10*1), Z10
+	VCVTPH2PS   96(AX), Z11
+	VFMADD231PS Z9, Z11, Z7
+	VFMADD231PS Z10, Z11, Z8
+	ADDQ        $0x00000080, AX
+	ADDQ        $0x00000080, DI
+	ADDQ        $0x00000100, R8
+	SUBQ        $0x00000040, R9
+	JMP         loop1
+
+store1:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z7, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y3
+	VADDPS        Y3, Y1, Y1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z6, Z2, Z2
+	VADDPS        Z8, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z2, Y3
+	VADDPS        Y3, Y2, Y2
+	MOVQ          n+32(FP), R9
+	IMUL3Q        $0x00000002, R9, R9
+	NEGQ          R9
+	ADDQ          R9, AX
+	MOVQ          ys+48(FP), SI
+	SHLQ          $0x02, SI
+	VEXTRACTF32X4 $0x01, Y1, X3
+	VADDPS        X3, X1, X1
+	VMOVHLPS      X1, X1, X3
+	VADDPS        X3, X1, X1
+	VMOVSHDUP     X1, X3
+	VADDSS        X3, X1, X1
+	VADDSS        (DX), X1, X1
+	VMOVSS        X1, (DX)
+	VEXTRACTF32X4 $0x01, Y2, X1
+	VADDPS        X1, X2, X2
+	VMOVHLPS      X2, X2, X1
+	VADDPS        X1, X2, X2
+	VMOVSHDUP     X2, X1
+	VADDSS        X1, X2, X2
+	VADDSS        (DX)(SI*1), X2, X2
+	VMOVSS        X2, (DX)(SI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func f16avx512R3(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX512F, AVX512VL, MMX+
+TEXT ·f16avx512R3(SB), NOSPLIT, $0-64
+	MOVQ   w+0(FP), AX
+	MOVQ   rb+8(FP), CX
+	MOVQ   y+40(FP), DX
+	MOVQ   nrows+56(FP), BX
+	LEAQ   (CX)(CX*2), SI
+	MOVQ   k+24(FP), R10
+	SHLQ   $0x02, R10
+	VPXORD Z0, Z0, Z0
+
+rows4:
+	CMPQ    BX, $0x04
+	JL      rows1
+	MOVQ    x+16(FP), R8
+	MOVQ    n+32(FP), R9
+	MOVQ    CX, DI
+	SHLQ    $0x02, DI
+	ADDQ    AX, DI
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z0, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z0, Z7
+	VMOVAPS Z0, Z8
+	VMOVAPS Z0, Z9
+	VMOVAPS Z0, Z10
+	VMOVAPS Z0, Z11
+	VMOVAPS Z0, Z12
+
+loop4:
+	TESTQ       R9, R9
+	JZ          store4
+	PREFETCHT0  (DI)
+	PREFETCHT0  (DI)(CX*1)
+	PREFETCHT0  (DI)(CX*2)
+	PREFETCHT0  (DI)(SI*1)
+	VMOVUPS     (R8), Z13
+	VMOVUPS     (R8)(R10*1), Z14
+	VMOVUPS     (R8)(R10*2), Z15
+	VCVTPH2PS   (AX), Z16
+	VFMADD231PS Z13, Z16, Z1
+	VFMADD231PS Z14, Z16, Z2
+	VFMADD231PS Z15, Z16, Z3
+	VCVTPH2PS   (AX)(CX*1), Z16
+	VFMADD231PS Z13, Z16, Z4
+	VFMADD231PS Z14, Z16, Z5
+	VFMADD231PS Z15, Z16, Z6
+	VCVTPH2PS   (AX)(CX*2), Z16
+	VFMADD231PS Z13, Z16, Z7
+	VFMADD231PS Z14, Z16, Z8
+	VFMADD231PS Z15, Z16, Z9
+	VCVTPH2PS   (AX)(SI*1), Z16
+	VFMADD231PS Z13, Z16, Z10
+	VFMADD231PS Z14, Z16, Z11
+	VFMADD231PS Z15, Z16, Z12
+	ADDQ        $0x00000020, AX
+	ADDQ        $0x00000020, DI
+	ADDQ        $0x00000040, R8
+	SUBQ        $0x00000010, R9
+	JMP         loop4
+
+store4:
+	VEXTRACTF64X4 $0x01, Z1, Y13
+	VADDPS        Y13, Y1, Y1
+	VEXTRACTF64X4 $0x01, Z2, Y13
+	VADDPS        Y13, Y2, Y2
+	VEXTRACTF64X4 $0x01, Z3, Y13
+	VADDPS        Y13, Y3, Y3
+	VEXTRACTF64X4 $0x01, Z4, Y13
+	VADDPS        Y13, Y4, Y4
+	VEXTRACTF64X4 $0x01, Z5, Y13
+	VADDPS        Y13, Y5, Y5
+	VEXTRACTF64X4 $0x01, Z6, Y13
+	VADDPS        Y13, Y6, Y6
+	VEXTRACTF64X4 $0x01, Z7, Y13
+	VADDPS        Y13, Y7, Y7
+	VEXTRACTF64X4 $0x01, Z8, Y13
+	VADDPS        Y13, Y8, Y8
+	VEXTRACTF64X4 $0x01, Z9, Y13
+	VADDPS        Y13, Y9, Y9
+	VEXTRACTF64X4 $0x01, Z10, Y13
+	VADDPS        Y13, Y10, Y10
+	VEXTRACTF64X4 $0x01, Z11, Y13
+	VADDPS        Y13, Y11, Y11
+	VEXTRACTF64X4 $0x01, Z12, Y13
+	VADDPS        Y13, Y12, Y12
+	MOVQ          n+32(FP), R9
+	IMUL3Q        $0x00000002, R9, R9
+	NEGQ          R9
+	ADDQ          R9, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y1, X13
+	VADDPS        X13, X1, X1
+	VMOVHLPS      X1, X1, X13
+	VADDPS        X13, X1, X1
+	VMOVSHDUP     X1, X13
+	VADDSS        X13, X1, X1
+	VADDSS        (DX), X1, X1
+	VMOVSS        X1, (DX)
+	VEXTRACTF32X4 $0x01, Y2, X1
+	VADDPS        X1, X2, X2
+	VMOVHLPS      X2, X2, X1
+	VADDPS        X1, X2, X2
+	VMOVSHDUP     X2, X1
+	VADDSS        X1, X2, X2
+	VADDSS        (DX)(DI*1), X2, X2
+	VMOVSS        X2, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y3, X1
+	VADDPS        X1, X3, X3
+	VMOVHLPS      X3, X3, X1
+	VADDPS        X1, X3, X3
+	VMOVSHDUP     X3, X1
+	VADDSS        X1, X3, X3
+	VADDSS        (DX)(DI*2), X3, X3
+	VMOVSS        X3, (DX)(DI*2)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y4, X1
+	VADDPS        X1, X4, X4
+	VMOVHLPS      X4, X4, X1
+	VADDPS        X1, X4, X4
+	VMOVSHDUP     X4, X1
+	VADDSS        X1, X4, X4
+	VADDSS        (DX), X4, X4
+	VMOVSS        X4, (DX)
+	VEXTRACTF32X4 $0x01, Y5, X1
+	VADDPS        X1, X5, X5
+	VMOVHLPS      X5, X5, X1
+	VADDPS        X1, X5, X5
+	VMOVSHDUP     X5, X1
+	VADDSS        X1, X5, X5
+	VADDSS        (DX)(DI*1), X5, X5
+	VMOVSS        X5, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y6, X1
+	VADDPS        X1, X6, X6
+	VMOVHLPS      X6, X6, X1
+	VADDPS        X1, X6, X6
+	VMOVSHDUP     X6, X1
+	VADDSS        X1, X6, X6
+	VADDSS        (DX)(DI*2), X6, X6
+	VMOVSS        X6, (DX)(DI*2)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y7, X1
+	VADDPS        X1, X7, X7
+	VMOVHLPS      X7, X7, X1
+	VADDPS        X1, X7, X7
+	VMOVSHDUP     X7, X1
+	VADDSS        X1, X7, X7
+	VADDSS        (DX), X7, X7
+	VMOVSS        X7, (DX)
+	VEXTRACTF32X4 $0x01, Y8, X1
+	VADDPS        X1, X8, X8
+	VMOVHLPS      X8, X8, X1
+	VADDPS        X1, X8, X8
+	VMOVSHDUP     X8, X1
+	VADDSS        X1, X8, X8
+	VADDSS        (DX)(DI*1), X8, X8
+	VMOVSS        X8, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y9, X1
+	VADDPS        X1, X9, X9
+	VMOVHLPS      X9, X9, X1
+	VADDPS        X1, X9, X9
+	VMOVSHDUP     X9, X1
+	VADDSS        X1, X9, X9
+	VADDSS        (DX)(DI*2), X9, X9
+	VMOVSS        X9, (DX)(DI*2)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y10, X1
+	VADDPS        X1, X10, X10
+	VMOVHLPS      X10, X10, X1
+	VADDPS        X1, X10, X10
+	VMOVSHDUP     X10, X1
+	VADDSS        X1, X10, X10
+	VADDSS        (DX), X10, X10
+	VMOVSS        X10, (DX)
+	VEXTRACTF32X4 $0x01, Y11, X1
+	VADDPS        X1, X11, X11
+	VMOVHLPS      X11, X11, X1
+	VADDPS        X1, X11, X11
+	VMOVSHDUP     X11, X1
+	VADDSS        X1, X11, X11
+	VADDSS        (DX)(DI*1), X11, X11
+	VMOVSS        X11, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y12, X1
+	VADDPS        X1, X12, X12
+	VMOVHLPS      X12, X12, X1
+	VADDPS        X1, X12, X12
+	VMOVSHDUP     X12, X1
+	VADDSS        X1, X12, X12
+	VADDSS        (DX)(DI*2), X12, X12
+	VMOVSS        X12, (DX)(DI*2)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	SUBQ          $0x04, BX
+	JMP           rows4
+
+rows1:
+	CMPQ    BX, $0x01
+	JL      end
+	MOVQ    x+16(FP), R8
+	MOVQ    n+32(FP), R9
+	MOVQ    CX, DI
+	ADDQ    AX, DI
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z0, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z0, Z7
+	VMOVAPS Z0, Z8
+	VMOVAPS Z0, Z9
+	VMOVAPS Z0, Z10
+	VMOVAPS Z0, Z11
+	VMOVAPS Z0, Z12
+
+loop1:
+	TESTQ       R9, R9
+	JZ          store1
+	PREFETCHT0  (DI)
+	PREFETCHT0  64(DI)
+	VMOVUPS     (R8), Z13
+	VMOVUPS     (R8)(R10*1), Z14
+	VMOVUPS     (R8)(R10*2), Z15
+	VCVTPH2PS   (AX), Z16
+	VFMADD231PS Z13, Z16, Z1
+	VFMADD231PS Z14, Z16, Z2
+	VFMADD231PS Z15, Z16, Z3
+	VMOVUPS     64(R8), Z13
+	VMOVUPS     64(R8)(R10*1), Z14
+	VMOVUPS     64(R8)(R10*2), Z15
+	VCVTPH2PS   32(AX), Z16
+	VFMADD231PS Z13, Z16, Z4
+	VFMADD231PS Z14, Z16, Z5
+	VFMADD231PS Z15, Z16, Z6
+	VMOVUPS     128(R8), Z13
+	VMOVUPS     128(R8)(R10*1), Z14
+	VMOVUPS     128(R8)(R10*2), Z15
+	VCVTPH2PS   64(AX), Z16
+	VFMADD231PS Z13, Z16, Z7
+	VFMADD231PS Z14, Z16, Z8
+	VFMADD231PS Z15, Z16, Z9
+	VMOVUPS     192(R8), Z13
+	VMOVUPS     192(R8)(R10*1), Z14
+	VMOVUPS     192(R8)(R10*2), Z15
+	VCVTPH2PS   96(AX), Z16
+	VFMADD231PS Z13, Z16, Z10
+	VFMADD231PS Z14, Z16, Z11
+	VFMADD231PS Z15, Z16, Z12
+	ADDQ        $0x00000080, AX
+	ADDQ        $0x00000080, DI
+	ADDQ        $0x00000100, R8
+	SUBQ        $0x00000040, R9
+	JMP         loop1
+
+store1:
+	VADDPS        Z4, Z1, Z1
+	VADDPS        Z7, Z1, Z1
+	VADDPS        Z10, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y4
+	VADDPS        Y4, Y1, Y1
+	VADDPS        Z5, Z2, Z2
+	VADDPS        Z8, Z2, Z2
+	VADDPS        Z11, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z2, Y4
+	VADDPS        Y4, Y2, Y2
+	VADDPS        Z6, Z3, Z3
+	VADDPS        Z9, Z3, Z3
+	VADDPS        Z12, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z3, Y4
+	VADDPS        Y4, Y3, Y3
+	MOVQ          n+32(FP), R9
+	IMUL3Q        $0x00000002, R9, R9
+	NEGQ          R9
+	ADDQ          R9, AX
+	MOVQ          ys+48(FP), SI
+	SHLQ          $0x02, SI
+	VEXTRACTF32X4 $0x01, Y1, X4
+	VADDPS        X4, X1, X1
+	VMOVHLPS      X1, X1, X4
+	VADDPS        X4, X1, X1
+	VMOVSHDUP     X1, X4
+	VADDSS        X4, X1, X1
+	VADDSS        (DX), X1, X1
+	VMOVSS        X1, (DX)
+	VEXTRACTF32X4 $0x01, Y2, X1
+	VADDPS        X1, X2, X2
+	VMOVHLPS      X2, X2, X1
+	VADDPS        X1, X2, X2
+	VMOVSHDUP     X2, X1
+	VADDSS        X1, X2, X2
+	VADDSS        (DX)(SI*1), X2, X2
+	VMOVSS        X2, (DX)(SI*1)
+	VEXTRACTF32X4 $0x01, Y3, X1
+	VADDPS        X1, X3, X3
+	VMOVHLPS      X3, X3, X1
+	VADDPS        X1, X3, X3
+	VMOVSHDUP     X3, X1
+	VADDSS        X1, X3, X3
+	VADDSS        (DX)(SI*2), X3, X3
+	VMOVSS        X3, (DX)(SI*2)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func f16avx512R4(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX512F, AVX512VL, MMX+
+TEXT ·f16avx512R4(SB), NOSPLIT, $0-64
+	MOVQ   w+0(FP), AX
+	MOVQ   rb+8(FP), CX
+	MOVQ   y+40(FP), DX
+	MOVQ   nrows+56(FP), BX
+	LEAQ   (CX)(CX*2), SI
+	MOVQ   k+24(FP), R10
+	SHLQ   $0x02, R10
+	VPXORD Z0, Z0, Z0
+
+rows4:
+	CMPQ    BX, $0x04
+	JL      rows1
+	MOVQ    x+16(FP), R8
+	MOVQ    n+32(FP), R9
+	LEAQ    (R8)(R10*2), R11
+	ADDQ    R10, R11
+	MOVQ    CX, DI
+	SHLQ    $0x02, DI
+	ADDQ    AX, DI
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z0, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z0, Z7
+	VMOVAPS Z0, Z8
+	VMOVAPS Z0, Z9
+	VMOVAPS Z0, Z10
+	VMOVAPS Z0, Z11
+	VMOVAPS Z0, Z12
+	VMOVAPS Z0, Z13
+	VMOVAPS Z0, Z14
+	VMOVAPS Z0, Z15
+	VMOVAPS Z0, Z16
+
+loop4:
+	TESTQ       R9, R9
+	JZ          store4
+	PREFETCHT0  (DI)
+	PREFETCHT0  (DI)(CX*1)
+	PREFETCHT0  (DI)(CX*2)
+	PREFETCHT0  (DI)(SI*1)
+	VMOVUPS     (R8), Z17
+	VMOVUPS     (R8)(R10*1), Z18
+	VMOVUPS     (R8)(R10*2), Z19
+	VMOVUPS     (R11), Z20
+	VCVTPH2PS   (AX), Z21
+	VFMADD231PS Z17, Z21, Z1
+	VFMADD231PS Z18, Z21, Z2
+	VFMADD231PS Z19, Z21, Z3
+	VFMADD231PS Z20, Z21, Z4
+	VCVTPH2PS   (AX)(CX*1), Z21
+	VFMADD231PS Z17, Z21, Z5
+	VFMADD231PS Z18, Z21, Z6
+	VFMADD231PS Z19, Z21, Z7
+	VFMADD231PS Z20, Z21, Z8
+	VCVTPH2PS   (AX)(CX*2), Z21
+	VFMADD231PS Z17, Z21, Z9
+	VFMADD231PS Z18, Z21, Z10
+	VFMADD231PS Z19, Z21, Z11
+	VFMADD231PS Z20, Z21, Z12
+	VCVTPH2PS   (AX)(SI*1), Z21
+	VFMADD231PS Z17, Z21, Z13
+	VFMADD231PS Z18, Z21, Z14
+	VFMADD231PS Z19, Z21, Z15
+	VFMADD231PS Z20, Z21, Z16
+	ADDQ        $0x00000020, AX
+	ADDQ        $0x00000020, DI
+	ADDQ        $0x00000040, R8
+	ADDQ        $0x00000040, R11
+	SUBQ        $0x00000010, R9
+	JMP         loop4
+
+store4:
+	VEXTRACTF64X4 $0x01, Z1, Y17
+	VADDPS        Y17, Y1, Y1
+	VEXTRACTF64X4 $0x01, Z2, Y17
+	VADDPS        Y17, Y2, Y2
+	VEXTRACTF64X4 $0x01, Z3, Y17
+	VADDPS        Y17, Y3, Y3
+	VEXTRACTF64X4 $0x01, Z4, Y17
+	VADDPS        Y17, Y4, Y4
+	VEXTRACTF64X4 $0x01, Z5, Y17
+	VADDPS        Y17, Y5, Y5
+	VEXTRACTF64X4 $0x01, Z6, Y17
+	VADDPS        Y17, Y6, Y6
+	VEXTRACTF64X4 $0x01, Z7, Y17
+	VADDPS        Y17, Y7, Y7
+	VEXTRACTF64X4 $0x01, Z8, Y17
+	VADDPS        Y17, Y8, Y8
+	VEXTRACTF64X4 $0x01, Z9, Y17
+	VADDPS        Y17, Y9, Y9
+	VEXTRACTF64X4 $0x01, Z10, Y17
+	VADDPS        Y17, Y10, Y10
+	VEXTRACTF64X4 $0x01, Z11, Y17
+	VADDPS        Y17, Y11, Y11
+	VEXTRACTF64X4 $0x01, Z12, Y17
+	VADDPS        Y17, Y12, Y12
+	VEXTRACTF64X4 $0x01, Z13, Y17
+	VADDPS        Y17, Y13, Y13
+	VEXTRACTF64X4 $0x01, Z14, Y17
+	VADDPS        Y17, Y14, Y14
+	VEXTRACTF64X4 $0x01, Z15, Y17
+	VADDPS        Y17, Y15, Y15
+	VEXTRACTF64X4 $0x01, Z16, Y17
+	VADDPS        Y17, Y16, Y16
+	MOVQ          n+32(FP), R9
+	IMUL3Q        $0x00000002, R9, R9
+	NEGQ          R9
+	ADDQ          R9, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y1, X17
+	VADDPS        X17, X1, X1
+	VMOVHLPS      X1, X1, X17
+	VADDPS        X17, X1, X1
+	VMOVSHDUP     X1, X17
+	VADDSS        X17, X1, X1
+	VADDSS        (DX), X1, X1
+	VMOVSS        X1, (DX)
+	VEXTRACTF32X4 $0x01, Y2, X1
+	VADDPS        X1, X2, X2
+	VMOVHLPS      X2, X2, X1
+	VADDPS        X1, X2, X2
+	VMOVSHDUP     X2, X1
+	VADDSS        X1, X2, X2
+	VADDSS        (DX)(DI*1), X2, X2
+	VMOVSS        X2, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y3, X1
+	VADDPS        X1, X3, X3
+	VMOVHLPS      X3, X3, X1
+	VADDPS        X1, X3, X3
+	VMOVSHDUP     X3, X1
+	VADDSS        X1, X3, X3
+	VADDSS        (DX)(DI*2), X3, X3
+	VMOVSS        X3, (DX)(DI*2)
+	VEXTRACTF32X4 $0x01, Y4, X1
+	VADDPS        X1, X4, X4
+	VMOVHLPS      X4, X4, X1
+	VADDPS        X1, X4, X4
+	VMOVSHDUP     X4, X1
+	VADDSS        X1, X4, X4
+	IMUL3Q        $0x00000003, DI, DI
+	VADDSS        (DX)(DI*1), X4, X4
+	VMOVSS        X4, (DX)(DI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y5, X1
+	VADDPS        X1, X5, X5
+	VMOVHLPS      X5, X5, X1
+	VADDPS        X1, X5, X5
+	VMOVSHDUP     X5, X1
+	VADDSS        X1, X5, X5
+	VADDSS        (DX), X5, X5
+	VMOVSS        X5, (DX)
+	VEXTRACTF32X4 $0x01, Y6, X1
+	VADDPS        X1, X6, X6
+	VMOVHLPS      X6, X6, X1
+	VADDPS        X1, X6, X6
+	VMOVSHDUP     X6, X1
+	VADDSS        X1, X6, X6
+	VADDSS        (DX)(DI*1), X6, X6
+	VMOVSS        X6, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y7, X1
+	VADDPS        X1, X7, X7
+	VMOVHLPS      X7, X7, X1
+	VADDPS        X1, X7, X7
+	VMOVSHDUP     X7, X1
+	VADDSS        X1, X7, X7
+	VADDSS        (DX)(DI*2), X7, X7
+	VMOVSS        X7, (DX)(DI*2)
+	VEXTRACTF32X4 $0x01, Y8, X1
+	VADDPS        X1, X8, X8
+	VMOVHLPS      X8, X8, X1
+	VADDPS        X1, X8, X8
+	VMOVSHDUP     X8, X1
+	VADDSS        X1, X8, X8
+	IMUL3Q        $0x00000003, DI, DI
+	VADDSS        (DX)(DI*1), X8, X8
+	VMOVSS        X8, (DX)(DI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y9, X1
+	VADDPS        X1, X9, X9
+	VMOVHLPS      X9, X9, X1
+	VADDPS        X1, X9, X9
+	VMOVSHDUP     X9, X1
+	VADDSS        X1, X9, X9
+	VADDSS        (DX), X9, X9
+	VMOVSS        X9, (DX)
+	VEXTRACTF32X4 $0x01, Y10, X1
+	VADDPS        X1, X10, X10
+	VMOVHLPS      X10, X10, X1
+	VADDPS        X1, X10, X10
+	VMOVSHDUP     X10, X1
+	VADDSS        X1, X10, X10
+	VADDSS        (DX)(DI*1), X10, X10
+	VMOVSS        X10, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y11, X1
+	VADDPS        X1, X11, X11
+	VMOVHLPS      X11, X11, X1
+	VADDPS        X1, X11, X11
+	VMOVSHDUP     X11, X1
+	VADDSS        X1, X11, X11
+	VADDSS        (DX)(DI*2), X11, X11
+	VMOVSS        X11, (DX)(DI*2)
+	VEXTRACTF32X4 $0x01, Y12, X1
+	VADDPS        X1, X12, X12
+	VMOVHLPS      X12, X12, X1
+	VADDPS        X1, X12, X12
+	VMOVSHDUP     X12, X1
+	VADDSS        X1, X12, X12
+	IMUL3Q        $0x00000003, DI, DI
+	VADDSS        (DX)(DI*1), X12, X12
+	VMOVSS        X12, (DX)(DI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y13, X1
+	VADDPS        X1, X13, X13
+	VMOVHLPS      X13, X13, X1
+	VADDPS        X1, X13, X13
+	VMOVSHDUP     X13, X1
+	VADDSS        X1, X13, X13
+	VADDSS        (DX), X13, X13
+	VMOVSS        X13, (DX)
+	VEXTRACTF32X4 $0x01, Y14, X1
+	VADDPS        X1, X14, X14
+	VMOVHLPS      X14, X14, X1
+	VADDPS        X1, X14, X14
+	VMOVSHDUP     X14, X1
+	VADDSS        X1, X14, X14
+	VADDSS        (DX)(DI*1), X14, X14
+	VMOVSS        X14, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y15, X1
+	VADDPS        X1, X15, X15
+	VMOVHLPS      X15, X15, X1
+	VADDPS        X1, X15, X15
+	VMOVSHDUP     X15, X1
+	VADDSS        X1, X15, X15
+	VADDSS        (DX)(DI*2), X15, X15
+	VMOVSS        X15, (DX)(DI*2)
+	VEXTRACTF32X4 $0x01, Y16, X1
+	VADDPS        X1, X16, X16
+	VMOVHLPS      X16, X16, X1
+	VADDPS        X1, X16, X16
+	VMOVSHDUP     X16, X1
+	VADDSS        X1, X16, X16
+	IMUL3Q        $0x00000003, DI, DI
+	VADDSS        (DX)(DI*1), X16, X16
+	VMOVSS        X16, (DX)(DI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	SUBQ          $0x04, BX
+	JMP           rows4
+
+rows1:
+	CMPQ    BX, $0x01
+	JL      end
+	MOVQ    x+16(FP), R8
+	MOVQ    n+32(FP), R9
+	LEAQ    (R8)(R10*2), R11
+	ADDQ    R10, R11
+	MOVQ    CX, DI
+	ADDQ    AX, DI
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z0, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z0, Z7
+	VMOVAPS Z0, Z8
+
+loop1:
+	TESTQ       R9, R9
+	JZ          store1
+	PREFETCHT0  (DI)
+	VMOVUPS     (R8), Z9
+	VMOVUPS     (R8)(R10*1), Z10
+	VMOVUPS     (R8)(R10*2), Z11
+	VMOVUPS     (R11), Z12
+	VCVTPH2PS   (AX), Z13
+	VFMADD231PS Z9, Z13, Z1
+	VFMADD231PS Z10, Z13, Z2
+	VFMADD231PS Z11, Z13, Z3
+	VFMADD231PS Z12, Z13, Z4
+	VMOVUPS     64(R8), Z9
+	VMOVUPS     64(R8)(R10*1), Z10
+	VMOVUPS     64(R8)(R10*2), Z11
+	VMOVUPS     64(R11), Z12
+	VCVTPH2PS   32(AX), Z13
+	VFMADD231PS Z9, Z13, Z5
+	VFMADD231PS Z10, Z13, Z6
+	VFMADD231PS Z11, Z13, Z7
+	VFMADD231PS Z12, Z13, Z8
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000080, R8
+	ADDQ        $0x00000080, R11
+	SUBQ        $0x00000020, R9
+	JMP         loop1
+
+store1:
+	VADDPS        Z5, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y5
+	VADDPS        Y5, Y1, Y1
+	VADDPS        Z6, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z2, Y5
+	VADDPS        Y5, Y2, Y2
+	VADDPS        Z7, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z3, Y5
+	VADDPS        Y5, Y3, Y3
+	VADDPS        Z8, Z4, Z4
+	VEXTRACTF64X4 $0x01, Z4, Y5
+	VADDPS        Y5, Y4, Y4
+	MOVQ          n+32(FP), R9
+	IMUL3Q        $0x00000002, R9, R9
+	NEGQ          R9
+	ADDQ          R9, AX
+	MOVQ          ys+48(FP), SI
+	SHLQ          $0x02, SI
+	VEXTRACTF32X4 $0x01, Y1, X5
+	VADDPS        X5, X1, X1
+	VMOVHLPS      X1, X1, X5
+	VADDPS        X5, X1, X1
+	VMOVSHDUP     X1, X5
+	VADDSS        X5, X1, X1
+	VADDSS        (DX), X1, X1
+	VMOVSS        X1, (DX)
+	VEXTRACTF32X4 $0x01, Y2, X1
+	VADDPS        X1, X2, X2
+	VMOVHLPS      X2, X2, X1
+	VADDPS        X1, X2, X2
+	VMOVSHDUP     X2, X1
+	VADDSS        X1, X2, X2
+	VADDSS        (DX)(SI*1), X2, X2
+	VMOVSS        X2, (DX)(SI*1)
+	VEXTRACTF32X4 $0x01, Y3, X1
+	VADDPS        X1, X3, X3
+	VMOVHLPS      X3, X3, X1
+	VADDPS        X1, X3, X3
+	VMOVSHDUP     X3, X1
+	VADDSS        X1, X3, X3
+	VADDSS        (DX)(SI*2), X3, X3
+	VMOVSS        X3, (DX)(SI*2)
+	VEXTRACTF32X4 $0x01, Y4, X1
+	VADDPS        X1, X4, X4
+	VMOVHLPS      X4, X4, X1
+	VADDPS        X1, X4, X4
+	VMOVSHDUP     X4, X1
+	VADDSS        X1, X4, X4
+	IMUL3Q        $0x00000003, SI, SI
+	VADDSS        (DX)(SI*1), X4, X4
+	VMOVSS        X4, (DX)(SI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func bf16avx2R1(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·bf16avx2R1(SB), NOSPLIT, $0-64
+	MOVQ   w+0(FP), AX
+	MOVQ   rb+8(FP), CX
+	MOVQ   y+40(FP), DX
+	MOVQ   nrows+56(FP), BX
+	LEAQ   (CX)(CX*2), SI
+	VXORPS Y0, Y0, Y0
+
+rows2:
+	CMPQ   BX, $0x02
+	JL     rows1
+	MOVQ   x+16(FP), DI
+	MOVQ   n+32(FP), R8
+	MOVQ   CX, SI
+	SHLQ   $0x01, SI
+	ADDQ   AX, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+loop2:
+	TESTQ       R8, R8
+	JZ          store2
+	PREFETCHT0  (SI)
+	PREFETCHT0  (SI)(CX*1)
+	VMOVUPS     (DI), Y8
+	VPMOVZXWD   (AX), Y9
+	VPSLLD      $0x10, Y9, Y9
+	VFMADD231PS Y8, Y9, Y0
+	VPMOVZXWD   (AX)(CX*1), Y9
+	VPSLLD      $0x10, Y9, Y9
+	VFMADD231PS Y8, Y9, Y1
+	VMOVUPS     32(DI), Y8
+	VPMOVZXWD   16(AX), Y9
+	VPSLLD      $0x10, Y9, Y9
+	VFMADD231PS Y8, Y9, Y2
+	VPMOVZXWD   16(AX)(CX*1), Y9
+	VPSLLD      $0x10, Y9, Y9
+	VFMADD231PS Y8, Y9, Y3
+	VMOVUPS     64(DI), Y8
+	VPMOVZXWD   32(AX), Y9
+	VPSLLD      $0x10, Y9, Y9
+	VFMADD231PS Y8, Y9, Y4
+	VPMOVZXWD   32(AX)(CX*1), Y9
+	VPSLLD      $0x10, Y9, Y9
+	VFMADD231PS Y8, Y9, Y5
+	VMOVUPS     96(DI), Y8
+	VPMOVZXWD   48(AX), Y9
+	VPSLLD      $0x10, Y9, Y9
+	VFMADD231PS Y8, Y9, Y6
+	VPMOVZXWD   48(AX)(CX*1), Y9
+	VPSLLD      $0x10, Y9, Y9
+	VFMADD231PS Y8, Y9, Y7
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000080, DI
+	SUBQ        $0x00000020, R8
+	JMP         loop2
+
+store2:
+	VADDPS       Y2, Y0, Y0
+	VADDPS       Y4, Y0, Y0
+	VADDPS       Y6, Y0, Y0
+	VADDPS       Y3, Y1, Y1
+	VADDPS       Y5, Y1, Y1
+	VADDPS       Y7, Y1, Y1
+	MOVQ         n+32(FP), R8
+	IMUL3Q       $0x00000002, R8, R8
+	NEGQ         R8
+	ADDQ         R8, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X2, X0, X0
+	VMOVHLPS     X0, X0, X2
+	VADDPS       X2, X0, X0
+	VMOVSHDUP    X0, X2
+	VADDSS       X2, X0, X0
+	VADDSS       (DX), X0, X0
+	VMOVSS       X0, (DX)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VADDSS       (DX), X1, X1
+	VMOVSS       X1, (DX)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	SUBQ         $0x02, BX
+	JMP          rows2
+
+rows1:
+	CMPQ   BX, $0x01
+	JL     end
+	MOVQ   x+16(FP), DI
+	MOVQ   n+32(FP), R8
+	MOVQ   CX, SI
+	ADDQ   AX, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+loop1:
+	TESTQ       R8, R8
+	JZ          store1
+	PREFETCHT0  (SI)
+	VMOVUPS     (DI), Y4
+	VPMOVZXWD   (AX), Y5
+	VPSLLD      $0x10, Y5, Y5
+	VFMADD231PS Y4, Y5, Y0
+	VMOVUPS     32(DI), Y4
+	VPMOVZXWD   16(AX), Y5
+	VPSLLD      $0x10, Y5, Y5
+	VFMADD231PS Y4, Y5, Y1
+	VMOVUPS     64(DI), Y4
+	VPMOVZXWD   32(AX), Y5
+	VPSLLD      $0x10, Y5, Y5
+	VFMADD231PS Y4, Y5, Y2
+	VMOVUPS     96(DI), Y4
+	VPMOVZXWD   48(AX), Y5
+	VPSLLD      $0x10, Y5, Y5
+	VFMADD231PS Y4, Y5, Y3
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000080, DI
+	SUBQ        $0x00000020, R8
+	JMP         loop1
+
+store1:
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y2, Y0, Y0
+	VADDPS       Y3, Y0, Y0
+	MOVQ         n+32(FP), R8
+	IMUL3Q       $0x00000002, R8, R8
+	NEGQ         R8
+	ADDQ         R8, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VADDSS       (DX), X0, X0
+	VMOVSS       X0, (DX)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	SUBQ         $0x01, BX
+	JMP          rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func bf16avx2R2(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·bf16avx2R2(SB), NOSPLIT, $0-64
+	MOVQ   w+0(FP), AX
+	MOVQ   rb+8(FP), CX
+	MOVQ   y+40(FP), DX
+	MOVQ   nrows+56(FP), BX
+	LEAQ   (CX)(CX*2), SI
+	MOVQ   k+24(FP), R9
+	SHLQ   $0x02, R9
+	VXORPS Y0, Y0, Y0
+
+rows2:
+	CMPQ   BX, $0x02
+	JL     rows1
+	MOVQ   x+16(FP), DI
+	MOVQ   n+32(FP), R8
+	MOVQ   CX, SI
+	SHLQ   $0x01, SI
+	ADDQ   AX, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+loop2:
+	TESTQ       R8, R8
+	JZ          store2
+	PREFETCHT0  (SI)
+	PREFETCHT0  (SI)(CX*1)
+	VMOVUPS     (DI), Y8
+	VMOVUPS     (DI)(R9*1), Y9
+	VPMOVZXWD   (AX), Y10
+	VPSLLD      $0x10, Y10, Y10
+	VFMADD231PS Y8, Y10, Y0
+	VFMADD231PS Y9, Y10, Y1
+	VPMOVZXWD   (AX)(CX*1), Y10
+	VPSLLD      $0x10, Y10, Y10
+	VFMADD231PS Y8, Y10, Y2
+	VFMADD231PS Y9, Y10, Y3
+	VMOVUPS     32(DI), Y8
+	VMOVUPS     32(DI)(R9*1), Y9
+	VPMOVZXWD   16(AX), Y10
+	VPSLLD      $0x10, Y10, Y10
+	VFMADD231PS Y8, Y10, Y4
+	VFMADD231PS Y9, Y10, Y5
+	VPMOVZXWD   16(AX)(CX*1), Y10
+	VPSLLD      $0x10, Y10, Y10
+	VFMADD231PS Y8, Y10, Y6
+	VFMADD231PS Y9, Y10, Y7
+	ADDQ        $0x00000020, AX
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000040, DI
+	SUBQ        $0x00000010, R8
+	JMP         loop2
+
+store2:
+	VADDPS       Y4, Y0, Y0
+	VADDPS       Y5, Y1, Y1
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y7, Y3, Y3
+	MOVQ         n+32(FP), R8
+	IMUL3Q       $0x00000002, R8, R8
+	NEGQ         R8
+	ADDQ         R8, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X4, X0, X0
+	VMOVHLPS     X0, X0, X4
+	VADDPS       X4, X0, X0
+	VMOVSHDUP    X0, X4
+	VADDSS       X4, X0, X0
+	VADDSS       (DX), X0, X0
+	VMOVSS       X0, (DX)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VADDSS       (DX)(SI*1), X1, X1
+	VMOVSS       X1, (DX)(SI*1)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X0, X2, X2
+	VMOVHLPS     X2, X2, X0
+	VADDPS       X0, X2, X2
+	VMOVSHDUP    X2, X0
+	VADDSS       X0, X2, X2
+	VADDSS       (DX), X2, X2
+	VMOVSS       X2, (DX)
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X0, X3, X3
+	VMOVHLPS     X3, X3, X0
+	VADDPS       X0, X3, X3
+	VMOVSHDUP    X3, X0
+	VADDSS       X0, X3, X3
+	VADDSS       (DX)(SI*1), X3, X3
+	VMOVSS       X3, (DX)(SI*1)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	SUBQ         $0x02, BX
+	JMP          rows2
+
+rows1:
+	CMPQ   BX, $0x01
+	JL     end
+	MOVQ   x+16(FP), DI
+	MOVQ   n+32(FP), R8
+	MOVQ   CX, SI
+	ADDQ   AX, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+loop1:
+	TESTQ       R8, R8
+	JZ          store1
+	PREFETCHT0  (SI)
+	VMOVUPS     (DI), Y8
+	VMOVUPS     (DI)(R9*1), Y9
+	VPMOVZXWD   (AX), Y10
+	VPSLLD      $0x10, Y10, Y10
+	VFMADD231PS Y8, Y10, Y0
+	VFMADD231PS Y9, Y10, Y1
+	VMOVUPS     32(DI), Y8
+	VMOVUPS     32(DI)(R9*1), Y9
+	VPMOVZXWD   16(AX), Y10
+	VPSLLD      $0x10, Y10, Y10
+	VFMADD231PS Y8, Y10, Y2
+	VFMADD231PS Y9, Y10, Y3
+	VMOVUPS     64(DI), Y8
+	VMOVUPS     64(DI)(R9*1), Y9
+	VPMOVZXWD   32(AX), Y10
+	VPSLLD      $0x10, Y10, Y10
+	VFMADD231PS Y8, Y10, Y4
+	VFMADD231PS Y9, Y10, Y5
+	VMOVUPS     96(DI), Y8
+	VMOVUPS     96(DI)(R9*1), Y9
+	VPMOVZXWD   48(AX), Y10
+	VPSLLD      $0x10, Y10, Y10
+	VFMADD231PS Y8, Y10, Y6
+	VFMADD231PS Y9, Y10, Y7
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000080, DI
+	SUBQ        $0x00000020, R8
+	JMP         loop1
+
+store1:
+	VADDPS       Y2, Y0, Y0
+	VADDPS       Y4, Y0, Y0
+	VADDPS       Y6, Y0, Y0
+	VADDPS       Y3, Y1, Y1
+	VADDPS       Y5, Y1, Y1
+	VADDPS       Y7, Y1, Y1
+	MOVQ         n+32(FP), R8
+	IMUL3Q       $0x00000002, R8, R8
+	NEGQ         R8
+	ADDQ         R8, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X2, X0, X0
+	VMOVHLPS     X0, X0, X2
+	VADDPS       X2, X0, X0
+	VMOVSHDUP    X0, X2
+	VADDSS       X2, X0, X0
+	VADDSS       (DX), X0, X0
+	VMOVSS       X0, (DX)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VADDSS       (DX)(SI*1), X1, X1
+	VMOVSS       X1, (DX)(SI*1)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	SUBQ         $0x01, BX
+	JMP          rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func bf16avx2R3(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·bf16avx2R3(SB), NOSPLIT, $0-64
+	MOVQ   w+0(FP), AX
+	MOVQ   rb+8(FP), CX
+	MOVQ   y+40(FP), DX
+	MOVQ   nrows+56(FP), BX
+	LEAQ   (CX)(CX*2), SI
+	MOVQ   k+24(FP), R9
+	SHLQ   $0x02, R9
+	VXORPS Y0, Y0, Y0
+
+rows2:
+	CMPQ   BX, $0x02
+	JL     rows1
+	MOVQ   x+16(FP), DI
+	MOVQ   n+32(FP), R8
+	MOVQ   CX, SI
+	SHLQ   $0x01, SI
+	ADDQ   AX, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+loop2:
+	TESTQ       R8, R8
+	JZ          store2
+	PREFETCHT0  (SI)
+	PREFETCHT0  (SI)(CX*1)
+	VMOVUPS     (DI), Y12
+	VMOVUPS     (DI)(R9*1), Y13
+	VMOVUPS     (DI)(R9*2), Y14
+	VPMOVZXWD   (AX), Y15
+	VPSLLD      $0x10, Y15, Y15
+	VFMADD231PS Y12, Y15, Y0
+	VFMADD231PS Y13, Y15, Y1
+	VFMADD231PS Y14, Y15, Y2
+	VPMOVZXWD   (AX)(CX*1), Y15
+	VPSLLD      $0x10, Y15, Y15
+	VFMADD231PS Y12, Y15, Y3
+	VFMADD231PS Y13, Y15, Y4
+	VFMADD231PS Y14, Y15, Y5
+	VMOVUPS     32(DI), Y12
+	VMOVUPS     32(DI)(R9*1), Y13
+	VMOVUPS     32(DI)(R9*2), Y14
+	VPMOVZXWD   16(AX), Y15
+	VPSLLD      $0x10, Y15, Y15
+	VFMADD231PS Y12, Y15, Y6
+	VFMADD231PS Y13, Y15, Y7
+	VFMADD231PS Y14, Y15, Y8
+	VPMOVZXWD   16(AX)(CX*1), Y15
+	VPSLLD      $0x10, Y15, Y15
+	VFMADD231PS Y12, Y15, Y9
+	VFMADD231PS Y13, Y15, Y10
+	VFMADD231PS Y14, Y15, Y11
+	ADDQ        $0x00000020, AX
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000040, DI
+	SUBQ        $0x00000010, R8
+	JMP         loop2
+
+store2:
+	VADDPS       Y6, Y0, Y0
+	VADDPS       Y7, Y1, Y1
+	VADDPS       Y8, Y2, Y2
+	VADDPS       Y9, Y3, Y3
+	VADDPS       Y10, Y4, Y4
+	VADDPS       Y11, Y5, Y5
+	MOVQ         n+32(FP), R8
+	IMUL3Q       $0x00000002, R8, R8
+	NEGQ         R8
+	ADDQ         R8, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y0, X6
+	VADDPS       X6, X0, X0
+	VMOVHLPS     X0, X0, X6
+	VADDPS       X6, X0, X0
+	VMOVSHDUP    X0, X6
+	VADDSS       X6, X0, X0
+	VADDSS       (DX), X0, X0
+	VMOVSS       X0, (DX)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VADDSS       (DX)(SI*1), X1, X1
+	VMOVSS       X1, (DX)(SI*1)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X0, X2, X2
+	VMOVHLPS     X2, X2, X0
+	VADDPS       X0, X2, X2
+	VMOVSHDUP    X2, X0
+	VADDSS       X0, X2, X2
+	VADDSS       (DX)(SI*2), X2, X2
+	VMOVSS       X2, (DX)(SI*2)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X0, X3, X3
+	VMOVHLPS     X3, X3, X0
+	VADDPS       X0, X3, X3
+	VMOVSHDUP    X3, X0
+	VADDSS       X0, X3, X3
+	VADDSS       (DX), X3, X3
+	VMOVSS       X3, (DX)
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X0, X4, X4
+	VMOVHLPS     X4, X4, X0
+	VADDPS       X0, X4, X4
+	VMOVSHDUP    X4, X0
+	VADDSS       X0, X4, X4
+	VADDSS       (DX)(SI*1), X4, X4
+	VMOVSS       X4, (DX)(SI*1)
+	VEXTRACTF128 $0x01, Y5, X0
+	VADDPS       X0, X5, X5
+	VMOVHLPS     X5, X5, X0
+	VADDPS       X0, X5, X5
+	VMOVSHDUP    X5, X0
+	VADDSS       X0, X5, X5
+	VADDSS       (DX)(SI*2), X5, X5
+	VMOVSS       X5, (DX)(SI*2)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	SUBQ         $0x02, BX
+	JMP          rows2
+
+rows1:
+	CMPQ   BX, $0x01
+	JL     end
+	MOVQ   x+16(FP), DI
+	MOVQ   n+32(FP), R8
+	MOVQ   CX, SI
+	ADDQ   AX, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+loop1:
+	TESTQ       R8, R8
+	JZ          store1
+	PREFETCHT0  (SI)
+	VMOVUPS     (DI), Y12
+	VMOVUPS     (DI)(R9*1), Y13
+	VMOVUPS     (DI)(R9*2), Y14
+	VPMOVZXWD   (AX), Y15
+	VPSLLD      $0x10, Y15, Y15
+	VFMADD231PS Y12, Y15, Y0
+	VFMADD231PS Y13, Y15, Y1
+	VFMADD231PS Y14, Y15, Y2
+	VMOVUPS     32(DI), Y12
+	VMOVUPS     32(DI)(R9*1), Y13
+	VMOVUPS     32(DI)(R9*2), Y14
+	VPMOVZXWD   16(AX), Y15
+	VPSLLD      $0x10, Y15, Y15
+	VFMADD231PS Y12, Y15, Y3
+	VFMADD231PS Y13, Y15, Y4
+	VFMADD231PS Y14, Y15, Y5
+	VMOVUPS     64(DI), Y12
+	VMOVUPS     64(DI)(R9*1), Y13
+	VMOVUPS     64(DI)(R9*2), Y14
+	VPMOVZXWD   32(AX), Y15
+	VPSLLD      $0x10, Y15, Y15
+	VFMADD231PS Y12, Y15, Y6
+	VFMADD231PS Y13, Y15, Y7
+	VFMADD231PS Y14, Y15, Y8
+	VMOVUPS     96(DI), Y12
+	VMOVUPS     96(DI)(R9*1), Y13
+	VMOVUPS     96(DI)(R9*2), Y14
+	VPMOVZXWD   48(AX), Y15
+	VPSLLD      $0x10, Y15, Y15
+	VFMADD231PS Y12, Y15, Y9
+	VFMADD231PS Y13, Y15, Y10
+	VFMADD231PS Y14, Y15, Y11
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000080, DI
+	SUBQ        $0x00000020, R8
+	JMP         loop1
+
+store1:
+	VADDPS       Y3, Y0, Y0
+	VADDPS       Y6, Y0, Y0
+	VADDPS       Y9, Y0, Y0
+	VADDPS       Y4, Y1, Y1
+	VADDPS       Y7, Y1, Y1
+	VADDPS       Y10, Y1, Y1
+	VADDPS       Y5, Y2, Y2
+	VADDPS       Y8, Y2, Y2
+	VADDPS       Y11, Y2, Y2
+	MOVQ         n+32(FP), R8
+	IMUL3Q       $0x00000002, R8, R8
+	NEGQ         R8
+	ADDQ         R8, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y0, X3
+	VADDPS       X3, X0, X0
+	VMOVHLPS     X0, X0, X3
+	VADDPS       X3, X0, X0
+	VMOVSHDUP    X0, X3
+	VADDSS       X3, X0, X0
+	VADDSS       (DX), X0, X0
+	VMOVSS       X0, (DX)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VADDSS       (DX)(SI*1), X1, X1
+	VMOVSS       X1, (DX)(SI*1)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X0, X2, X2
+	VMOVHLPS     X2, X2, X0
+	VADDPS       X0, X2, X2
+	VMOVSHDUP    X2, X0
+	VADDSS       X0, X2, X2
+	VADDSS       (DX)(SI*2), X2, X2
+	VMOVSS       X2, (DX)(SI*2)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	SUBQ         $0x01, BX
+	JMP          rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func bf16avx2R4(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·bf16avx2R4(SB), NOSPLIT, $0-64
+	MOVQ   w+0(FP), AX
+	MOVQ   rb+8(FP), CX
+	MOVQ   y+40(FP), DX
+	MOVQ   nrows+56(FP), BX
+	LEAQ   (CX)(CX*2), SI
+	MOVQ   k+24(FP), R9
+	SHLQ   $0x02, R9
+	VXORPS Y0, Y0, Y0
+
+rows2:
+	CMPQ   BX, $0x02
+	JL     rows1
+	MOVQ   x+16(FP), DI
+	MOVQ   n+32(FP), R8
+	LEAQ   (DI)(R9*2), R10
+	ADDQ   R9, R10
+	MOVQ   CX, SI
+	SHLQ   $0x01, SI
+	ADDQ   AX, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+loop2:
+	TESTQ       R8, R8
+	JZ          store2
+	PREFETCHT0  (SI)
+	PREFETCHT0  (SI)(CX*1)
+	VMOVUPS     (DI), Y8
+	VMOVUPS     (DI)(R9*1), Y9
+	VMOVUPS     (DI)(R9*2), Y10
+	VMOVUPS     (R10), Y11
+	VPMOVZXWD   (AX), Y12
+	VPSLLD      $0x10, Y12, Y12
+	VFMADD231PS Y8, Y12, Y0
+	VFMADD231PS Y9, Y12, Y1
+	VFMADD231PS Y10, Y12, Y2
+	VFMADD231PS Y11, Y12, Y3
+	VPMOVZXWD   (AX)(CX*1), Y12
+	VPSLLD      $0x10, Y12, Y12
+	VFMADD231PS Y8, Y12, Y4
+	VFMADD231PS Y9, Y12, Y5
+	VFMADD231PS Y10, Y12, Y6
+	VFMADD231PS Y11, Y12, Y7
+	ADDQ        $0x00000010, AX
+	ADDQ        $0x00000010, SI
+	ADDQ        $0x00000020, DI
+	ADDQ        $0x00000020, R10
+	SUBQ        $0x00000008, R8
+	JMP         loop2
+
+store2:
+	MOVQ         n+32(FP), R8
+	IMUL3Q       $0x00000002, R8, R8
+	NEGQ         R8
+	ADDQ         R8, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y0, X8
+	VADDPS       X8, X0, X0
+	VMOVHLPS     X0, X0, X8
+	VADDPS       X8, X0, X0
+	VMOVSHDUP    X0, X8
+	VADDSS       X8, X0, X0
+	VADDSS       (DX), X0, X0
+	VMOVSS       X0, (DX)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VADDSS       (DX)(SI*1), X1, X1
+	VMOVSS       X1, (DX)(SI*1)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X0, X2, X2
+	VMOVHLPS     X2, X2, X0
+	VADDPS       X0, X2, X2
+	VMOVSHDUP    X2, X0
+	VADDSS       X0, X2, X2
+	VADDSS       (DX)(SI*2), X2, X2
+	VMOVSS       X2, (DX)(SI*2)
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X0, X3, X3
+	VMOVHLPS     X3, X3, X0
+	VADDPS       X0, X3, X3
+	VMOVSHDUP    X3, X0
+	VADDSS       X0, X3, X3
+	IMUL3Q       $0x00000003, SI, SI
+	VADDSS       (DX)(SI*1), X3, X3
+	VMOVSS       X3, (DX)(SI*1)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X0, X4, X4
+	VMOVHLPS     X4, X4, X0
+	VADDPS       X0, X4, X4
+	VMOVSHDUP    X4, X0
+	VADDSS       X0, X4, X4
+	VADDSS       (DX), X4, X4
+	VMOVSS       X4, (DX)
+	VEXTRACTF128 $0x01, Y5, X0
+	VADDPS       X0, X5, X5
+	VMOVHLPS     X5, X5, X0
+	VADDPS       X0, X5, X5
+	VMOVSHDUP    X5, X0
+	VADDSS       X0, X5, X5
+	VADDSS       (DX)(SI*1), X5, X5
+	VMOVSS       X5, (DX)(SI*1)
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X0, X6, X6
+	VMOVHLPS     X6, X6, X0
+	VADDPS       X0, X6, X6
+	VMOVSHDUP    X6, X0
+	VADDSS       X0, X6, X6
+	VADDSS       (DX)(SI*2), X6, X6
+	VMOVSS       X6, (DX)(SI*2)
+	VEXTRACTF128 $0x01, Y7, X0
+	VADDPS       X0, X7, X7
+	VMOVHLPS     X7, X7, X0
+	VADDPS       X0, X7, X7
+	VMOVSHDUP    X7, X0
+	VADDSS       X0, X7, X7
+	IMUL3Q       $0x00000003, SI, SI
+	VADDSS       (DX)(SI*1), X7, X7
+	VMOVSS       X7, (DX)(SI*1)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	SUBQ         $0x02, BX
+	JMP          rows2
+
+rows1:
+	CMPQ   BX, $0x01
+	JL     end
+	MOVQ   x+16(FP), DI
+	MOVQ   n+32(FP), R8
+	LEAQ   (DI)(R9*2), R10
+	ADDQ   R9, R10
+	MOVQ   CX, SI
+	ADDQ   AX, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+loop1:
+	TESTQ       R8, R8
+	JZ          store1
+	PREFETCHT0  (SI)
+	VMOVUPS     (DI), Y8
+	VMOVUPS     (DI)(R9*1), Y9
+	VMOVUPS     (DI)(R9*2), Y10
+	VMOVUPS     (R10), Y11
+	VPMOVZXWD   (AX), Y12
+	VPSLLD      $0x10, Y12, Y12
+	VFMADD231PS Y8, Y12, Y0
+	VFMADD231PS Y9, Y12, Y1
+	VFMADD231PS Y10, Y12, Y2
+	VFMADD231PS Y11, Y12, Y3
+	VMOVUPS     32(DI), Y8
+	VMOVUPS     32(DI)(R9*1), Y9
+	VMOVUPS     32(DI)(R9*2), Y10
+	VMOVUPS     32(R10), Y11
+	VPMOVZXWD   16(AX), Y12
+	VPSLLD      $0x10, Y12, Y12
+	VFMADD231PS Y8, Y12, Y4
+	VFMADD231PS Y9, Y12, Y5
+	VFMADD231PS Y10, Y12, Y6
+	VFMADD231PS Y11, Y12, Y7
+	ADDQ        $0x00000020, AX
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, R10
+	SUBQ        $0x00000010, R8
+	JMP         loop1
+
+store1:
+	VADDPS       Y4, Y0, Y0
+	VADDPS       Y5, Y1, Y1
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y7, Y3, Y3
+	MOVQ         n+32(FP), R8
+	IMUL3Q       $0x00000002, R8, R8
+	NEGQ         R8
+	ADDQ         R8, AX
+	MOVQ         ys+48(FP), SI
+	SHLQ         $0x02, SI
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X4, X0, X0
+	VMOVHLPS     X0, X0, X4
+	VADDPS       X4, X0, X0
+	VMOVSHDUP    X0, X4
+	VADDSS       X4, X0, X0
+	VADDSS       (DX), X0, X0
+	VMOVSS       X0, (DX)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VADDSS       (DX)(SI*1), X1, X1
+	VMOVSS       X1, (DX)(SI*1)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X0, X2, X2
+	VMOVHLPS     X2, X2, X0
+	VADDPS       X0, X2, X2
+	VMOVSHDUP    X2, X0
+	VADDSS       X0, X2, X2
+	VADDSS       (DX)(SI*2), X2, X2
+	VMOVSS       X2, (DX)(SI*2)
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X0, X3, X3
+	VMOVHLPS     X3, X3, X0
+	VADDPS       X0, X3, X3
+	VMOVSHDUP    X3, X0
+	VADDSS       X0, X3, X3
+	IMUL3Q       $0x00000003, SI, SI
+	VADDSS       (DX)(SI*1), X3, X3
+	VMOVSS       X3, (DX)(SI*1)
+	ADDQ         $0x04, DX
+	ADDQ         CX, AX
+	SUBQ         $0x01, BX
+	JMP          rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func bf16avx512R1(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX512F, AVX512VL, MMX+
+TEXT ·bf16avx512R1(SB), NOSPLIT, $0-64
+	MOVQ   w+0(FP), AX
+	MOVQ   rb+8(FP), CX
+	MOVQ   y+40(FP), DX
+	MOVQ   nrows+56(FP), BX
+	LEAQ   (CX)(CX*2), SI
+	VPXORD Z0, Z0, Z0
+
+rows4:
+	CMPQ    BX, $0x04
+	JL      rows1
+	MOVQ    x+16(FP), R8
+	MOVQ    n+32(FP), R9
+	MOVQ    CX, DI
+	SHLQ    $0x02, DI
+	ADDQ    AX, DI
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z0, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z0, Z7
+	VMOVAPS Z0, Z8
+
+loop4:
+	TESTQ       R9, R9
+	JZ          store4
+	PREFETCHT0  (DI)
+	PREFETCHT0  (DI)(CX*1)
+	PREFETCHT0  (DI)(CX*2)
+	PREFETCHT0  (DI)(SI*1)
+	VMOVUPS     (R8), Z9
+	VPMOVZXWD   (AX), Z10
+	VPSLLD      $0x10, Z10, Z10
+	VFMADD231PS Z9, Z10, Z1
+	VPMOVZXWD   (AX)(CX*1), Z10
+	VPSLLD      $0x10, Z10, Z10
+	VFMADD231PS Z9, Z10, Z2
+	VPMOVZXWD   (AX)(CX*2), Z10
+	VPSLLD      $0x10, Z10, Z10
+	VFMADD231PS Z9, Z10, Z3
+	VPMOVZXWD   (AX)(SI*1), Z10
+	VPSLLD      $0x10, Z10, Z10
+	VFMADD231PS Z9, Z10, Z4
+	VMOVUPS     64(R8), Z9
+	VPMOVZXWD   32(AX), Z10
+	VPSLLD      $0x10, Z10, Z10
+	VFMADD231PS Z9, Z10, Z5
+	VPMOVZXWD   32(AX)(CX*1), Z10
+	VPSLLD      $0x10, Z10, Z10
+	VFMADD231PS Z9, Z10, Z6
+	VPMOVZXWD   32(AX)(CX*2), Z10
+	VPSLLD      $0x10, Z10, Z10
+	VFMADD231PS Z9, Z10, Z7
+	VPMOVZXWD   32(AX)(SI*1), Z10
+	VPSLLD      $0x10, Z10, Z10
+	VFMADD231PS Z9, Z10, Z8
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000080, R8
+	SUBQ        $0x00000020, R9
+	JMP         loop4
+
+store4:
+	VADDPS        Z5, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y5
+	VADDPS        Y5, Y1, Y1
+	VADDPS        Z6, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z2, Y5
+	VADDPS        Y5, Y2, Y2
+	VADDPS        Z7, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z3, Y5
+	VADDPS        Y5, Y3, Y3
+	VADDPS        Z8, Z4, Z4
+	VEXTRACTF64X4 $0x01, Z4, Y5
+	VADDPS        Y5, Y4, Y4
+	MOVQ          n+32(FP), R9
+	IMUL3Q        $0x00000002, R9, R9
+	NEGQ          R9
+	ADDQ          R9, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y1, X5
+	VADDPS        X5, X1, X1
+	VMOVHLPS      X1, X1, X5
+	VADDPS        X5, X1, X1
+	VMOVSHDUP     X1, X5
+	VADDSS        X5, X1, X1
+	VADDSS        (DX), X1, X1
+	VMOVSS        X1, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y2, X1
+	VADDPS        X1, X2, X2
+	VMOVHLPS      X2, X2, X1
+	VADDPS        X1, X2, X2
+	VMOVSHDUP     X2, X1
+	VADDSS        X1, X2, X2
+	VADDSS        (DX), X2, X2
+	VMOVSS        X2, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y3, X1
+	VADDPS        X1, X3, X3
+	VMOVHLPS      X3, X3, X1
+	VADDPS        X1, X3, X3
+	VMOVSHDUP     X3, X1
+	VADDSS        X1, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y4, X1
+	VADDPS        X1, X4, X4
+	VMOVHLPS      X4, X4, X1
+	VADDPS        X1, X4, X4
+	VMOVSHDUP     X4, X1
+	VADDSS        X1, X4, X4
+	VADDSS        (DX), X4, X4
+	VMOVSS        X4, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	SUBQ          $0x04, BX
+	JMP           rows4
+
+rows1:
+	CMPQ    BX, $0x01
+	JL      end
+	MOVQ    x+16(FP), R8
+	MOVQ    n+32(FP), R9
+	MOVQ    CX, DI
+	ADDQ    AX, DI
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+
+loop1:
+	TESTQ       R9, R9
+	JZ          store1
+	PREFETCHT0  (DI)
+	PREFETCHT0  64(DI)
+	VMOVUPS     (R8), Z5
+	VPMOVZXWD   (AX), Z6
+	VPSLLD      $0x10, Z6, Z6
+	VFMADD231PS Z5, Z6, Z1
+	VMOVUPS     64(R8), Z5
+	VPMOVZXWD   32(AX), Z6
+	VPSLLD      $0x10, Z6, Z6
+	VFMADD231PS Z5, Z6, Z2
+	VMOVUPS     128(R8), Z5
+	VPMOVZXWD   64(AX), Z6
+	VPSLLD      $0x10, Z6, Z6
+	VFMADD231PS Z5, Z6, Z3
+	VMOVUPS     192(R8), Z5
+	VPMOVZXWD   96(AX), Z6
+	VPSLLD      $0x10, Z6, Z6
+	VFMADD231PS Z5, Z6, Z4
+	ADDQ        $0x00000080, AX
+	ADDQ        $0x00000080, DI
+	ADDQ        $0x00000100, R8
+	SUBQ        $0x00000040, R9
+	JMP         loop1
+
+store1:
+	VADDPS        Z2, Z1, Z1
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z4, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y2
+	VADDPS        Y2, Y1, Y1
+	MOVQ          n+32(FP), R9
+	IMUL3Q        $0x00000002, R9, R9
+	NEGQ          R9
+	ADDQ          R9, AX
+	MOVQ          ys+48(FP), SI
+	SHLQ          $0x02, SI
+	VEXTRACTF32X4 $0x01, Y1, X2
+	VADDPS        X2, X1, X1
+	VMOVHLPS      X1, X1, X2
+	VADDPS        X2, X1, X1
+	VMOVSHDUP     X1, X2
+	VADDSS        X2, X1, X1
+	VADDSS        (DX), X1, X1
+	VMOVSS        X1, (DX)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func bf16avx512R2(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX512F, AVX512VL, MMX+
+TEXT ·bf16avx512R2(SB), NOSPLIT, $0-64
+	MOVQ   w+0(FP), AX
+	MOVQ   rb+8(FP), CX
+	MOVQ   y+40(FP), DX
+	MOVQ   nrows+56(FP), BX
+	LEAQ   (CX)(CX*2), SI
+	MOVQ   k+24(FP), R10
+	SHLQ   $0x02, R10
+	VPXORD Z0, Z0, Z0
+
+rows4:
+	CMPQ    BX, $0x04
+	JL      rows1
+	MOVQ    x+16(FP), R8
+	MOVQ    n+32(FP), R9
+	MOVQ    CX, DI
+	SHLQ    $0x02, DI
+	ADDQ    AX, DI
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z0, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z0, Z7
+	VMOVAPS Z0, Z8
+
+loop4:
+	TESTQ       R9, R9
+	JZ          store4
+	PREFETCHT0  (DI)
+	PREFETCHT0  (DI)(CX*1)
+	PREFETCHT0  (DI)(CX*2)
+	PREFETCHT0  (DI)(SI*1)
+	VMOVUPS     (R8), Z9
+	VMOVUPS     (R8)(R10*1), Z10
+	VPMOVZXWD   (AX), Z11
+	VPSLLD      $0x10, Z11, Z11
+	VFMADD231PS Z9, Z11, Z1
+	VFMADD231PS Z10, Z11, Z2
+	VPMOVZXWD   (AX)(CX*1), Z11
+	VPSLLD      $0x10, Z11, Z11
+	VFMADD231PS Z9, Z11, Z3
+	VFMADD231PS Z10, Z11, Z4
+	VPMOVZXWD   (AX)(CX*2), Z11
+	VPSLLD      $0x10, Z11, Z11
+	VFMADD231PS Z9, Z11, Z5
+	VFMADD231PS Z10, Z11, Z6
+	VPMOVZXWD   (AX)(SI*1), Z11
+	VPSLLD      $0x10, Z11, Z11
+	VFMADD231PS Z9, Z11, Z7
+	VFMADD231PS Z10, Z11, Z8
+	ADDQ        $0x00000020, AX
+	ADDQ        $0x00000020, DI
+	ADDQ        $0x00000040, R8
+	SUBQ        $0x00000010, R9
+	JMP         loop4
+
+store4:
+	VEXTRACTF64X4 $0x01, Z1, Y9
+	VADDPS        Y9, Y1, Y1
+	VEXTRACTF64X4 $0x01, Z2, Y9
+	VADDPS        Y9, Y2, Y2
+	VEXTRACTF64X4 $0x01, Z3, Y9
+	VADDPS        Y9, Y3, Y3
+	VEXTRACTF64X4 $0x01, Z4, Y9
+	VADDPS        Y9, Y4, Y4
+	VEXTRACTF64X4 $0x01, Z5, Y9
+	VADDPS        Y9, Y5, Y5
+	VEXTRACTF64X4 $0x01, Z6, Y9
+	VADDPS        Y9, Y6, Y6
+	VEXTRACTF64X4 $0x01, Z7, Y9
+	VADDPS        Y9, Y7, Y7
+	VEXTRACTF64X4 $0x01, Z8, Y9
+	VADDPS        Y9, Y8, Y8
+	MOVQ          n+32(FP), R9
+	IMUL3Q        $0x00000002, R9, R9
+	NEGQ          R9
+	ADDQ          R9, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y1, X9
+	VADDPS        X9, X1, X1
+	VMOVHLPS      X1, X1, X9
+	VADDPS        X9, X1, X1
+	VMOVSHDUP     X1, X9
+	VADDSS        X9, X1, X1
+	VADDSS        (DX), X1, X1
+	VMOVSS        X1, (DX)
+	VEXTRACTF32X4 $0x01, Y2, X1
+	VADDPS        X1, X2, X2
+	VMOVHLPS      X2, X2, X1
+	VADDPS        X1, X2, X2
+	VMOVSHDUP     X2, X1
+	VADDSS        X1, X2, X2
+	VADDSS        (DX)(DI*1), X2, X2
+	VMOVSS        X2, (DX)(DI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y3, X1
+	VADDPS        X1, X3, X3
+	VMOVHLPS      X3, X3, X1
+	VADDPS        X1, X3, X3
+	VMOVSHDUP     X3, X1
+	VADDSS        X1, X3, X3
+	VADDSS        (DX), X3, X3
+	VMOVSS        X3, (DX)
+	VEXTRACTF32X4 $0x01, Y4, X1
+	VADDPS        X1, X4, X4
+	VMOVHLPS      X4, X4, X1
+	VADDPS        X1, X4, X4
+	VMOVSHDUP     X4, X1
+	VADDSS        X1, X4, X4
+	VADDSS        (DX)(DI*1), X4, X4
+	VMOVSS        X4, (DX)(DI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y5, X1
+	VADDPS        X1, X5, X5
+	VMOVHLPS      X5, X5, X1
+	VADDPS        X1, X5, X5
+	VMOVSHDUP     X5, X1
+	VADDSS        X1, X5, X5
+	VADDSS        (DX), X5, X5
+	VMOVSS        X5, (DX)
+	VEXTRACTF32X4 $0x01, Y6, X1
+	VADDPS        X1, X6, X6
+	VMOVHLPS      X6, X6, X1
+	VADDPS        X1, X6, X6
+	VMOVSHDUP     X6, X1
+	VADDSS        X1, X6, X6
+	VADDSS        (DX)(DI*1), X6, X6
+	VMOVSS        X6, (DX)(DI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y7, X1
+	VADDPS        X1, X7, X7
+	VMOVHLPS      X7, X7, X1
+	VADDPS        X1, X7, X7
+	VMOVSHDUP     X7, X1
+	VADDSS        X1, X7, X7
+	VADDSS        (DX), X7, X7
+	VMOVSS        X7, (DX)
+	VEXTRACTF32X4 $0x01, Y8, X1
+	VADDPS        X1, X8, X8
+	VMOVHLPS      X8, X8, X1
+	VADDPS        X1, X8, X8
+	VMOVSHDUP     X8, X1
+	VADDSS        X1, X8, X8
+	VADDSS        (DX)(DI*1), X8, X8
+	VMOVSS        X8, (DX)(DI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	SUBQ          $0x04, BX
+	JMP           rows4
+
+rows1:
+	CMPQ    BX, $0x01
+	JL      end
+	MOVQ    x+16(FP), R8
+	MOVQ    n+32(FP), R9
+	MOVQ    CX, DI
+	ADDQ    AX, DI
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z0, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z0, Z7
+	VMOVAPS Z0, Z8
+
+loop1:
+	TESTQ       R9, R9
+	JZ          store1
+	PREFETCHT0  (DI)
+	PREFETCHT0  64(DI)
+	VMOVUPS     (R8), Z9
+	VMOVUPS     (R8)(R10*1), Z10
+	VPMOVZXWD   (AX), Z11
+	VPSLLD      $0x10, Z11, Z11
+	VFMADD231PS Z9, Z11, Z1
+	VFMADD231PS Z10, Z11, Z2
+	VMOVUPS     64(R8), Z9
+	VMOVUPS     64(R8)(R10*1), Z10
+	VPMOVZXWD   32(AX), Z11
+	VPSLLD      $0x10, Z11, Z11
+	VFMADD231PS Z9, Z11, Z3
+	VFMADD231PS Z10, Z11, Z4
+	VMOVUPS     128(R8), Z9
+	VMOVUPS     128(R8)(R10*1), Z10
+	VPMOVZXWD   64(AX), Z11
+	VPSLLD      $0x10, Z11, Z11
+	VFMADD231PS Z9, Z11, Z5
+	VFMADD231PS Z10, Z11, Z6
+	VMOVUPS     192(R8), Z9
+	VMOVUPS     192(R8)(R10*1), Z10
+	VPMOVZXWD   96(AX), Z11
+	VPSLLD      $0x10, Z11, Z11
+	VFMADD231PS Z9, Z11, Z7
+	VFMADD231PS Z10, Z11, Z8
+	ADDQ        $0x00000080, AX
+	ADDQ        $0x00000080, DI
+	ADDQ        $0x00000100, R8
+	SUBQ        $0x00000040, R9
+	JMP         loop1
+
+store1:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z7, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y3
+	VADDPS        Y3, Y1, Y1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z6, Z2, Z2
+	VADDPS        Z8, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z2, Y3
+	VADDPS        Y3, Y2, Y2
+	MOVQ          n+32(FP), R9
+	IMUL3Q        $0x00000002, R9, R9
+	NEGQ          R9
+	ADDQ          R9, AX
+	MOVQ          ys+48(FP), SI
+	SHLQ          $0x02, SI
+	VEXTRACTF32X4 $0x01, Y1, X3
+	VADDPS        X3, X1, X1
+	VMOVHLPS      X1, X1, X3
+	VADDPS        X3, X1, X1
+	VMOVSHDUP     X1, X3
+	VADDSS        X3, X1, X1
+	VADDSS        (DX), X1, X1
+	VMOVSS        X1, (DX)
+	VEXTRACTF32X4 $0x01, Y2, X1
+	VADDPS        X1, X2, X2
+	VMOVHLPS      X2, X2, X1
+	VADDPS        X1, X2, X2
+	VMOVSHDUP     X2, X1
+	VADDSS        X1, X2, X2
+	VADDSS        (DX)(SI*1), X2, X2
+	VMOVSS        X2, (DX)(SI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func bf16avx512R3(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX512F, AVX512VL, MMX+
+TEXT ·bf16avx512R3(SB), NOSPLIT, $0-64
+	MOVQ   w+0(FP), AX
+	MOVQ   rb+8(FP), CX
+	MOVQ   y+40(FP), DX
+	MOVQ   nrows+56(FP), BX
+	LEAQ   (CX)(CX*2), SI
+	MOVQ   k+24(FP), R10
+	SHLQ   $0x02, R10
+	VPXORD Z0, Z0, Z0
+
+rows4:
+	CMPQ    BX, $0x04
+	JL      rows1
+	MOVQ    x+16(FP), R8
+	MOVQ    n+32(FP), R9
+	MOVQ    CX, DI
+	SHLQ    $0x02, DI
+	ADDQ    AX, DI
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z0, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z0, Z7
+	VMOVAPS Z0, Z8
+	VMOVAPS Z0, Z9
+	VMOVAPS Z0, Z10
+	VMOVAPS Z0, Z11
+	VMOVAPS Z0, Z12
+
+loop4:
+	TESTQ       R9, R9
+	JZ          store4
+	PREFETCHT0  (DI)
+	PREFETCHT0  (DI)(CX*1)
+	PREFETCHT0  (DI)(CX*2)
+	PREFETCHT0  (DI)(SI*1)
+	VMOVUPS     (R8), Z13
+	VMOVUPS     (R8)(R10*1), Z14
+	VMOVUPS     (R8)(R10*2), Z15
+	VPMOVZXWD   (AX), Z16
+	VPSLLD      $0x10, Z16, Z16
+	VFMADD231PS Z13, Z16, Z1
+	VFMADD231PS Z14, Z16, Z2
+	VFMADD231PS Z15, Z16, Z3
+	VPMOVZXWD   (AX)(CX*1), Z16
+	VPSLLD      $0x10, Z16, Z16
+	VFMADD231PS Z13, Z16, Z4
+	VFMADD231PS Z14, Z16, Z5
+	VFMADD231PS Z15, Z16, Z6
+	VPMOVZXWD   (AX)(CX*2), Z16
+	VPSLLD      $0x10, Z16, Z16
+	VFMADD231PS Z13, Z16, Z7
+	VFMADD231PS Z14, Z16, Z8
+	VFMADD231PS Z15, Z16, Z9
+	VPMOVZXWD   (AX)(SI*1), Z16
+	VPSLLD      $0x10, Z16, Z16
+	VFMADD231PS Z13, Z16, Z10
+	VFMADD231PS Z14, Z16, Z11
+	VFMADD231PS Z15, Z16, Z12
+	ADDQ        $0x00000020, AX
+	ADDQ        $0x00000020, DI
+	ADDQ        $0x00000040, R8
+	SUBQ        $0x00000010, R9
+	JMP         loop4
+
+store4:
+	VEXTRACTF64X4 $0x01, Z1, Y13
+	VADDPS        Y13, Y1, Y1
+	VEXTRACTF64X4 $0x01, Z2, Y13
+	VADDPS        Y13, Y2, Y2
+	VEXTRACTF64X4 $0x01, Z3, Y13
+	VADDPS        Y13, Y3, Y3
+	VEXTRACTF64X4 $0x01, Z4, Y13
+	VADDPS        Y13, Y4, Y4
+	VEXTRACTF64X4 $0x01, Z5, Y13
+	VADDPS        Y13, Y5, Y5
+	VEXTRACTF64X4 $0x01, Z6, Y13
+	VADDPS        Y13, Y6, Y6
+	VEXTRACTF64X4 $0x01, Z7, Y13
+	VADDPS        Y13, Y7, Y7
+	VEXTRACTF64X4 $0x01, Z8, Y13
+	VADDPS        Y13, Y8, Y8
+	VEXTRACTF64X4 $0x01, Z9, Y13
+	VADDPS        Y13, Y9, Y9
+	VEXTRACTF64X4 $0x01, Z10, Y13
+	VADDPS        Y13, Y10, Y10
+	VEXTRACTF64X4 $0x01, Z11, Y13
+	VADDPS        Y13, Y11, Y11
+	VEXTRACTF64X4 $0x01, Z12, Y13
+	VADDPS        Y13, Y12, Y12
+	MOVQ          n+32(FP), R9
+	IMUL3Q        $0x00000002, R9, R9
+	NEGQ          R9
+	ADDQ          R9, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y1, X13
+	VADDPS        X13, X1, X1
+	VMOVHLPS      X1, X1, X13
+	VADDPS        X13, X1, X1
+	VMOVSHDUP     X1, X13
+	VADDSS        X13, X1, X1
+	VADDSS        (DX), X1, X1
+	VMOVSS        X1, (DX)
+	VEXTRACTF32X4 $0x01, Y2, X1
+	VADDPS        X1, X2, X2
+	VMOVHLPS      X2, X2, X1
+	VADDPS        X1, X2, X2
+	VMOVSHDUP     X2, X1
+	VADDSS        X1, X2, X2
+	VADDSS        (DX)(DI*1), X2, X2
+	VMOVSS        X2, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y3, X1
+	VADDPS        X1, X3, X3
+	VMOVHLPS      X3, X3, X1
+	VADDPS        X1, X3, X3
+	VMOVSHDUP     X3, X1
+	VADDSS        X1, X3, X3
+	VADDSS        (DX)(DI*2), X3, X3
+	VMOVSS        X3, (DX)(DI*2)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y4, X1
+	VADDPS        X1, X4, X4
+	VMOVHLPS      X4, X4, X1
+	VADDPS        X1, X4, X4
+	VMOVSHDUP     X4, X1
+	VADDSS        X1, X4, X4
+	VADDSS        (DX), X4, X4
+	VMOVSS        X4, (DX)
+	VEXTRACTF32X4 $0x01, Y5, X1
+	VADDPS        X1, X5, X5
+	VMOVHLPS      X5, X5, X1
+	VADDPS        X1, X5, X5
+	VMOVSHDUP     X5, X1
+	VADDSS        X1, X5, X5
+	VADDSS        (DX)(DI*1), X5, X5
+	VMOVSS        X5, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y6, X1
+	VADDPS        X1, X6, X6
+	VMOVHLPS      X6, X6, X1
+	VADDPS        X1, X6, X6
+	VMOVSHDUP     X6, X1
+	VADDSS        X1, X6, X6
+	VADDSS        (DX)(DI*2), X6, X6
+	VMOVSS        X6, (DX)(DI*2)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y7, X1
+	VADDPS        X1, X7, X7
+	VMOVHLPS      X7, X7, X1
+	VADDPS        X1, X7, X7
+	VMOVSHDUP     X7, X1
+	VADDSS        X1, X7, X7
+	VADDSS        (DX), X7, X7
+	VMOVSS        X7, (DX)
+	VEXTRACTF32X4 $0x01, Y8, X1
+	VADDPS        X1, X8, X8
+	VMOVHLPS      X8, X8, X1
+	VADDPS        X1, X8, X8
+	VMOVSHDUP     X8, X1
+	VADDSS        X1, X8, X8
+	VADDSS        (DX)(DI*1), X8, X8
+	VMOVSS        X8, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y9, X1
+	VADDPS        X1, X9, X9
+	VMOVHLPS      X9, X9, X1
+	VADDPS        X1, X9, X9
+	VMOVSHDUP     X9, X1
+	VADDSS        X1, X9, X9
+	VADDSS        (DX)(DI*2), X9, X9
+	VMOVSS        X9, (DX)(DI*2)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y10, X1
+	VADDPS        X1, X10, X10
+	VMOVHLPS      X10, X10, X1
+	VADDPS        X1, X10, X10
+	VMOVSHDUP     X10, X1
+	VADDSS        X1, X10, X10
+	VADDSS        (DX), X10, X10
+	VMOVSS        X10, (DX)
+	VEXTRACTF32X4 $0x01, Y11, X1
+	VADDPS        X1, X11, X11
+	VMOVHLPS      X11, X11, X1
+	VADDPS        X1, X11, X11
+	VMOVSHDUP     X11, X1
+	VADDSS        X1, X11, X11
+	VADDSS        (DX)(DI*1), X11, X11
+	VMOVSS        X11, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y12, X1
+	VADDPS        X1, X12, X12
+	VMOVHLPS      X12, X12, X1
+	VADDPS        X1, X12, X12
+	VMOVSHDUP     X12, X1
+	VADDSS        X1, X12, X12
+	VADDSS        (DX)(DI*2), X12, X12
+	VMOVSS        X12, (DX)(DI*2)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	SUBQ          $0x04, BX
+	JMP           rows4
+
+rows1:
+	CMPQ    BX, $0x01
+	JL      end
+	MOVQ    x+16(FP), R8
+	MOVQ    n+32(FP), R9
+	MOVQ    CX, DI
+	ADDQ    AX, DI
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z0, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z0, Z7
+	VMOVAPS Z0, Z8
+	VMOVAPS Z0, Z9
+	VMOVAPS Z0, Z10
+	VMOVAPS Z0, Z11
+	VMOVAPS Z0, Z12
+
+loop1:
+	TESTQ       R9, R9
+	JZ          store1
+	PREFETCHT0  (DI)
+	PREFETCHT0  64(DI)
+	VMOVUPS     (R8), Z13
+	VMOVUPS     (R8)(R10*1), Z14
+	VMOVUPS     (R8)(R10*2), Z15
+	VPMOVZXWD   (AX), Z16
+	VPSLLD      $0x10, Z16, Z16
+	VFMADD231PS Z13, Z16, Z1
+	VFMADD231PS Z14, Z16, Z2
+	VFMADD231PS Z15, Z16, Z3
+	VMOVUPS     64(R8), Z13
+	VMOVUPS     64(R8)(R10*1), Z14
+	VMOVUPS     64(R8)(R10*2), Z15
+	VPMOVZXWD   32(AX), Z16
+	VPSLLD      $0x10, Z16, Z16
+	VFMADD231PS Z13, Z16, Z4
+	VFMADD231PS Z14, Z16, Z5
+	VFMADD231PS Z15, Z16, Z6
+	VMOVUPS     128(R8), Z13
+	VMOVUPS     128(R8)(R10*1), Z14
+	VMOVUPS     128(R8)(R10*2), Z15
+	VPMOVZXWD   64(AX), Z16
+	VPSLLD      $0x10, Z16, Z16
+	VFMADD231PS Z13, Z16, Z7
+	VFMADD231PS Z14, Z16, Z8
+	VFMADD231PS Z15, Z16, Z9
+	VMOVUPS     192(R8), Z13
+	VMOVUPS     192(R8)(R10*1), Z14
+	VMOVUPS     192(R8)(R10*2), Z15
+	VPMOVZXWD   96(AX), Z16
+	VPSLLD      $0x10, Z16, Z16
+	VFMADD231PS Z13, Z16, Z10
+	VFMADD231PS Z14, Z16, Z11
+	VFMADD231PS Z15, Z16, Z12
+	ADDQ        $0x00000080, AX
+	ADDQ        $0x00000080, DI
+	ADDQ        $0x00000100, R8
+	SUBQ        $0x00000040, R9
+	JMP         loop1
+
+store1:
+	VADDPS        Z4, Z1, Z1
+	VADDPS        Z7, Z1, Z1
+	VADDPS        Z10, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y4
+	VADDPS        Y4, Y1, Y1
+	VADDPS        Z5, Z2, Z2
+	VADDPS        Z8, Z2, Z2
+	VADDPS        Z11, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z2, Y4
+	VADDPS        Y4, Y2, Y2
+	VADDPS        Z6, Z3, Z3
+	VADDPS        Z9, Z3, Z3
+	VADDPS        Z12, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z3, Y4
+	VADDPS        Y4, Y3, Y3
+	MOVQ          n+32(FP), R9
+	IMUL3Q        $0x00000002, R9, R9
+	NEGQ          R9
+	ADDQ          R9, AX
+	MOVQ          ys+48(FP), SI
+	SHLQ          $0x02, SI
+	VEXTRACTF32X4 $0x01, Y1, X4
+	VADDPS        X4, X1, X1
+	VMOVHLPS      X1, X1, X4
+	VADDPS        X4, X1, X1
+	VMOVSHDUP     X1, X4
+	VADDSS        X4, X1, X1
+	VADDSS        (DX), X1, X1
+	VMOVSS        X1, (DX)
+	VEXTRACTF32X4 $0x01, Y2, X1
+	VADDPS        X1, X2, X2
+	VMOVHLPS      X2, X2, X1
+	VADDPS        X1, X2, X2
+	VMOVSHDUP     X2, X1
+	VADDSS        X1, X2, X2
+	VADDSS        (DX)(SI*1), X2, X2
+	VMOVSS        X2, (DX)(SI*1)
+	VEXTRACTF32X4 $0x01, Y3, X1
+	VADDPS        X1, X3, X3
+	VMOVHLPS      X3, X3, X1
+	VADDPS        X1, X3, X3
+	VMOVSHDUP     X3, X1
+	VADDSS        X1, X3, X3
+	VADDSS        (DX)(SI*2), X3, X3
+	VMOVSS        X3, (DX)(SI*2)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+// func bf16avx512R4(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
+// Requires: AVX, AVX512F, AVX512VL, MMX+
+TEXT ·bf16avx512R4(SB), NOSPLIT, $0-64
+	MOVQ   w+0(FP), AX
+	MOVQ   rb+8(FP), CX
+	MOVQ   y+40(FP), DX
+	MOVQ   nrows+56(FP), BX
+	LEAQ   (CX)(CX*2), SI
+	MOVQ   k+24(FP), R10
+	SHLQ   $0x02, R10
+	VPXORD Z0, Z0, Z0
+
+rows4:
+	CMPQ    BX, $0x04
+	JL      rows1
+	MOVQ    x+16(FP), R8
+	MOVQ    n+32(FP), R9
+	LEAQ    (R8)(R10*2), R11
+	ADDQ    R10, R11
+	MOVQ    CX, DI
+	SHLQ    $0x02, DI
+	ADDQ    AX, DI
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z0, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z0, Z7
+	VMOVAPS Z0, Z8
+	VMOVAPS Z0, Z9
+	VMOVAPS Z0, Z10
+	VMOVAPS Z0, Z11
+	VMOVAPS Z0, Z12
+	VMOVAPS Z0, Z13
+	VMOVAPS Z0, Z14
+	VMOVAPS Z0, Z15
+	VMOVAPS Z0, Z16
+
+loop4:
+	TESTQ       R9, R9
+	JZ          store4
+	PREFETCHT0  (DI)
+	PREFETCHT0  (DI)(CX*1)
+	PREFETCHT0  (DI)(CX*2)
+	PREFETCHT0  (DI)(SI*1)
+	VMOVUPS     (R8), Z17
+	VMOVUPS     (R8)(R10*1), Z18
+	VMOVUPS     (R8)(R10*2), Z19
+	VMOVUPS     (R11), Z20
+	VPMOVZXWD   (AX), Z21
+	VPSLLD      $0x10, Z21, Z21
+	VFMADD231PS Z17, Z21, Z1
+	VFMADD231PS Z18, Z21, Z2
+	VFMADD231PS Z19, Z21, Z3
+	VFMADD231PS Z20, Z21, Z4
+	VPMOVZXWD   (AX)(CX*1), Z21
+	VPSLLD      $0x10, Z21, Z21
+	VFMADD231PS Z17, Z21, Z5
+	VFMADD231PS Z18, Z21, Z6
+	VFMADD231PS Z19, Z21, Z7
+	VFMADD231PS Z20, Z21, Z8
+	VPMOVZXWD   (AX)(CX*2), Z21
+	VPSLLD      $0x10, Z21, Z21
+	VFMADD231PS Z17, Z21, Z9
+	VFMADD231PS Z18, Z21, Z10
+	VFMADD231PS Z19, Z21, Z11
+	VFMADD231PS Z20, Z21, Z12
+	VPMOVZXWD   (AX)(SI*1), Z21
+	VPSLLD      $0x10, Z21, Z21
+	VFMADD231PS Z17, Z21, Z13
+	VFMADD231PS Z18, Z21, Z14
+	VFMADD231PS Z19, Z21, Z15
+	VFMADD231PS Z20, Z21, Z16
+	ADDQ        $0x00000020, AX
+	ADDQ        $0x00000020, DI
+	ADDQ        $0x00000040, R8
+	ADDQ        $0x00000040, R11
+	SUBQ        $0x00000010, R9
+	JMP         loop4
+
+store4:
+	VEXTRACTF64X4 $0x01, Z1, Y17
+	VADDPS        Y17, Y1, Y1
+	VEXTRACTF64X4 $0x01, Z2, Y17
+	VADDPS        Y17, Y2, Y2
+	VEXTRACTF64X4 $0x01, Z3, Y17
+	VADDPS        Y17, Y3, Y3
+	VEXTRACTF64X4 $0x01, Z4, Y17
+	VADDPS        Y17, Y4, Y4
+	VEXTRACTF64X4 $0x01, Z5, Y17
+	VADDPS        Y17, Y5, Y5
+	VEXTRACTF64X4 $0x01, Z6, Y17
+	VADDPS        Y17, Y6, Y6
+	VEXTRACTF64X4 $0x01, Z7, Y17
+	VADDPS        Y17, Y7, Y7
+	VEXTRACTF64X4 $0x01, Z8, Y17
+	VADDPS        Y17, Y8, Y8
+	VEXTRACTF64X4 $0x01, Z9, Y17
+	VADDPS        Y17, Y9, Y9
+	VEXTRACTF64X4 $0x01, Z10, Y17
+	VADDPS        Y17, Y10, Y10
+	VEXTRACTF64X4 $0x01, Z11, Y17
+	VADDPS        Y17, Y11, Y11
+	VEXTRACTF64X4 $0x01, Z12, Y17
+	VADDPS        Y17, Y12, Y12
+	VEXTRACTF64X4 $0x01, Z13, Y17
+	VADDPS        Y17, Y13, Y13
+	VEXTRACTF64X4 $0x01, Z14, Y17
+	VADDPS        Y17, Y14, Y14
+	VEXTRACTF64X4 $0x01, Z15, Y17
+	VADDPS        Y17, Y15, Y15
+	VEXTRACTF64X4 $0x01, Z16, Y17
+	VADDPS        Y17, Y16, Y16
+	MOVQ          n+32(FP), R9
+	IMUL3Q        $0x00000002, R9, R9
+	NEGQ          R9
+	ADDQ          R9, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y1, X17
+	VADDPS        X17, X1, X1
+	VMOVHLPS      X1, X1, X17
+	VADDPS        X17, X1, X1
+	VMOVSHDUP     X1, X17
+	VADDSS        X17, X1, X1
+	VADDSS        (DX), X1, X1
+	VMOVSS        X1, (DX)
+	VEXTRACTF32X4 $0x01, Y2, X1
+	VADDPS        X1, X2, X2
+	VMOVHLPS      X2, X2, X1
+	VADDPS        X1, X2, X2
+	VMOVSHDUP     X2, X1
+	VADDSS        X1, X2, X2
+	VADDSS        (DX)(DI*1), X2, X2
+	VMOVSS        X2, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y3, X1
+	VADDPS        X1, X3, X3
+	VMOVHLPS      X3, X3, X1
+	VADDPS        X1, X3, X3
+	VMOVSHDUP     X3, X1
+	VADDSS        X1, X3, X3
+	VADDSS        (DX)(DI*2), X3, X3
+	VMOVSS        X3, (DX)(DI*2)
+	VEXTRACTF32X4 $0x01, Y4, X1
+	VADDPS        X1, X4, X4
+	VMOVHLPS      X4, X4, X1
+	VADDPS        X1, X4, X4
+	VMOVSHDUP     X4, X1
+	VADDSS        X1, X4, X4
+	IMUL3Q        $0x00000003, DI, DI
+	VADDSS        (DX)(DI*1), X4, X4
+	VMOVSS        X4, (DX)(DI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y5, X1
+	VADDPS        X1, X5, X5
+	VMOVHLPS      X5, X5, X1
+	VADDPS        X1, X5, X5
+	VMOVSHDUP     X5, X1
+	VADDSS        X1, X5, X5
+	VADDSS        (DX), X5, X5
+	VMOVSS        X5, (DX)
+	VEXTRACTF32X4 $0x01, Y6, X1
+	VADDPS        X1, X6, X6
+	VMOVHLPS      X6, X6, X1
+	VADDPS        X1, X6, X6
+	VMOVSHDUP     X6, X1
+	VADDSS        X1, X6, X6
+	VADDSS        (DX)(DI*1), X6, X6
+	VMOVSS        X6, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y7, X1
+	VADDPS        X1, X7, X7
+	VMOVHLPS      X7, X7, X1
+	VADDPS        X1, X7, X7
+	VMOVSHDUP     X7, X1
+	VADDSS        X1, X7, X7
+	VADDSS        (DX)(DI*2), X7, X7
+	VMOVSS        X7, (DX)(DI*2)
+	VEXTRACTF32X4 $0x01, Y8, X1
+	VADDPS        X1, X8, X8
+	VMOVHLPS      X8, X8, X1
+	VADDPS        X1, X8, X8
+	VMOVSHDUP     X8, X1
+	VADDSS        X1, X8, X8
+	IMUL3Q        $0x00000003, DI, DI
+	VADDSS        (DX)(DI*1), X8, X8
+	VMOVSS        X8, (DX)(DI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y9, X1
+	VADDPS        X1, X9, X9
+	VMOVHLPS      X9, X9, X1
+	VADDPS        X1, X9, X9
+	VMOVSHDUP     X9, X1
+	VADDSS        X1, X9, X9
+	VADDSS        (DX), X9, X9
+	VMOVSS        X9, (DX)
+	VEXTRACTF32X4 $0x01, Y10, X1
+	VADDPS        X1, X10, X10
+	VMOVHLPS      X10, X10, X1
+	VADDPS        X1, X10, X10
+	VMOVSHDUP     X10, X1
+	VADDSS        X1, X10, X10
+	VADDSS        (DX)(DI*1), X10, X10
+	VMOVSS        X10, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y11, X1
+	VADDPS        X1, X11, X11
+	VMOVHLPS      X11, X11, X1
+	VADDPS        X1, X11, X11
+	VMOVSHDUP     X11, X1
+	VADDSS        X1, X11, X11
+	VADDSS        (DX)(DI*2), X11, X11
+	VMOVSS        X11, (DX)(DI*2)
+	VEXTRACTF32X4 $0x01, Y12, X1
+	VADDPS        X1, X12, X12
+	VMOVHLPS      X12, X12, X1
+	VADDPS        X1, X12, X12
+	VMOVSHDUP     X12, X1
+	VADDSS        X1, X12, X12
+	IMUL3Q        $0x00000003, DI, DI
+	VADDSS        (DX)(DI*1), X12, X12
+	VMOVSS        X12, (DX)(DI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	MOVQ          ys+48(FP), DI
+	SHLQ          $0x02, DI
+	VEXTRACTF32X4 $0x01, Y13, X1
+	VADDPS        X1, X13, X13
+	VMOVHLPS      X13, X13, X1
+	VADDPS        X1, X13, X13
+	VMOVSHDUP     X13, X1
+	VADDSS        X1, X13, X13
+	VADDSS        (DX), X13, X13
+	VMOVSS        X13, (DX)
+	VEXTRACTF32X4 $0x01, Y14, X1
+	VADDPS        X1, X14, X14
+	VMOVHLPS      X14, X14, X1
+	VADDPS        X1, X14, X14
+	VMOVSHDUP     X14, X1
+	VADDSS        X1, X14, X14
+	VADDSS        (DX)(DI*1), X14, X14
+	VMOVSS        X14, (DX)(DI*1)
+	VEXTRACTF32X4 $0x01, Y15, X1
+	VADDPS        X1, X15, X15
+	VMOVHLPS      X15, X15, X1
+	VADDPS        X1, X15, X15
+	VMOVSHDUP     X15, X1
+	VADDSS        X1, X15, X15
+	VADDSS        (DX)(DI*2), X15, X15
+	VMOVSS        X15, (DX)(DI*2)
+	VEXTRACTF32X4 $0x01, Y16, X1
+	VADDPS        X1, X16, X16
+	VMOVHLPS      X16, X16, X1
+	VADDPS        X1, X16, X16
+	VMOVSHDUP     X16, X1
+	VADDSS        X1, X16, X16
+	IMUL3Q        $0x00000003, DI, DI
+	VADDSS        (DX)(DI*1), X16, X16
+	VMOVSS        X16, (DX)(DI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	SUBQ          $0x04, BX
+	JMP           rows4
+
+rows1:
+	CMPQ    BX, $0x01
+	JL      end
+	MOVQ    x+16(FP), R8
+	MOVQ    n+32(FP), R9
+	LEAQ    (R8)(R10*2), R11
+	ADDQ    R10, R11
+	MOVQ    CX, DI
+	ADDQ    AX, DI
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z0, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z0, Z7
+	VMOVAPS Z0, Z8
+
+loop1:
+	TESTQ       R9, R9
+	JZ          store1
+	PREFETCHT0  (DI)
+	VMOVUPS     (R8), Z9
+	VMOVUPS     (R8)(R10*1), Z10
+	VMOVUPS     (R8)(R10*2), Z11
+	VMOVUPS     (R11), Z12
+	VPMOVZXWD   (AX), Z13
+	VPSLLD      $0x10, Z13, Z13
+	VFMADD231PS Z9, Z13, Z1
+	VFMADD231PS Z10, Z13, Z2
+	VFMADD231PS Z11, Z13, Z3
+	VFMADD231PS Z12, Z13, Z4
+	VMOVUPS     64(R8), Z9
+	VMOVUPS     64(R8)(R10*1), Z10
+	VMOVUPS     64(R8)(R10*2), Z11
+	VMOVUPS     64(R11), Z12
+	VPMOVZXWD   32(AX), Z13
+	VPSLLD      $0x10, Z13, Z13
+	VFMADD231PS Z9, Z13, Z5
+	VFMADD231PS Z10, Z13, Z6
+	VFMADD231PS Z11, Z13, Z7
+	VFMADD231PS Z12, Z13, Z8
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000080, R8
+	ADDQ        $0x00000080, R11
+	SUBQ        $0x00000020, R9
+	JMP         loop1
+
+store1:
+	VADDPS        Z5, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y5
+	VADDPS        Y5, Y1, Y1
+	VADDPS        Z6, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z2, Y5
+	VADDPS        Y5, Y2, Y2
+	VADDPS        Z7, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z3, Y5
+	VADDPS        Y5, Y3, Y3
+	VADDPS        Z8, Z4, Z4
+	VEXTRACTF64X4 $0x01, Z4, Y5
+	VADDPS        Y5, Y4, Y4
+	MOVQ          n+32(FP), R9
+	IMUL3Q        $0x00000002, R9, R9
+	NEGQ          R9
+	ADDQ          R9, AX
+	MOVQ          ys+48(FP), SI
+	SHLQ          $0x02, SI
+	VEXTRACTF32X4 $0x01, Y1, X5
+	VADDPS        X5, X1, X1
+	VMOVHLPS      X1, X1, X5
+	VADDPS        X5, X1, X1
+	VMOVSHDUP     X1, X5
+	VADDSS        X5, X1, X1
+	VADDSS        (DX), X1, X1
+	VMOVSS        X1, (DX)
+	VEXTRACTF32X4 $0x01, Y2, X1
+	VADDPS        X1, X2, X2
+	VMOVHLPS      X2, X2, X1
+	VADDPS        X1, X2, X2
+	VMOVSHDUP     X2, X1
+	VADDSS        X1, X2, X2
+	VADDSS        (DX)(SI*1), X2, X2
+	VMOVSS        X2, (DX)(SI*1)
+	VEXTRACTF32X4 $0x01, Y3, X1
+	VADDPS        X1, X3, X3
+	VMOVHLPS      X3, X3, X1
+	VADDPS        X1, X3, X3
+	VMOVSHDUP     X3, X1
+	VADDSS        X1, X3, X3
+	VADDSS        (DX)(SI*2), X3, X3
+	VMOVSS        X3, (DX)(SI*2)
+	VEXTRACTF32X4 $0x01, Y4, X1
+	VADDPS        X1, X4, X4
+	VMOVHLPS      X4, X4, X1
+	VADDPS        X1, X4, X4
+	VMOVSHDUP     X4, X1
+	VADDSS        X1, X4, X4
+	IMUL3Q        $0x00000003, SI, SI
+	VADDSS        (DX)(SI*1), X4, X4
+	VMOVSS        X4, (DX)(SI*1)
+	ADDQ          $0x04, DX
+	ADDQ          CX, AX
+	SUBQ          $0x01, BX
+	JMP           rows1
+
+end:
+	VZEROUPPER
+	RET
+
+DATA packPerm<>+0(SB)/4, $0x00000000
+DATA packPerm<>+4(SB)/4, $0x00000004
+DATA packPerm<>+8(SB)/4, $0x00000001
+DATA packPerm<>+12(SB)/4, $0x00000005
+DATA packPerm<>+16(SB)/4, $0x00000002
+DATA packPerm<>+20(SB)/4, $0x00000006
+DATA packPerm<>+24(SB)/4, $0x00000003
+DATA packPerm<>+28(SB)/4, $0x00000007
+GLOBL packPerm<>(SB), RODATA|NOPTR, $32
+
+// func quantQ8avx2(x *float32, nb int, q *int8, d *float32, s *float32)
+// Requires: AVX, AVX2, F16C
+TEXT ·quantQ8avx2(SB), NOSPLIT, $0-40
+	MOVQ         x+0(FP), AX
+	MOVQ         nb+8(FP), CX
+	MOVQ         q+16(FP), DX
+	MOVQ         d+24(FP), BX
+	MOVQ         s+32(FP), SI
+	MOVL         $0x7fffffff, DI
+	VMOVD        DI, X0
+	VPBROADCASTD X0, Y0
+	MOVL         $0x42fe0000, DI
+	VMOVD        DI, X1
+	VMOVDQU      packPerm<>+0(SB), Y2
+
+block:
+	TESTQ        CX, CX
+	JZ           done
+	VMOVUPS      (AX), Y3
+	VMOVUPS      32(AX), Y4
+	VMOVUPS      64(AX), Y5
+	VMOVUPS      96(AX), Y6
+	VANDPS       Y0, Y3, Y7
+	VANDPS       Y0, Y4, Y8
+	VMAXPS       Y8, Y7, Y7
+	VANDPS       Y0, Y5, Y8
+	VMAXPS       Y8, Y7, Y7
+	VANDPS       Y0, Y6, Y8
+	VMAXPS       Y8, Y7, Y7
+	VEXTRACTF128 $0x01, Y7, X8
+	VMAXPS       X8, X7, X8
+	VMOVHLPS     X8, X8, X7
+	VMAXPS       X7, X8, X8
+	VMOVSHDUP    X8, X7
+	VMAXSS       X7, X8, X8
+	VDIVSS       X1, X8, X7
+	VDIVSS       X8, X1, X9
+	VXORPS       X10, X10, X10
+	VCMPSS       $0x04, X10, X8, X10
+	VANDPS       X10, X9, X9
+	VBROADCASTSS X9, Y8
+	VMULPS       Y8, Y3, Y3
+	VCVTPS2DQ    Y3, Y3
+	VMULPS       Y8, Y4, Y4
+	VCVTPS2DQ    Y4, Y4
+	VMULPS       Y8, Y5, Y5
+	VCVTPS2DQ    Y5, Y5
+	VMULPS       Y8, Y6, Y6
+	VCVTPS2DQ    Y6, Y6
+	TESTQ        SI, SI
+	JZ           pack
+	VPADDD       Y4, Y3, Y8
+	VPADDD       Y5, Y8, Y8
+	VPADDD       Y6, Y8, Y8
+	VEXTRACTI128 $0x01, Y8, X9
+	VPADDD       X9, X8, X9
+	VPSHUFD      $0x4e, X9, X8
+	VPADDD       X8, X9, X9
+	VPSHUFD      $0xb1, X9, X8
+	VPADDD       X8, X9, X9
+	VCVTDQ2PS    X9, X9
+	VMULSS       X7, X9, X9
+	VCVTPS2PH    $0x00, X9, X9
+	VCVTPH2PS    X9, X9
+	VMOVSS       X9, (SI)
+	ADDQ         $0x04, SI
+
+pack:
+	VCVTPS2PH $0x00, X7, X7
+	VCVTPH2PS X7, X7
+	VMOVSS    X7, (BX)
+	VPACKSSDW Y4, Y3, Y3
+	VPACKSSDW Y6, Y5, Y5
+	VPACKSSWB Y5, Y3, Y3
+	VPERMD    Y3, Y2, Y3
+	VMOVDQU   Y3, (DX)
+	ADDQ      $0x80, AX
+	ADDQ      $0x20, DX
+	ADDQ      $0x04, BX
+	DECQ      CX
+	JMP       block
+
+done:
+	VZEROUPPER
+	RET
+
+// func buildVXavx2(q *int8, d *float32, s *float32, nb int, vx *byte)
+// Requires: AVX, AVX2
+TEXT ·buildVXavx2(SB), NOSPLIT, $0-40
+	MOVQ     q+0(FP), AX
+	MOVQ     d+8(FP), CX
+	MOVQ     s+16(FP), DX
+	MOVQ     nb+24(FP), BX
+	MOVQ     vx+32(FP), SI
+	VPCMPEQW Y0, Y0, Y0
+	VPABSB   Y0, Y1
+	VPSLLW   $0x07, Y0, Y0
+	TESTQ    DX, DX
+	JNZ      pair1
+
+pair0:
+	CMPQ         BX, $0x02
+	JL           odd0
+	VMOVDQU      (AX), Y2
+	VMOVDQU      Y2, (SI)
+	VBROADCASTSS (CX), Y3
+	VMOVUPS      Y3, 64(SI)
+
+	// x
+	VPMADDUBSW   Y2, Y1, Y2
+	VPMADDWD     Y0, Y2, Y2
+	VMOVDQU      Y2, 128(SI)
+	VMOVDQU      32(AX), Y2
+	VMOVDQU      Y2, 32(SI)
+	VBROADCASTSS 4(CX), Y3
+	VMOVUPS      Y3, 96(SI)
+
+	// x
+	VPMADDUBSW Y2, Y1, Y2
+	VPMADDWD   Y0, Y2, Y2
+	VMOVDQU    Y2, 160(SI)
+	ADDQ       $0x40, AX
+	ADDQ       $0x08, CX
+	ADDQ       $0x000000c0, SI
+	SUBQ       $0x02, BX
+	JMP        pair0
+
+odd0:
+	TESTQ        BX, BX
+	JZ           done
+	VMOVDQU      (AX), Y2
+	VMOVDQU      Y2, (SI)
+	VBROADCASTSS (CX), Y3
+	VMOVUPS      Y3, 32(SI)
+
+	// x
+	VPMADDUBSW Y2, Y1, Y1
+	VPMADDWD   Y0, Y1, Y1
+	VMOVDQU    Y1, 64(SI)
+	JMP        done
+
+pair1:
+	CMPQ         BX, $0x02
+	JL           odd1
+	VMOVDQU      (AX), Y0
+	VMOVDQU      Y0, (SI)
+	VBROADCASTSS (CX), Y0
+	VMOVUPS      Y0, 64(SI)
+	VBROADCASTSS (DX), Y0
+	VMOVUPS      Y0, 128(SI)
+	VMOVDQU      32(AX), Y0
+	VMOVDQU      Y0, 32(SI)
+	VBROADCASTSS 4(CX), Y0
+	VMOVUPS      Y0, 96(SI)
+	VBROADCASTSS 4(DX), Y0
+	VMOVUPS      Y0, 160(SI)
+	ADDQ         $0x40, AX
+	ADDQ         $0x08, CX
+	ADDQ         $0x08, DX
+	ADDQ         $0x000000c0, SI
+	SUBQ         $0x02, BX
+	JMP          pair1
+
+odd1:
+	TESTQ        BX, BX
+	JZ           done
+	VMOVDQU      (AX), Y0
+	VMOVDQU      Y0, (SI)
+	VBROADCASTSS (CX), Y0
+	VMOVUPS      Y0, 32(SI)
+	VBROADCASTSS (DX), Y0
+	VMOVUPS      Y0, 64(SI)
+
+done:
 	VZEROUPPER
 	RET
