@@ -137,8 +137,13 @@ func goTernary(dec decK, bb int) qKernel {
 				var pos, neg int32
 				for l, t := range q {
 					v := int32(aq[l])
-					pos += v & (-int32(t) >> 31) // t = +1
+					pos += v & (-int32(t) >> 31) // t = +1 (or +2)
 					neg += v & (int32(t) >> 31)  // t = -1
+					if t > 1 {
+						// TQ2_0's code 3 decodes to +2; ggml never writes it,
+						// but a file may hold it and dequantization honours it.
+						pos += v
+					}
 				}
 				acc[r] += a.d[j] * d * float32(pos-neg)
 			}
