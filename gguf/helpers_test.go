@@ -23,7 +23,6 @@ func newGB(version uint32, nTensors, nKV uint64) *gb {
 
 func (g *gb) raw(s string) *gb    { g.b = append(g.b, s...); return g }
 func (g *gb) u8(v uint8) *gb      { g.b = append(g.b, v); return g }
-func (g *gb) u16(v uint16) *gb    { g.b = binary.LittleEndian.AppendUint16(g.b, v); return g }
 func (g *gb) u32(v uint32) *gb    { g.b = binary.LittleEndian.AppendUint32(g.b, v); return g }
 func (g *gb) u64(v uint64) *gb    { g.b = binary.LittleEndian.AppendUint64(g.b, v); return g }
 func (g *gb) zeros(n int) *gb     { g.b = append(g.b, make([]byte, n)...); return g }

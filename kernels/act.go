@@ -96,9 +96,6 @@ func (a *acts) buildVX(rows int) {
 	}
 }
 
-// row returns the int8 values of activation row r.
-func (a *acts) row(r int) []int8 { return a.q[r*a.k : (r+1)*a.k] }
-
 // quantizeActs quantizes rows rows of k values of x to kind.
 func quantizeActs(kind actKind, x []float32, rows, k int) *acts {
 	a := &acts{kind: kind, k: k, q: make([]int8, rows*k)}

@@ -321,10 +321,10 @@ func TestMakeQkx3DefaultWeights(t *testing.T) {
 	for i, v := range src {
 		w[i] = v * v
 	}
-	var L1, L2, aux [32]uint8
+	var L1, L2 [32]uint8
 	var m1, m2 float32
-	s1 := makeQkx3Quants(32, 15, src, nil, L1[:], &m1, aux[:], -0.9, 0.05, 36, false)
-	s2 := makeQkx3Quants(32, 15, src, w, L2[:], &m2, aux[:], -0.9, 0.05, 36, false)
+	s1 := makeQkx3Quants(32, 15, src, nil, L1[:], &m1, -0.9, 0.05, 36, false)
+	s2 := makeQkx3Quants(32, 15, src, w, L2[:], &m2, -0.9, 0.05, 36, false)
 	if s1 != s2 || m1 != m2 || L1 != L2 {
 		t.Errorf("nil weights: %v %v %v, explicit x²: %v %v %v", s1, m1, L1, s2, m2, L2)
 	}
@@ -332,12 +332,12 @@ func TestMakeQkx3DefaultWeights(t *testing.T) {
 	for i := range src {
 		src[i] = 0.5
 	}
-	if s := makeQkx3Quants(32, 15, src, nil, L1[:], &m1, aux[:], -0.9, 0.05, 36, false); s <= 0 || m1 != 0 {
+	if s := makeQkx3Quants(32, 15, src, nil, L1[:], &m1, -0.9, 0.05, 36, false); s <= 0 || m1 != 0 {
 		t.Errorf("constant group: scale %v min %v", s, m1)
 	}
 	// All zero: scale 0, codes 0.
 	clear(src)
-	if s := makeQkx2Quants(32, 15, src, w, L1[:], &m1, aux[:], -1, 0.1, 20, false); s != 0 || L1 != [32]uint8{} {
+	if s := makeQkx2Quants(32, 15, src, w, L1[:], &m1, -1, 0.1, 20, false); s != 0 || L1 != [32]uint8{} {
 		t.Errorf("zero group: scale %v codes %v", s, L1)
 	}
 }

@@ -253,13 +253,13 @@ func minInt8(a, b int8) int8 {
 func quantizeRowQ4_1Imatrix(dst []byte, src, imatrix []float32) {
 	sigma2 := rowSigma2(src)
 	var weight [qk]float32
-	var L, Laux [qk]uint8
+	var L [qk]uint8
 	for i := 0; i < len(src)/qk; i++ {
 		x := src[i*qk : i*qk+qk]
 		y := dst[i*20 : i*20+20]
 		imatrixWeights(&weight, x, imatrix[i*qk:], sigma2)
 		var theMin float32
-		d := makeQkx3Quants(qk, 15, x, weight[:], L[:], &theMin, Laux[:], -0.9, 0.05, 36, false)
+		d := makeQkx3Quants(qk, 15, x, weight[:], L[:], &theMin, -0.9, 0.05, 36, false)
 		putFP16(y, d)
 		putFP16(y[2:], -theMin)
 		for j := 0; j < qk/2; j++ {
@@ -396,13 +396,13 @@ func q5_1Block(y []byte, x []float32) {
 func quantizeRowQ5_1Imatrix(dst []byte, src, imatrix []float32) {
 	sigma2 := rowSigma2(src)
 	var weight [qk]float32
-	var L, Laux [qk]uint8
+	var L [qk]uint8
 	for i := 0; i < len(src)/qk; i++ {
 		x := src[i*qk : i*qk+qk]
 		y := dst[i*24 : i*24+24]
 		imatrixWeights(&weight, x, imatrix[i*qk:], sigma2)
 		var theMin float32
-		d := makeQkx3Quants(qk, 31, x, weight[:], L[:], &theMin, Laux[:], -0.9, 0.05, 36, false)
+		d := makeQkx3Quants(qk, 31, x, weight[:], L[:], &theMin, -0.9, 0.05, 36, false)
 		putFP16(y, d)
 		putFP16(y[2:], -theMin)
 		var qh uint32

@@ -259,19 +259,18 @@ func makeQ3Quants(n, nmax int, x []float32, L []int8, doRmse bool) float32 {
 // by weighted least squares for each, and keeps the candidate with the
 // lowest weighted |error| (useMad) or squared error. As in ggml, each
 // candidate's max-min and x-min use the min of the best candidate so far,
-// not the initial one. Laux (n bytes) mirrors ggml's signature and is not
-// written. A constant group gives
-// L = 0, scale 0.
-func makeQkx2Quants(n, nmax int, x, weights []float32, L []uint8, theMin *float32, Laux []uint8,
+// not the initial one. (ggml's Laux scratch argument is not needed.) A
+// constant group gives L = 0, scale 0.
+func makeQkx2Quants(n, nmax int, x, weights []float32, L []uint8, theMin *float32,
 	rmin, rdelta float32, nstep int, useMad bool) float32 {
 	checkSearchN(n)
-	return makeQkxQuants(x[:n], weights[:n], L[:n], theMin, Laux[:n], nmax, rmin, rdelta, nstep, useMad, false)
+	return makeQkxQuants(x[:n], weights[:n], L[:n], theMin, nmax, rmin, rdelta, nstep, useMad, false)
 }
 
 // makeQkx3Quants is ggml's make_qkx3_quants: makeQkx2Quants with default
 // weights x² when weights is nil, and max <= min (instead of max == min)
 // as the degenerate test (equivalent for non-NaN input).
-func makeQkx3Quants(n, nmax int, x, weights []float32, L []uint8, theMin *float32, Laux []uint8,
+func makeQkx3Quants(n, nmax int, x, weights []float32, L []uint8, theMin *float32,
 	rmin, rdelta float32, nstep int, useMad bool) float32 {
 	checkSearchN(n)
 	x = x[:n]
@@ -281,15 +280,15 @@ func makeQkx3Quants(n, nmax int, x, weights []float32, L []uint8, theMin *float3
 		for i, v := range x {
 			w[i] = float32(v * v)
 		}
-		return makeQkxQuants(x, w, L[:n], theMin, Laux[:n], nmax, rmin, rdelta, nstep, useMad, true)
+		return makeQkxQuants(x, w, L[:n], theMin, nmax, rmin, rdelta, nstep, useMad, true)
 	}
-	return makeQkxQuants(x, weights[:n], L[:n], theMin, Laux[:n], nmax, rmin, rdelta, nstep, useMad, true)
+	return makeQkxQuants(x, weights[:n], L[:n], theMin, nmax, rmin, rdelta, nstep, useMad, true)
 }
 
 // makeQkxQuants is the body shared by make_qkx2_quants and
 // make_qkx3_quants, which differ only in the default weights and in the
-// degenerate-range test (qkx3 selects "max <= min"). Laux is only
-// length-checked: candidate codes live in float32 scratch here.
+// degenerate-range test (qkx3 selects "max <= min"). Candidate codes live
+// in float32 scratch here, so ggml's Laux argument has no counterpart.
 //
 // ggml walks the candidates is = 0..nstep one at a time. A candidate's
 // sums and error depend only on its iscale and on the min of the best
@@ -297,12 +296,11 @@ func makeQkx3Quants(n, nmax int, x, weights []float32, L []uint8, theMin *float3
 // (two independent float chains hide the add latency) and then takes the
 // decisions in ggml's order; when the first of a pair wins, the min
 // changes and the second is evaluated again with the new min, as ggml does.
-func makeQkxQuants(x, w []float32, L []uint8, theMin *float32, Laux []uint8,
+func makeQkxQuants(x, w []float32, L []uint8, theMin *float32,
 	nmax int, rmin, rdelta float32, nstep int, useMad, qkx3 bool) float32 {
 	n := len(x)
 	w = w[:n]
 	L = L[:n]
-	Laux = Laux[:n]
 
 	mn, mx := x[0], x[0]
 	sumW := w[0]

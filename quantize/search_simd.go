@@ -77,16 +77,15 @@ func (b *qkxBatch) searchScalar(n, nmax int, rmin, rdelta float32, nstep int, qk
 	var (
 		xs, ws [32]float32
 		ls     [32]uint8
-		laux   [32]uint8
 	)
 	for j := 0; j < 8; j++ {
 		for i := 0; i < n; i++ {
 			xs[i], ws[i] = b.x[i][j], b.w[i][j]
 		}
 		if qkx3 {
-			b.scale[j] = makeQkx3Quants(n, nmax, xs[:n], ws[:n], ls[:n], &b.min[j], laux[:n], rmin, rdelta, nstep, useMad)
+			b.scale[j] = makeQkx3Quants(n, nmax, xs[:n], ws[:n], ls[:n], &b.min[j], rmin, rdelta, nstep, useMad)
 		} else {
-			b.scale[j] = makeQkx2Quants(n, nmax, xs[:n], ws[:n], ls[:n], &b.min[j], laux[:n], rmin, rdelta, nstep, useMad)
+			b.scale[j] = makeQkx2Quants(n, nmax, xs[:n], ws[:n], ls[:n], &b.min[j], rmin, rdelta, nstep, useMad)
 		}
 		for i := 0; i < n; i++ {
 			b.l[i][j] = int32(ls[i])
