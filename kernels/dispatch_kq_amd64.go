@@ -19,7 +19,8 @@ func registerKQuantsAVX2(t *[gguf.TypeCount]kernel) {
 	}
 }
 
-// registerKQuantsAVX512 sets their AVX-512 (VNNI) kernels.
+// registerKQuantsAVX512 sets their AVX-512 (VNNI) kernels, and the
+// whole-task kernels of the types that have one.
 func registerKQuantsAVX512(t *[gguf.TypeCount]kernel) {
 	for typ, fns := range map[gguf.Type][tileRows]kqFunc{
 		gguf.TypeQ4_K:  {q4_KvnniR1, q4_KvnniR2, q4_KvnniR3, q4_KvnniR4},
@@ -30,5 +31,15 @@ func registerKQuantsAVX512(t *[gguf.TypeCount]kernel) {
 		gguf.TypeTQ2_0: {tq2_0vnniR1, tq2_0vnniR2, tq2_0vnniR3, tq2_0vnniR4},
 	} {
 		t[typ].quant = asmQ8_KAct(typ.BlockBytes(), fns)
+	}
+	for _, k := range []struct {
+		typ gguf.Type
+		t1  kqTaskFunc
+		fns [tileRows]kqFunc
+	}{
+		{gguf.TypeQ4_K, q4_KvnniT4, [tileRows]kqFunc{q4_KvnniR1, q4_KvnniR2, q4_KvnniR3, q4_KvnniR4}},
+		{gguf.TypeQ6_K, q6_KvnniT4, [tileRows]kqFunc{q6_KvnniR1, q6_KvnniR2, q6_KvnniR3, q6_KvnniR4}},
+	} {
+		rowKernels[TierAVX512][k.typ] = (&kqTask{bb: k.typ.BlockBytes(), pass: 4, t1: k.t1, fns: k.fns}).rows
 	}
 }

@@ -32,3 +32,62 @@ func asmQ8_KAct(bb int, fns [tileRows]kqFunc) qKernel {
 		copy(out, s.acc[:nr])
 	}
 }
+
+// kqTaskFunc is the signature of the generated whole-task kernels (see
+// taskKernel in _asmkq): nrows weight rows (a multiple of the kernel's
+// pass, rb bytes apart) of nb >= 1 super-blocks against one Q8_K
+// activation row, row i's result stored at y[i].
+type kqTaskFunc func(w *byte, rb, nrows, nb int, aq *int8, ad *float32, bs *int16, y *float32)
+
+// kqTask is the task kernel of a K-quant type: the whole-task assembly
+// for one activation row, the row kernels otherwise (and for the rows
+// left over by the assembly's pass).
+type kqTask struct {
+	bb   int
+	pass int // weight rows per pass of t1
+	t1   kqTaskFunc
+	fns  [tileRows]kqFunc
+}
+
+func (k *kqTask) rows(y []float32, n int, w []byte, rb, n0, n1 int, a *acts, r0, nr int) {
+	if n1 <= n0 || nr == 0 {
+		return
+	}
+	nb := a.nb
+	if rb != nb*k.bb {
+		panic("kernels: row size does not match the activations")
+	}
+	if nr == 1 {
+		aq := a.q[r0*a.k : r0*a.k+nb*256]
+		ad := a.d[r0*nb : (r0+1)*nb]
+		bs := a.bsum[r0*nb*16 : (r0+1)*nb*16]
+		if m := (n1 - n0) / k.pass * k.pass; m > 0 {
+			// The assembly reads and writes exactly these ranges.
+			ww := w[n0*rb : (n0+m)*rb]
+			yy := y[r0*n+n0 : r0*n+n0+m]
+			k.t1(&ww[0], rb, m, nb, &aq[0], &ad[0], &bs[0], &yy[0])
+			n0 += m
+		}
+	}
+	var p [12]*byte
+	var out [4]float32
+	for ; nr > 0; nr, r0 = nr-tileRows, r0+tileRows {
+		t := min(nr, tileRows)
+		for r := range t {
+			j := r0 + r
+			aq := a.q[j*a.k : j*a.k+nb*256]
+			ad := a.d[j*nb : (j+1)*nb]
+			bs := a.bsum[j*nb*16 : (j+1)*nb*16]
+			p[r] = (*byte)(unsafe.Pointer(&aq[0]))
+			p[4+r] = (*byte)(unsafe.Pointer(&ad[0]))
+			p[8+r] = (*byte)(unsafe.Pointer(&bs[0]))
+		}
+		for i := n0; i < n1; i++ {
+			wr := w[i*rb : (i+1)*rb]
+			k.fns[t-1](&wr[0], nb, &p, &out)
+			for r := range t {
+				y[(r0+r)*n+i] = out[r]
+			}
+		}
+	}
+}

@@ -10115,3 +10115,966 @@ done:
 	VMOVSS        X0, 12(AX)
 	VZEROUPPER
 	RET
+
+// func q4_KvnniT4(w *byte, rb int, nrows int, nb int, aq *int8, ad *float32, bs *int16, y *float32)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, FMA3, MMX+
+TEXT ·q4_KvnniT4(SB), NOSPLIT, $0-64
+	MOVL   $0xffff0000, AX
+	KMOVD  AX, K1
+	MOVQ   w+0(FP), AX
+	MOVQ   rb+8(FP), CX
+	MOVQ   nrows+16(FP), DX
+	MOVQ   y+56(FP), BX
+	IMUL3Q $0x04, CX, SI
+
+rows:
+	CMPQ      DX, $0x04
+	JL        done
+	MOVQ      AX, DI
+	LEAQ      (DI)(CX*1), R8
+	LEAQ      (R8)(CX*1), R9
+	LEAQ      (R9)(CX*1), R10
+	MOVQ      aq+32(FP), R11
+	MOVQ      ad+40(FP), R12
+	MOVQ      bs+48(FP), R13
+	MOVQ      nb+24(FP), R14
+	VPXORD    Z0, Z0, Z0
+	VPXORD    Y1, Y1, Y1
+	VPXORD    Z2, Z2, Z2
+	VPXORD    Y3, Y3, Y3
+	VPXORD    Z4, Z4, Z4
+	VPXORD    Y5, Y5, Y5
+	VPXORD    Z6, Z6, Z6
+	VPXORD    Y7, Y7, Y7
+	VMOVDQU32 kqone8<>+0(SB), Y8
+
+blk:
+	VBROADCASTSS    (R12), X9
+	PREFETCHT0      (DI)(SI*1)
+	PREFETCHT0      64(DI)(SI*1)
+	PREFETCHT0      128(DI)(SI*1)
+	PREFETCHT0      (R8)(SI*1)
+	PREFETCHT0      64(R8)(SI*1)
+	PREFETCHT0      128(R8)(SI*1)
+	PREFETCHT0      (R9)(SI*1)
+	PREFETCHT0      64(R9)(SI*1)
+	PREFETCHT0      128(R9)(SI*1)
+	PREFETCHT0      (R10)(SI*1)
+	PREFETCHT0      64(R10)(SI*1)
+	PREFETCHT0      128(R10)(SI*1)
+	VCVTPH2PS       (DI), X10
+	VMULPS          X9, X10, X10
+	VBROADCASTSS    X10, Z11
+	VPERMPS         Y10, Y8, Y12
+	VMOVDQU32       4(DI), X13
+	VPSHUFD         $0x98, X13, X10
+	VPSRLVD         kqk4sh<>+0(SB), X10, X10
+	VPANDD          kqk4ml<>+0(SB), X10, X10
+	VPSHUFD         $0x50, X13, X13
+	VPSRLD          $0x02, X13, X13
+	VPANDD          kqk4mh<>+0(SB), X13, X13
+	VPORD           X13, X10, X10
+	VSHUFI32X4      $0x00, Z10, Z10, Z13
+	VPSHUFB         kqk4tm<>+0(SB), Y13, Y14
+	VBROADCASTI64X4 16(DI), Z15
+	VPSRLW          $0x04, Z15, K1, Z15
+	VPANDD          kqb0f<>+0(SB), Z15, Z15
+	VPSHUFB         kqk4ts0<>+0(SB), Z13, Z16
+	VPMADDUBSW      (R11), Z15, Z15
+	VPMADDWD        Z16, Z15, Z15
+	VBROADCASTI64X4 48(DI), Z16
+	VPSRLW          $0x04, Z16, K1, Z16
+	VPANDD          kqb0f<>+0(SB), Z16, Z16
+	VPSHUFB         kqk4ts1<>+0(SB), Z13, Z17
+	VPMADDUBSW      64(R11), Z16, Z16
+	VPMADDWD        Z17, Z16, Z16
+	VBROADCASTI64X4 80(DI), Z17
+	VPSRLW          $0x04, Z17, K1, Z17
+	VPANDD          kqb0f<>+0(SB), Z17, Z17
+	VPSHUFB         kqk4ts2<>+0(SB), Z13, Z18
+	VPMADDUBSW      128(R11), Z17, Z17
+	VPDPWSSD        Z18, Z17, Z15
+	VBROADCASTI64X4 112(DI), Z17
+	VPSRLW          $0x04, Z17, K1, Z17
+	VPANDD          kqb0f<>+0(SB), Z17, Z17
+	VPSHUFB         kqk4ts3<>+0(SB), Z13, Z13
+	VPMADDUBSW      192(R11), Z17, Z17
+	VPDPWSSD        Z13, Z17, Z16
+	VPADDD          Z16, Z15, Z15
+	VCVTDQ2PS       Z15, Z13
+	VFMADD231PS     Z13, Z11, Z0
+	VPMADDWD        (R13), Y14, Y11
+	VCVTDQ2PS       Y11, Y11
+	VFMADD231PS     Y11, Y12, Y1
+	VCVTPH2PS       (R8), X10
+	VMULPS          X9, X10, X10
+	VBROADCASTSS    X10, Z11
+	VPERMPS         Y10, Y8, Y12
+	VMOVDQU32       4(R8), X13
+	VPSHUFD         $0x98, X13, X10
+	VPSRLVD         kqk4sh<>+0(SB), X10, X10
+	VPANDD          kqk4ml<>+0(SB), X10, X10
+	VPSHUFD         $0x50, X13, X13
+	VPSRLD          $0x02, X13, X13
+	VPANDD          kqk4mh<>+0(SB), X13, X13
+	VPORD           X13, X10, X10
+	VSHUFI32X4      $0x00, Z10, Z10, Z13
+	VPSHUFB         kqk4tm<>+0(SB), Y13, Y14
+	VBROADCASTI64X4 16(R8), Z15
+	VPSRLW          $0x04, Z15, K1, Z15
+	VPANDD          kqb0f<>+0(SB), Z15, Z15
+	VPSHUFB         kqk4ts0<>+0(SB), Z13, Z16
+	VPMADDUBSW      (R11), Z15, Z15
+	VPMADDWD        Z16, Z15, Z15
+	VBROADCASTI64X4 48(R8), Z16
+	VPSRLW          $0x04, Z16, K1, Z16
+	VPANDD          kqb0f<>+0(SB), Z16, Z16
+	VPSHUFB         kqk4ts1<>+0(SB), Z13, Z17
+	VPMADDUBSW      64(R11), Z16, Z16
+	VPMADDWD        Z17, Z16, Z16
+	VBROADCASTI64X4 80(R8), Z17
+	VPSRLW          $0x04, Z17, K1, Z17
+	VPANDD          kqb0f<>+0(SB), Z17, Z17
+	VPSHUFB         kqk4ts2<>+0(SB), Z13, Z18
+	VPMADDUBSW      128(R11), Z17, Z17
+	VPDPWSSD        Z18, Z17, Z15
+	VBROADCASTI64X4 112(R8), Z17
+	VPSRLW          $0x04, Z17, K1, Z17
+	VPANDD          kqb0f<>+0(SB), Z17, Z17
+	VPSHUFB         kqk4ts3<>+0(SB), Z13, Z13
+	VPMADDUBSW      192(R11), Z17, Z17
+	VPDPWSSD        Z13, Z17, Z16
+	VPADDD          Z16, Z15, Z15
+	VCVTDQ2PS       Z15, Z13
+	VFMADD231PS     Z13, Z11, Z2
+	VPMADDWD        (R13), Y14, Y11
+	VCVTDQ2PS       Y11, Y11
+	VFMADD231PS     Y11, Y12, Y3
+	VCVTPH2PS       (R9), X10
+	VMULPS          X9, X10, X10
+	VBROADCASTSS    X10, Z11
+	VPERMPS         Y10, Y8, Y12
+	VMOVDQU32       4(R9), X13
+	VPSHUFD         $0x98, X13, X10
+	VPSRLVD         kqk4sh<>+0(SB), X10, X10
+	VPANDD          kqk4ml<>+0(SB), X10, X10
+	VPSHUFD         $0x50, X13, X13
+	VPSRLD          $0x02, X13, X13
+	VPANDD          kqk4mh<>+0(SB), X13, X13
+	VPORD           X13, X10, X10
+	VSHUFI32X4      $0x00, Z10, Z10, Z13
+	VPSHUFB         kqk4tm<>+0(SB), Y13, Y14
+	VBROADCASTI64X4 16(R9), Z15
+	VPSRLW          $0x04, Z15, K1, Z15
+	VPANDD          kqb0f<>+0(SB), Z15, Z15
+	VPSHUFB         kqk4ts0<>+0(SB), Z13, Z16
+	VPMADDUBSW      (R11), Z15, Z15
+	VPMADDWD        Z16, Z15, Z15
+	VBROADCASTI64X4 48(R9), Z16
+	VPSRLW          $0x04, Z16, K1, Z16
+	VPANDD          kqb0f<>+0(SB), Z16, Z16
+	VPSHUFB         kqk4ts1<>+0(SB), Z13, Z17
+	VPMADDUBSW      64(R11), Z16, Z16
+	VPMADDWD        Z17, Z16, Z16
+	VBROADCASTI64X4 80(R9), Z17
+	VPSRLW          $0x04, Z17, K1, Z17
+	VPANDD          kqb0f<>+0(SB), Z17, Z17
+	VPSHUFB         kqk4ts2<>+0(SB), Z13, Z18
+	VPMADDUBSW      128(R11), Z17, Z17
+	VPDPWSSD        Z18, Z17, Z15
+	VBROADCASTI64X4 112(R9), Z17
+	VPSRLW          $0x04, Z17, K1, Z17
+	VPANDD          kqb0f<>+0(SB), Z17, Z17
+	VPSHUFB         kqk4ts3<>+0(SB), Z13, Z13
+	VPMADDUBSW      192(R11), Z17, Z17
+	VPDPWSSD        Z13, Z17, Z16
+	VPADDD          Z16, Z15, Z15
+	VCVTDQ2PS       Z15, Z13
+	VFMADD231PS     Z13, Z11, Z4
+	VPMADDWD        (R13), Y14, Y11
+	VCVTDQ2PS       Y11, Y11
+	VFMADD231PS     Y11, Y12, Y5
+	VCVTPH2PS       (R10), X10
+	VMULPS          X9, X10, X10
+	VBROADCASTSS    X10, Z11
+	VPERMPS         Y10, Y8, Y12
+	VMOVDQU32       4(R10), X10
+	VPSHUFD         $0x98, X10, X9
+	VPSRLVD         kqk4sh<>+0(SB), X9, X9
+	VPANDD          kqk4ml<>+0(SB), X9, X9
+	VPSHUFD         $0x50, X10, X10
+	VPSRLD          $0x02, X10, X10
+	VPANDD          kqk4mh<>+0(SB), X10, X10
+	VPORD           X10, X9, X9
+	VSHUFI32X4      $0x00, Z9, Z9, Z13
+	VPSHUFB         kqk4tm<>+0(SB), Y13, Y14
+	VBROADCASTI64X4 16(R10), Z15
+	VPSRLW          $0x04, Z15, K1, Z15
+	VPANDD          kqb0f<>+0(SB), Z15, Z15
+	VPSHUFB         kqk4ts0<>+0(SB), Z13, Z16
+	VPMADDUBSW      (R11), Z15, Z15
+	VPMADDWD        Z16, Z15, Z15
+	VBROADCASTI64X4 48(R10), Z16
+	VPSRLW          $0x04, Z16, K1, Z16
+	VPANDD          kqb0f<>+0(SB), Z16, Z16
+	VPSHUFB         kqk4ts1<>+0(SB), Z13, Z17
+	VPMADDUBSW      64(R11), Z16, Z16
+	VPMADDWD        Z17, Z16, Z16
+	VBROADCASTI64X4 80(R10), Z17
+	VPSRLW          $0x04, Z17, K1, Z17
+	VPANDD          kqb0f<>+0(SB), Z17, Z17
+	VPSHUFB         kqk4ts2<>+0(SB), Z13, Z18
+	VPMADDUBSW      128(R11), Z17, Z17
+	VPDPWSSD        Z18, Z17, Z15
+	VBROADCASTI64X4 112(R10), Z17
+	VPSRLW          $0x04, Z17, K1, Z17
+	VPANDD          kqb0f<>+0(SB), Z17, Z17
+	VPSHUFB         kqk4ts3<>+0(SB), Z13, Z13
+	VPMADDUBSW      192(R11), Z17, Z17
+	VPDPWSSD        Z13, Z17, Z16
+	VPADDD          Z16, Z15, Z15
+	VCVTDQ2PS       Z15, Z13
+	VFMADD231PS     Z13, Z11, Z6
+	VPMADDWD        (R13), Y14, Y11
+	VCVTDQ2PS       Y11, Y11
+	VFMADD231PS     Y11, Y12, Y7
+	ADDQ            $0x00000090, DI
+	ADDQ            $0x00000090, R8
+	ADDQ            $0x00000090, R9
+	ADDQ            $0x00000090, R10
+	ADDQ            $0x00000100, R11
+	ADDQ            $0x04, R12
+	ADDQ            $0x20, R13
+	DECQ            R14
+	JNZ             blk
+	VEXTRACTF64X4   $0x01, Z0, Y8
+	VADDPS          Y8, Y0, Y8
+	VSUBPS          Y1, Y8, Y8
+	VEXTRACTF32X4   $0x01, Y8, X9
+	VADDPS          X9, X8, X8
+	VMOVHLPS        X8, X8, X9
+	VADDPS          X9, X8, X8
+	VMOVSHDUP       X8, X9
+	VADDSS          X9, X8, X8
+	VMOVSS          X8, (BX)
+	VEXTRACTF64X4   $0x01, Z2, Y8
+	VADDPS          Y8, Y2, Y8
+	VSUBPS          Y3, Y8, Y8
+	VEXTRACTF32X4   $0x01, Y8, X9
+	VADDPS          X9, X8, X8
+	VMOVHLPS        X8, X8, X9
+	VADDPS          X9, X8, X8
+	VMOVSHDUP       X8, X9
+	VADDSS          X9, X8, X8
+	VMOVSS          X8, 4(BX)
+	VEXTRACTF64X4   $0x01, Z4, Y8
+	VADDPS          Y8, Y4, Y8
+	VSUBPS          Y5, Y8, Y8
+	VEXTRACTF32X4   $0x01, Y8, X9
+	VADDPS          X9, X8, X8
+	VMOVHLPS        X8, X8, X9
+	VADDPS          X9, X8, X8
+	VMOVSHDUP       X8, X9
+	VADDSS          X9, X8, X8
+	VMOVSS          X8, 8(BX)
+	VEXTRACTF64X4   $0x01, Z6, Y8
+	VADDPS          Y8, Y6, Y8
+	VSUBPS          Y7, Y8, Y8
+	VEXTRACTF32X4   $0x01, Y8, X9
+	VADDPS          X9, X8, X8
+	VMOVHLPS        X8, X8, X9
+	VADDPS          X9, X8, X8
+	VMOVSHDUP       X8, X9
+	VADDSS          X9, X8, X8
+	VMOVSS          X8, 12(BX)
+	ADDQ            $0x10, BX
+	ADDQ            SI, AX
+	SUBQ            $0x04, DX
+	JMP             rows
+
+done:
+	VZEROUPPER
+	RET
+
+DATA kqone8<>+0(SB)/1, $0x01
+DATA kqone8<>+1(SB)/1, $0x00
+DATA kqone8<>+2(SB)/1, $0x00
+DATA kqone8<>+3(SB)/1, $0x00
+DATA kqone8<>+4(SB)/1, $0x01
+DATA kqone8<>+5(SB)/1, $0x00
+DATA kqone8<>+6(SB)/1, $0x00
+DATA kqone8<>+7(SB)/1, $0x00
+DATA kqone8<>+8(SB)/1, $0x01
+DATA kqone8<>+9(SB)/1, $0x00
+DATA kqone8<>+10(SB)/1, $0x00
+DATA kqone8<>+11(SB)/1, $0x00
+DATA kqone8<>+12(SB)/1, $0x01
+DATA kqone8<>+13(SB)/1, $0x00
+DATA kqone8<>+14(SB)/1, $0x00
+DATA kqone8<>+15(SB)/1, $0x00
+DATA kqone8<>+16(SB)/1, $0x01
+DATA kqone8<>+17(SB)/1, $0x00
+DATA kqone8<>+18(SB)/1, $0x00
+DATA kqone8<>+19(SB)/1, $0x00
+DATA kqone8<>+20(SB)/1, $0x01
+DATA kqone8<>+21(SB)/1, $0x00
+DATA kqone8<>+22(SB)/1, $0x00
+DATA kqone8<>+23(SB)/1, $0x00
+DATA kqone8<>+24(SB)/1, $0x01
+DATA kqone8<>+25(SB)/1, $0x00
+DATA kqone8<>+26(SB)/1, $0x00
+DATA kqone8<>+27(SB)/1, $0x00
+DATA kqone8<>+28(SB)/1, $0x01
+DATA kqone8<>+29(SB)/1, $0x00
+DATA kqone8<>+30(SB)/1, $0x00
+DATA kqone8<>+31(SB)/1, $0x00
+DATA kqone8<>+32(SB)/1, $0x00
+DATA kqone8<>+33(SB)/1, $0x00
+DATA kqone8<>+34(SB)/1, $0x00
+DATA kqone8<>+35(SB)/1, $0x00
+DATA kqone8<>+36(SB)/1, $0x00
+DATA kqone8<>+37(SB)/1, $0x00
+DATA kqone8<>+38(SB)/1, $0x00
+DATA kqone8<>+39(SB)/1, $0x00
+DATA kqone8<>+40(SB)/1, $0x00
+DATA kqone8<>+41(SB)/1, $0x00
+DATA kqone8<>+42(SB)/1, $0x00
+DATA kqone8<>+43(SB)/1, $0x00
+DATA kqone8<>+44(SB)/1, $0x00
+DATA kqone8<>+45(SB)/1, $0x00
+DATA kqone8<>+46(SB)/1, $0x00
+DATA kqone8<>+47(SB)/1, $0x00
+DATA kqone8<>+48(SB)/1, $0x00
+DATA kqone8<>+49(SB)/1, $0x00
+DATA kqone8<>+50(SB)/1, $0x00
+DATA kqone8<>+51(SB)/1, $0x00
+DATA kqone8<>+52(SB)/1, $0x00
+DATA kqone8<>+53(SB)/1, $0x00
+DATA kqone8<>+54(SB)/1, $0x00
+DATA kqone8<>+55(SB)/1, $0x00
+DATA kqone8<>+56(SB)/1, $0x00
+DATA kqone8<>+57(SB)/1, $0x00
+DATA kqone8<>+58(SB)/1, $0x00
+DATA kqone8<>+59(SB)/1, $0x00
+DATA kqone8<>+60(SB)/1, $0x00
+DATA kqone8<>+61(SB)/1, $0x00
+DATA kqone8<>+62(SB)/1, $0x00
+DATA kqone8<>+63(SB)/1, $0x00
+GLOBL kqone8<>(SB), RODATA|NOPTR, $64
+
+DATA kqk4tm<>+0(SB)/1, $0x08
+DATA kqk4tm<>+1(SB)/1, $0x80
+DATA kqk4tm<>+2(SB)/1, $0x08
+DATA kqk4tm<>+3(SB)/1, $0x80
+DATA kqk4tm<>+4(SB)/1, $0x09
+DATA kqk4tm<>+5(SB)/1, $0x80
+DATA kqk4tm<>+6(SB)/1, $0x09
+DATA kqk4tm<>+7(SB)/1, $0x80
+DATA kqk4tm<>+8(SB)/1, $0x0a
+DATA kqk4tm<>+9(SB)/1, $0x80
+DATA kqk4tm<>+10(SB)/1, $0x0a
+DATA kqk4tm<>+11(SB)/1, $0x80
+DATA kqk4tm<>+12(SB)/1, $0x0b
+DATA kqk4tm<>+13(SB)/1, $0x80
+DATA kqk4tm<>+14(SB)/1, $0x0b
+DATA kqk4tm<>+15(SB)/1, $0x80
+DATA kqk4tm<>+16(SB)/1, $0x0c
+DATA kqk4tm<>+17(SB)/1, $0x80
+DATA kqk4tm<>+18(SB)/1, $0x0c
+DATA kqk4tm<>+19(SB)/1, $0x80
+DATA kqk4tm<>+20(SB)/1, $0x0d
+DATA kqk4tm<>+21(SB)/1, $0x80
+DATA kqk4tm<>+22(SB)/1, $0x0d
+DATA kqk4tm<>+23(SB)/1, $0x80
+DATA kqk4tm<>+24(SB)/1, $0x0e
+DATA kqk4tm<>+25(SB)/1, $0x80
+DATA kqk4tm<>+26(SB)/1, $0x0e
+DATA kqk4tm<>+27(SB)/1, $0x80
+DATA kqk4tm<>+28(SB)/1, $0x0f
+DATA kqk4tm<>+29(SB)/1, $0x80
+DATA kqk4tm<>+30(SB)/1, $0x0f
+DATA kqk4tm<>+31(SB)/1, $0x80
+DATA kqk4tm<>+32(SB)/1, $0x00
+DATA kqk4tm<>+33(SB)/1, $0x00
+DATA kqk4tm<>+34(SB)/1, $0x00
+DATA kqk4tm<>+35(SB)/1, $0x00
+DATA kqk4tm<>+36(SB)/1, $0x00
+DATA kqk4tm<>+37(SB)/1, $0x00
+DATA kqk4tm<>+38(SB)/1, $0x00
+DATA kqk4tm<>+39(SB)/1, $0x00
+DATA kqk4tm<>+40(SB)/1, $0x00
+DATA kqk4tm<>+41(SB)/1, $0x00
+DATA kqk4tm<>+42(SB)/1, $0x00
+DATA kqk4tm<>+43(SB)/1, $0x00
+DATA kqk4tm<>+44(SB)/1, $0x00
+DATA kqk4tm<>+45(SB)/1, $0x00
+DATA kqk4tm<>+46(SB)/1, $0x00
+DATA kqk4tm<>+47(SB)/1, $0x00
+DATA kqk4tm<>+48(SB)/1, $0x00
+DATA kqk4tm<>+49(SB)/1, $0x00
+DATA kqk4tm<>+50(SB)/1, $0x00
+DATA kqk4tm<>+51(SB)/1, $0x00
+DATA kqk4tm<>+52(SB)/1, $0x00
+DATA kqk4tm<>+53(SB)/1, $0x00
+DATA kqk4tm<>+54(SB)/1, $0x00
+DATA kqk4tm<>+55(SB)/1, $0x00
+DATA kqk4tm<>+56(SB)/1, $0x00
+DATA kqk4tm<>+57(SB)/1, $0x00
+DATA kqk4tm<>+58(SB)/1, $0x00
+DATA kqk4tm<>+59(SB)/1, $0x00
+DATA kqk4tm<>+60(SB)/1, $0x00
+DATA kqk4tm<>+61(SB)/1, $0x00
+DATA kqk4tm<>+62(SB)/1, $0x00
+DATA kqk4tm<>+63(SB)/1, $0x00
+GLOBL kqk4tm<>(SB), RODATA|NOPTR, $64
+
+DATA kqk4ts0<>+0(SB)/1, $0x00
+DATA kqk4ts0<>+1(SB)/1, $0x80
+DATA kqk4ts0<>+2(SB)/1, $0x00
+DATA kqk4ts0<>+3(SB)/1, $0x80
+DATA kqk4ts0<>+4(SB)/1, $0x00
+DATA kqk4ts0<>+5(SB)/1, $0x80
+DATA kqk4ts0<>+6(SB)/1, $0x00
+DATA kqk4ts0<>+7(SB)/1, $0x80
+DATA kqk4ts0<>+8(SB)/1, $0x00
+DATA kqk4ts0<>+9(SB)/1, $0x80
+DATA kqk4ts0<>+10(SB)/1, $0x00
+DATA kqk4ts0<>+11(SB)/1, $0x80
+DATA kqk4ts0<>+12(SB)/1, $0x00
+DATA kqk4ts0<>+13(SB)/1, $0x80
+DATA kqk4ts0<>+14(SB)/1, $0x00
+DATA kqk4ts0<>+15(SB)/1, $0x80
+DATA kqk4ts0<>+16(SB)/1, $0x00
+DATA kqk4ts0<>+17(SB)/1, $0x80
+DATA kqk4ts0<>+18(SB)/1, $0x00
+DATA kqk4ts0<>+19(SB)/1, $0x80
+DATA kqk4ts0<>+20(SB)/1, $0x00
+DATA kqk4ts0<>+21(SB)/1, $0x80
+DATA kqk4ts0<>+22(SB)/1, $0x00
+DATA kqk4ts0<>+23(SB)/1, $0x80
+DATA kqk4ts0<>+24(SB)/1, $0x00
+DATA kqk4ts0<>+25(SB)/1, $0x80
+DATA kqk4ts0<>+26(SB)/1, $0x00
+DATA kqk4ts0<>+27(SB)/1, $0x80
+DATA kqk4ts0<>+28(SB)/1, $0x00
+DATA kqk4ts0<>+29(SB)/1, $0x80
+DATA kqk4ts0<>+30(SB)/1, $0x00
+DATA kqk4ts0<>+31(SB)/1, $0x80
+DATA kqk4ts0<>+32(SB)/1, $0x01
+DATA kqk4ts0<>+33(SB)/1, $0x80
+DATA kqk4ts0<>+34(SB)/1, $0x01
+DATA kqk4ts0<>+35(SB)/1, $0x80
+DATA kqk4ts0<>+36(SB)/1, $0x01
+DATA kqk4ts0<>+37(SB)/1, $0x80
+DATA kqk4ts0<>+38(SB)/1, $0x01
+DATA kqk4ts0<>+39(SB)/1, $0x80
+DATA kqk4ts0<>+40(SB)/1, $0x01
+DATA kqk4ts0<>+41(SB)/1, $0x80
+DATA kqk4ts0<>+42(SB)/1, $0x01
+DATA kqk4ts0<>+43(SB)/1, $0x80
+DATA kqk4ts0<>+44(SB)/1, $0x01
+DATA kqk4ts0<>+45(SB)/1, $0x80
+DATA kqk4ts0<>+46(SB)/1, $0x01
+DATA kqk4ts0<>+47(SB)/1, $0x80
+DATA kqk4ts0<>+48(SB)/1, $0x01
+DATA kqk4ts0<>+49(SB)/1, $0x80
+DATA kqk4ts0<>+50(SB)/1, $0x01
+DATA kqk4ts0<>+51(SB)/1, $0x80
+DATA kqk4ts0<>+52(SB)/1, $0x01
+DATA kqk4ts0<>+53(SB)/1, $0x80
+DATA kqk4ts0<>+54(SB)/1, $0x01
+DATA kqk4ts0<>+55(SB)/1, $0x80
+DATA kqk4ts0<>+56(SB)/1, $0x01
+DATA kqk4ts0<>+57(SB)/1, $0x80
+DATA kqk4ts0<>+58(SB)/1, $0x01
+DATA kqk4ts0<>+59(SB)/1, $0x80
+DATA kqk4ts0<>+60(SB)/1, $0x01
+DATA kqk4ts0<>+61(SB)/1, $0x80
+DATA kqk4ts0<>+62(SB)/1, $0x01
+DATA kqk4ts0<>+63(SB)/1, $0x80
+GLOBL kqk4ts0<>(SB), RODATA|NOPTR, $64
+
+DATA kqk4ts1<>+0(SB)/1, $0x02
+DATA kqk4ts1<>+1(SB)/1, $0x80
+DATA kqk4ts1<>+2(SB)/1, $0x02
+DATA kqk4ts1<>+3(SB)/1, $0x80
+DATA kqk4ts1<>+4(SB)/1, $0x02
+DATA kqk4ts1<>+5(SB)/1, $0x80
+DATA kqk4ts1<>+6(SB)/1, $0x02
+DATA kqk4ts1<>+7(SB)/1, $0x80
+DATA kqk4ts1<>+8(SB)/1, $0x02
+DATA kqk4ts1<>+9(SB)/1, $0x80
+DATA kqk4ts1<>+10(SB)/1, $0x02
+DATA kqk4ts1<>+11(SB)/1, $0x80
+DATA kqk4ts1<>+12(SB)/1, $0x02
+DATA kqk4ts1<>+13(SB)/1, $0x80
+DATA kqk4ts1<>+14(SB)/1, $0x02
+DATA kqk4ts1<>+15(SB)/1, $0x80
+DATA kqk4ts1<>+16(SB)/1, $0x02
+DATA kqk4ts1<>+17(SB)/1, $0x80
+DATA kqk4ts1<>+18(SB)/1, $0x02
+DATA kqk4ts1<>+19(SB)/1, $0x80
+DATA kqk4ts1<>+20(SB)/1, $0x02
+DATA kqk4ts1<>+21(SB)/1, $0x80
+DATA kqk4ts1<>+22(SB)/1, $0x02
+DATA kqk4ts1<>+23(SB)/1, $0x80
+DATA kqk4ts1<>+24(SB)/1, $0x02
+DATA kqk4ts1<>+25(SB)/1, $0x80
+DATA kqk4ts1<>+26(SB)/1, $0x02
+DATA kqk4ts1<>+27(SB)/1, $0x80
+DATA kqk4ts1<>+28(SB)/1, $0x02
+DATA kqk4ts1<>+29(SB)/1, $0x80
+DATA kqk4ts1<>+30(SB)/1, $0x02
+DATA kqk4ts1<>+31(SB)/1, $0x80
+DATA kqk4ts1<>+32(SB)/1, $0x03
+DATA kqk4ts1<>+33(SB)/1, $0x80
+DATA kqk4ts1<>+34(SB)/1, $0x03
+DATA kqk4ts1<>+35(SB)/1, $0x80
+DATA kqk4ts1<>+36(SB)/1, $0x03
+DATA kqk4ts1<>+37(SB)/1, $0x80
+DATA kqk4ts1<>+38(SB)/1, $0x03
+DATA kqk4ts1<>+39(SB)/1, $0x80
+DATA kqk4ts1<>+40(SB)/1, $0x03
+DATA kqk4ts1<>+41(SB)/1, $0x80
+DATA kqk4ts1<>+42(SB)/1, $0x03
+DATA kqk4ts1<>+43(SB)/1, $0x80
+DATA kqk4ts1<>+44(SB)/1, $0x03
+DATA kqk4ts1<>+45(SB)/1, $0x80
+DATA kqk4ts1<>+46(SB)/1, $0x03
+DATA kqk4ts1<>+47(SB)/1, $0x80
+DATA kqk4ts1<>+48(SB)/1, $0x03
+DATA kqk4ts1<>+49(SB)/1, $0x80
+DATA kqk4ts1<>+50(SB)/1, $0x03
+DATA kqk4ts1<>+51(SB)/1, $0x80
+DATA kqk4ts1<>+52(SB)/1, $0x03
+DATA kqk4ts1<>+53(SB)/1, $0x80
+DATA kqk4ts1<>+54(SB)/1, $0x03
+DATA kqk4ts1<>+55(SB)/1, $0x80
+DATA kqk4ts1<>+56(SB)/1, $0x03
+DATA kqk4ts1<>+57(SB)/1, $0x80
+DATA kqk4ts1<>+58(SB)/1, $0x03
+DATA kqk4ts1<>+59(SB)/1, $0x80
+DATA kqk4ts1<>+60(SB)/1, $0x03
+DATA kqk4ts1<>+61(SB)/1, $0x80
+DATA kqk4ts1<>+62(SB)/1, $0x03
+DATA kqk4ts1<>+63(SB)/1, $0x80
+GLOBL kqk4ts1<>(SB), RODATA|NOPTR, $64
+
+DATA kqk4ts2<>+0(SB)/1, $0x04
+DATA kqk4ts2<>+1(SB)/1, $0x80
+DATA kqk4ts2<>+2(SB)/1, $0x04
+DATA kqk4ts2<>+3(SB)/1, $0x80
+DATA kqk4ts2<>+4(SB)/1, $0x04
+DATA kqk4ts2<>+5(SB)/1, $0x80
+DATA kqk4ts2<>+6(SB)/1, $0x04
+DATA kqk4ts2<>+7(SB)/1, $0x80
+DATA kqk4ts2<>+8(SB)/1, $0x04
+DATA kqk4ts2<>+9(SB)/1, $0x80
+DATA kqk4ts2<>+10(SB)/1, $0x04
+DATA kqk4ts2<>+11(SB)/1, $0x80
+DATA kqk4ts2<>+12(SB)/1, $0x04
+DATA kqk4ts2<>+13(SB)/1, $0x80
+DATA kqk4ts2<>+14(SB)/1, $0x04
+DATA kqk4ts2<>+15(SB)/1, $0x80
+DATA kqk4ts2<>+16(SB)/1, $0x04
+DATA kqk4ts2<>+17(SB)/1, $0x80
+DATA kqk4ts2<>+18(SB)/1, $0x04
+DATA kqk4ts2<>+19(SB)/1, $0x80
+DATA kqk4ts2<>+20(SB)/1, $0x04
+DATA kqk4ts2<>+21(SB)/1, $0x80
+DATA kqk4ts2<>+22(SB)/1, $0x04
+DATA kqk4ts2<>+23(SB)/1, $0x80
+DATA kqk4ts2<>+24(SB)/1, $0x04
+DATA kqk4ts2<>+25(SB)/1, $0x80
+DATA kqk4ts2<>+26(SB)/1, $0x04
+DATA kqk4ts2<>+27(SB)/1, $0x80
+DATA kqk4ts2<>+28(SB)/1, $0x04
+DATA kqk4ts2<>+29(SB)/1, $0x80
+DATA kqk4ts2<>+30(SB)/1, $0x04
+DATA kqk4ts2<>+31(SB)/1, $0x80
+DATA kqk4ts2<>+32(SB)/1, $0x05
+DATA kqk4ts2<>+33(SB)/1, $0x80
+DATA kqk4ts2<>+34(SB)/1, $0x05
+DATA kqk4ts2<>+35(SB)/1, $0x80
+DATA kqk4ts2<>+36(SB)/1, $0x05
+DATA kqk4ts2<>+37(SB)/1, $0x80
+DATA kqk4ts2<>+38(SB)/1, $0x05
+DATA kqk4ts2<>+39(SB)/1, $0x80
+DATA kqk4ts2<>+40(SB)/1, $0x05
+DATA kqk4ts2<>+41(SB)/1, $0x80
+DATA kqk4ts2<>+42(SB)/1, $0x05
+DATA kqk4ts2<>+43(SB)/1, $0x80
+DATA kqk4ts2<>+44(SB)/1, $0x05
+DATA kqk4ts2<>+45(SB)/1, $0x80
+DATA kqk4ts2<>+46(SB)/1, $0x05
+DATA kqk4ts2<>+47(SB)/1, $0x80
+DATA kqk4ts2<>+48(SB)/1, $0x05
+DATA kqk4ts2<>+49(SB)/1, $0x80
+DATA kqk4ts2<>+50(SB)/1, $0x05
+DATA kqk4ts2<>+51(SB)/1, $0x80
+DATA kqk4ts2<>+52(SB)/1, $0x05
+DATA kqk4ts2<>+53(SB)/1, $0x80
+DATA kqk4ts2<>+54(SB)/1, $0x05
+DATA kqk4ts2<>+55(SB)/1, $0x80
+DATA kqk4ts2<>+56(SB)/1, $0x05
+DATA kqk4ts2<>+57(SB)/1, $0x80
+DATA kqk4ts2<>+58(SB)/1, $0x05
+DATA kqk4ts2<>+59(SB)/1, $0x80
+DATA kqk4ts2<>+60(SB)/1, $0x05
+DATA kqk4ts2<>+61(SB)/1, $0x80
+DATA kqk4ts2<>+62(SB)/1, $0x05
+DATA kqk4ts2<>+63(SB)/1, $0x80
+GLOBL kqk4ts2<>(SB), RODATA|NOPTR, $64
+
+DATA kqk4ts3<>+0(SB)/1, $0x06
+DATA kqk4ts3<>+1(SB)/1, $0x80
+DATA kqk4ts3<>+2(SB)/1, $0x06
+DATA kqk4ts3<>+3(SB)/1, $0x80
+DATA kqk4ts3<>+4(SB)/1, $0x06
+DATA kqk4ts3<>+5(SB)/1, $0x80
+DATA kqk4ts3<>+6(SB)/1, $0x06
+DATA kqk4ts3<>+7(SB)/1, $0x80
+DATA kqk4ts3<>+8(SB)/1, $0x06
+DATA kqk4ts3<>+9(SB)/1, $0x80
+DATA kqk4ts3<>+10(SB)/1, $0x06
+DATA kqk4ts3<>+11(SB)/1, $0x80
+DATA kqk4ts3<>+12(SB)/1, $0x06
+DATA kqk4ts3<>+13(SB)/1, $0x80
+DATA kqk4ts3<>+14(SB)/1, $0x06
+DATA kqk4ts3<>+15(SB)/1, $0x80
+DATA kqk4ts3<>+16(SB)/1, $0x06
+DATA kqk4ts3<>+17(SB)/1, $0x80
+DATA kqk4ts3<>+18(SB)/1, $0x06
+DATA kqk4ts3<>+19(SB)/1, $0x80
+DATA kqk4ts3<>+20(SB)/1, $0x06
+DATA kqk4ts3<>+21(SB)/1, $0x80
+DATA kqk4ts3<>+22(SB)/1, $0x06
+DATA kqk4ts3<>+23(SB)/1, $0x80
+DATA kqk4ts3<>+24(SB)/1, $0x06
+DATA kqk4ts3<>+25(SB)/1, $0x80
+DATA kqk4ts3<>+26(SB)/1, $0x06
+DATA kqk4ts3<>+27(SB)/1, $0x80
+DATA kqk4ts3<>+28(SB)/1, $0x06
+DATA kqk4ts3<>+29(SB)/1, $0x80
+DATA kqk4ts3<>+30(SB)/1, $0x06
+DATA kqk4ts3<>+31(SB)/1, $0x80
+DATA kqk4ts3<>+32(SB)/1, $0x07
+DATA kqk4ts3<>+33(SB)/1, $0x80
+DATA kqk4ts3<>+34(SB)/1, $0x07
+DATA kqk4ts3<>+35(SB)/1, $0x80
+DATA kqk4ts3<>+36(SB)/1, $0x07
+DATA kqk4ts3<>+37(SB)/1, $0x80
+DATA kqk4ts3<>+38(SB)/1, $0x07
+DATA kqk4ts3<>+39(SB)/1, $0x80
+DATA kqk4ts3<>+40(SB)/1, $0x07
+DATA kqk4ts3<>+41(SB)/1, $0x80
+DATA kqk4ts3<>+42(SB)/1, $0x07
+DATA kqk4ts3<>+43(SB)/1, $0x80
+DATA kqk4ts3<>+44(SB)/1, $0x07
+DATA kqk4ts3<>+45(SB)/1, $0x80
+DATA kqk4ts3<>+46(SB)/1, $0x07
+DATA kqk4ts3<>+47(SB)/1, $0x80
+DATA kqk4ts3<>+48(SB)/1, $0x07
+DATA kqk4ts3<>+49(SB)/1, $0x80
+DATA kqk4ts3<>+50(SB)/1, $0x07
+DATA kqk4ts3<>+51(SB)/1, $0x80
+DATA kqk4ts3<>+52(SB)/1, $0x07
+DATA kqk4ts3<>+53(SB)/1, $0x80
+DATA kqk4ts3<>+54(SB)/1, $0x07
+DATA kqk4ts3<>+55(SB)/1, $0x80
+DATA kqk4ts3<>+56(SB)/1, $0x07
+DATA kqk4ts3<>+57(SB)/1, $0x80
+DATA kqk4ts3<>+58(SB)/1, $0x07
+DATA kqk4ts3<>+59(SB)/1, $0x80
+DATA kqk4ts3<>+60(SB)/1, $0x07
+DATA kqk4ts3<>+61(SB)/1, $0x80
+DATA kqk4ts3<>+62(SB)/1, $0x07
+DATA kqk4ts3<>+63(SB)/1, $0x80
+GLOBL kqk4ts3<>(SB), RODATA|NOPTR, $64
+
+// func q6_KvnniT4(w *byte, rb int, nrows int, nb int, aq *int8, ad *float32, bs *int16, y *float32)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, MMX+
+TEXT ·q6_KvnniT4(SB), NOSPLIT, $0-64
+	MOVL   $0xffff0000, AX
+	KMOVD  AX, K1
+	MOVQ   w+0(FP), AX
+	MOVQ   rb+8(FP), CX
+	MOVQ   nrows+16(FP), DX
+	MOVQ   y+56(FP), BX
+	IMUL3Q $0x04, CX, SI
+
+rows:
+	CMPQ   DX, $0x04
+	JL     done
+	MOVQ   AX, DI
+	LEAQ   (DI)(CX*1), R8
+	LEAQ   (R8)(CX*1), R9
+	LEAQ   (R9)(CX*1), R10
+	MOVQ   aq+32(FP), R11
+	MOVQ   ad+40(FP), R12
+	MOVQ   bs+48(FP), R13
+	MOVQ   nb+24(FP), R14
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+
+blk:
+	VBROADCASTSS    (R12), X4
+	PREFETCHT0      (DI)(SI*1)
+	PREFETCHT0      64(DI)(SI*1)
+	PREFETCHT0      128(DI)(SI*1)
+	PREFETCHT0      192(DI)(SI*1)
+	PREFETCHT0      (R8)(SI*1)
+	PREFETCHT0      64(R8)(SI*1)
+	PREFETCHT0      128(R8)(SI*1)
+	PREFETCHT0      192(R8)(SI*1)
+	PREFETCHT0      (R9)(SI*1)
+	PREFETCHT0      64(R9)(SI*1)
+	PREFETCHT0      128(R9)(SI*1)
+	PREFETCHT0      192(R9)(SI*1)
+	PREFETCHT0      (R10)(SI*1)
+	PREFETCHT0      64(R10)(SI*1)
+	PREFETCHT0      128(R10)(SI*1)
+	PREFETCHT0      192(R10)(SI*1)
+	MOVWLZX         208(DI), R15
+	VMOVD           R15, X5
+	VCVTPH2PS       X5, X5
+	VMULPS          X4, X5, X5
+	VBROADCASTSS    X5, Z5
+	VMOVDQU32       192(DI), X10
+	VPMOVSXBW       X10, Y10
+	VPSLLW          $0x05, Y10, Y11
+	VPXORD          Y6, Y6, Y6
+	VPSUBW          Y11, Y6, Y6
+	VSHUFI32X4      $0x00, Z10, Z10, Z11
+	VSHUFI32X4      $0x55, Z10, Z10, Z12
+	VMOVDQU64       (DI), Z13
+	VBROADCASTI64X4 128(DI), Z14
+	VPSRLVW         kqsh02<>+0(SB), Z14, Z14
+	VPANDD          kqb0f<>+0(SB), Z13, Z15
+	VPSLLW          $0x04, Z14, Z16
+	VPTERNLOGD      $0xf8, kqb30<>+0(SB), Z16, Z15
+	VPSHUFB         kqsc00010001000100010001000100010001020302030203020302030203020302030405040504050405040504050405040506070607060706070607060706070607<>+0(SB), Z11, Z16
+	VPMADDUBSW      (R11), Z15, Z15
+	VPMADDWD        Z16, Z15, Z15
+	VPSRLW          $0x04, Z13, Z13
+	VPANDD          kqb0f<>+0(SB), Z13, Z13
+	VPTERNLOGD      $0xf8, kqb30<>+0(SB), Z14, Z13
+	VPSHUFB         kqsc080908090809080908090809080908090a0b0a0b0a0b0a0b0a0b0a0b0a0b0a0b0c0d0c0d0c0d0c0d0c0d0c0d0c0d0c0d0e0f0e0f0e0f0e0f0e0f0e0f0e0f0e0f<>+0(SB), Z11, Z11
+	VPMADDUBSW      64(R11), Z13, Z13
+	VPMADDWD        Z11, Z13, Z11
+	VMOVDQU64       64(DI), Z13
+	VBROADCASTI64X4 160(DI), Z14
+	VPSRLVW         kqsh02<>+0(SB), Z14, Z14
+	VPANDD          kqb0f<>+0(SB), Z13, Z16
+	VPSLLW          $0x04, Z14, Z17
+	VPTERNLOGD      $0xf8, kqb30<>+0(SB), Z17, Z16
+	VPSHUFB         kqsc00010001000100010001000100010001020302030203020302030203020302030405040504050405040504050405040506070607060706070607060706070607<>+0(SB), Z12, Z17
+	VPMADDUBSW      128(R11), Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VPSRLW          $0x04, Z13, Z13
+	VPANDD          kqb0f<>+0(SB), Z13, Z13
+	VPTERNLOGD      $0xf8, kqb30<>+0(SB), Z14, Z13
+	VPSHUFB         kqsc080908090809080908090809080908090a0b0a0b0a0b0a0b0a0b0a0b0a0b0a0b0c0d0c0d0c0d0c0d0c0d0c0d0c0d0c0d0e0f0e0f0e0f0e0f0e0f0e0f0e0f0e0f<>+0(SB), Z12, Z12
+	VPMADDUBSW      192(R11), Z13, Z13
+	VPDPWSSD        Z12, Z13, Z11
+	VPADDD          Z11, Z15, Z15
+	VPMADDWD        (R13), Y6, Y10
+	VPADDD          Z10, Z15, Z15
+	VCVTDQ2PS       Z15, Z11
+	VFMADD231PS     Z11, Z5, Z0
+	MOVWLZX         208(R8), R15
+	VMOVD           R15, X5
+	VCVTPH2PS       X5, X5
+	VMULPS          X4, X5, X5
+	VBROADCASTSS    X5, Z5
+	VMOVDQU32       192(R8), X10
+	VPMOVSXBW       X10, Y10
+	VPSLLW          $0x05, Y10, Y11
+	VPXORD          Y7, Y7, Y7
+	VPSUBW          Y11, Y7, Y7
+	VSHUFI32X4      $0x00, Z10, Z10, Z11
+	VSHUFI32X4      $0x55, Z10, Z10, Z12
+	VMOVDQU64       (R8), Z13
+	VBROADCASTI64X4 128(R8), Z14
+	VPSRLVW         kqsh02<>+0(SB), Z14, Z14
+	VPANDD          kqb0f<>+0(SB), Z13, Z15
+	VPSLLW          $0x04, Z14, Z16
+	VPTERNLOGD      $0xf8, kqb30<>+0(SB), Z16, Z15
+	VPSHUFB         kqsc00010001000100010001000100010001020302030203020302030203020302030405040504050405040504050405040506070607060706070607060706070607<>+0(SB), Z11, Z16
+	VPMADDUBSW      (R11), Z15, Z15
+	VPMADDWD        Z16, Z15, Z15
+	VPSRLW          $0x04, Z13, Z13
+	VPANDD          kqb0f<>+0(SB), Z13, Z13
+	VPTERNLOGD      $0xf8, kqb30<>+0(SB), Z14, Z13
+	VPSHUFB         kqsc080908090809080908090809080908090a0b0a0b0a0b0a0b0a0b0a0b0a0b0a0b0c0d0c0d0c0d0c0d0c0d0c0d0c0d0c0d0e0f0e0f0e0f0e0f0e0f0e0f0e0f0e0f<>+0(SB), Z11, Z11
+	VPMADDUBSW      64(R11), Z13, Z13
+	VPMADDWD        Z11, Z13, Z11
+	VMOVDQU64       64(R8), Z13
+	VBROADCASTI64X4 160(R8), Z14
+	VPSRLVW         kqsh02<>+0(SB), Z14, Z14
+	VPANDD          kqb0f<>+0(SB), Z13, Z16
+	VPSLLW          $0x04, Z14, Z17
+	VPTERNLOGD      $0xf8, kqb30<>+0(SB), Z17, Z16
+	VPSHUFB         kqsc00010001000100010001000100010001020302030203020302030203020302030405040504050405040504050405040506070607060706070607060706070607<>+0(SB), Z12, Z17
+	VPMADDUBSW      128(R11), Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VPSRLW          $0x04, Z13, Z13
+	VPANDD          kqb0f<>+0(SB), Z13, Z13
+	VPTERNLOGD      $0xf8, kqb30<>+0(SB), Z14, Z13
+	VPSHUFB         kqsc080908090809080908090809080908090a0b0a0b0a0b0a0b0a0b0a0b0a0b0a0b0c0d0c0d0c0d0c0d0c0d0c0d0c0d0c0d0e0f0e0f0e0f0e0f0e0f0e0f0e0f0e0f<>+0(SB), Z12, Z12
+	VPMADDUBSW      192(R11), Z13, Z13
+	VPDPWSSD        Z12, Z13, Z11
+	VPADDD          Z11, Z15, Z15
+	VPMADDWD        (R13), Y7, Y10
+	VPADDD          Z10, Z15, Z15
+	VCVTDQ2PS       Z15, Z11
+	VFMADD231PS     Z11, Z5, Z1
+	MOVWLZX         208(R9), R15
+	VMOVD           R15, X5
+	VCVTPH2PS       X5, X5
+	VMULPS          X4, X5, X5
+	VBROADCASTSS    X5, Z5
+	VMOVDQU32       192(R9), X10
+	VPMOVSXBW       X10, Y10
+	VPSLLW          $0x05, Y10, Y11
+	VPXORD          Y8, Y8, Y8
+	VPSUBW          Y11, Y8, Y8
+	VSHUFI32X4      $0x00, Z10, Z10, Z11
+	VSHUFI32X4      $0x55, Z10, Z10, Z12
+	VMOVDQU64       (R9), Z13
+	VBROADCASTI64X4 128(R9), Z14
+	VPSRLVW         kqsh02<>+0(SB), Z14, Z14
+	VPANDD          kqb0f<>+0(SB), Z13, Z15
+	VPSLLW          $0x04, Z14, Z16
+	VPTERNLOGD      $0xf8, kqb30<>+0(SB), Z16, Z15
+	VPSHUFB         kqsc00010001000100010001000100010001020302030203020302030203020302030405040504050405040504050405040506070607060706070607060706070607<>+0(SB), Z11, Z16
+	VPMADDUBSW      (R11), Z15, Z15
+	VPMADDWD        Z16, Z15, Z15
+	VPSRLW          $0x04, Z13, Z13
+	VPANDD          kqb0f<>+0(SB), Z13, Z13
+	VPTERNLOGD      $0xf8, kqb30<>+0(SB), Z14, Z13
+	VPSHUFB         kqsc080908090809080908090809080908090a0b0a0b0a0b0a0b0a0b0a0b0a0b0a0b0c0d0c0d0c0d0c0d0c0d0c0d0c0d0c0d0e0f0e0f0e0f0e0f0e0f0e0f0e0f0e0f<>+0(SB), Z11, Z11
+	VPMADDUBSW      64(R11), Z13, Z13
+	VPMADDWD        Z11, Z13, Z11
+	VMOVDQU64       64(R9), Z13
+	VBROADCASTI64X4 160(R9), Z14
+	VPSRLVW         kqsh02<>+0(SB), Z14, Z14
+	VPANDD          kqb0f<>+0(SB), Z13, Z16
+	VPSLLW          $0x04, Z14, Z17
+	VPTERNLOGD      $0xf8, kqb30<>+0(SB), Z17, Z16
+	VPSHUFB         kqsc00010001000100010001000100010001020302030203020302030203020302030405040504050405040504050405040506070607060706070607060706070607<>+0(SB), Z12, Z17
+	VPMADDUBSW      128(R11), Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VPSRLW          $0x04, Z13, Z13
+	VPANDD          kqb0f<>+0(SB), Z13, Z13
+	VPTERNLOGD      $0xf8, kqb30<>+0(SB), Z14, Z13
+	VPSHUFB         kqsc080908090809080908090809080908090a0b0a0b0a0b0a0b0a0b0a0b0a0b0a0b0c0d0c0d0c0d0c0d0c0d0c0d0c0d0c0d0e0f0e0f0e0f0e0f0e0f0e0f0e0f0e0f<>+0(SB), Z12, Z12
+	VPMADDUBSW      192(R11), Z13, Z13
+	VPDPWSSD        Z12, Z13, Z11
+	VPADDD          Z11, Z15, Z15
+	VPMADDWD        (R13), Y8, Y10
+	VPADDD          Z10, Z15, Z15
+	VCVTDQ2PS       Z15, Z11
+	VFMADD231PS     Z11, Z5, Z2
+	MOVWLZX         208(R10), R15
+	VMOVD           R15, X5
+	VCVTPH2PS       X5, X5
+	VMULPS          X4, X5, X5
+	VBROADCASTSS    X5, Z5
+	VMOVDQU32       192(R10), X4
+	VPMOVSXBW       X4, Y4
+	VPSLLW          $0x05, Y4, Y10
+	VPXORD          Y9, Y9, Y9
+	VPSUBW          Y10, Y9, Y9
+	VSHUFI32X4      $0x00, Z4, Z4, Z11
+	VSHUFI32X4      $0x55, Z4, Z4, Z12
+	VMOVDQU64       (R10), Z13
+	VBROADCASTI64X4 128(R10), Z14
+	VPSRLVW         kqsh02<>+0(SB), Z14, Z14
+	VPANDD          kqb0f<>+0(SB), Z13, Z15
+	VPSLLW          $0x04, Z14, Z16
+	VPTERNLOGD      $0xf8, kqb30<>+0(SB), Z16, Z15
+	VPSHUFB         kqsc00010001000100010001000100010001020302030203020302030203020302030405040504050405040504050405040506070607060706070607060706070607<>+0(SB), Z11, Z16
+	VPMADDUBSW      (R11), Z15, Z15
+	VPMADDWD        Z16, Z15, Z15
+	VPSRLW          $0x04, Z13, Z13
+	VPANDD          kqb0f<>+0(SB), Z13, Z13
+	VPTERNLOGD      $0xf8, kqb30<>+0(SB), Z14, Z13
+	VPSHUFB         kqsc080908090809080908090809080908090a0b0a0b0a0b0a0b0a0b0a0b0a0b0a0b0c0d0c0d0c0d0c0d0c0d0c0d0c0d0c0d0e0f0e0f0e0f0e0f0e0f0e0f0e0f0e0f<>+0(SB), Z11, Z11
+	VPMADDUBSW      64(R11), Z13, Z13
+	VPMADDWD        Z11, Z13, Z11
+	VMOVDQU64       64(R10), Z13
+	VBROADCASTI64X4 160(R10), Z14
+	VPSRLVW         kqsh02<>+0(SB), Z14, Z14
+	VPANDD          kqb0f<>+0(SB), Z13, Z16
+	VPSLLW          $0x04, Z14, Z17
+	VPTERNLOGD      $0xf8, kqb30<>+0(SB), Z17, Z16
+	VPSHUFB         kqsc00010001000100010001000100010001020302030203020302030203020302030405040504050405040504050405040506070607060706070607060706070607<>+0(SB), Z12, Z17
+	VPMADDUBSW      128(R11), Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VPSRLW          $0x04, Z13, Z13
+	VPANDD          kqb0f<>+0(SB), Z13, Z13
+	VPTERNLOGD      $0xf8, kqb30<>+0(SB), Z14, Z13
+	VPSHUFB         kqsc080908090809080908090809080908090a0b0a0b0a0b0a0b0a0b0a0b0a0b0a0b0c0d0c0d0c0d0c0d0c0d0c0d0c0d0c0d0e0f0e0f0e0f0e0f0e0f0e0f0e0f0e0f<>+0(SB), Z12, Z12
+	VPMADDUBSW      192(R11), Z13, Z13
+	VPDPWSSD        Z12, Z13, Z11
+	VPADDD          Z11, Z15, Z15
+	VPMADDWD        (R13), Y9, Y4
+	VPADDD          Z4, Z15, Z15
+	VCVTDQ2PS       Z15, Z11
+	VFMADD231PS     Z11, Z5, Z3
+	ADDQ            $0x000000d2, DI
+	ADDQ            $0x000000d2, R8
+	ADDQ            $0x000000d2, R9
+	ADDQ            $0x000000d2, R10
+	ADDQ            $0x00000100, R11
+	ADDQ            $0x04, R12
+	ADDQ            $0x20, R13
+	DECQ            R14
+	JNZ             blk
+	VEXTRACTF64X4   $0x01, Z0, Y4
+	VADDPS          Y4, Y0, Y4
+	VEXTRACTF32X4   $0x01, Y4, X5
+	VADDPS          X5, X4, X4
+	VMOVHLPS        X4, X4, X5
+	VADDPS          X5, X4, X4
+	VMOVSHDUP       X4, X5
+	VADDSS          X5, X4, X4
+	VMOVSS          X4, (BX)
+	VEXTRACTF64X4   $0x01, Z1, Y4
+	VADDPS          Y4, Y1, Y4
+	VEXTRACTF32X4   $0x01, Y4, X5
+	VADDPS          X5, X4, X4
+	VMOVHLPS        X4, X4, X5
+	VADDPS          X5, X4, X4
+	VMOVSHDUP       X4, X5
+	VADDSS          X5, X4, X4
+	VMOVSS          X4, 4(BX)
+	VEXTRACTF64X4   $0x01, Z2, Y4
+	VADDPS          Y4, Y2, Y4
+	VEXTRACTF32X4   $0x01, Y4, X5
+	VADDPS          X5, X4, X4
+	VMOVHLPS        X4, X4, X5
+	VADDPS          X5, X4, X4
+	VMOVSHDUP       X4, X5
+	VADDSS          X5, X4, X4
+	VMOVSS          X4, 8(BX)
+	VEXTRACTF64X4   $0x01, Z3, Y4
+	VADDPS          Y4, Y3, Y4
+	VEXTRACTF32X4   $0x01, Y4, X5
+	VADDPS          X5, X4, X4
+	VMOVHLPS        X4, X4, X5
+	VADDPS          X5, X4, X4
+	VMOVSHDUP       X4, X5
+	VADDSS          X5, X4, X4
+	VMOVSS          X4, 12(BX)
+	ADDQ            $0x10, BX
+	ADDQ            SI, AX
+	SUBQ            $0x04, DX
+	JMP             rows
+
+done:
+	VZEROUPPER
+	RET

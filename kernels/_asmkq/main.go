@@ -433,6 +433,11 @@ func main() {
 			}
 		}
 	}
+	for i := range types {
+		if types[i].name == "q4_K" || types[i].name == "q6_K" {
+			taskKernel(&types[i], 4)
+		}
+	}
 	Generate()
 }
 
@@ -793,5 +798,236 @@ func epilogue(k *kgen, r int, acc, accF, dv, mv VecVirtual, dMem, bsMem func(int
 		s := YMM()
 		VBROADCASTSS(dMem(r), s)
 		VFMADD231PS(s, f, accF)
+	}
+}
+
+// taskKernel generates the AVX-512 whole-task kernel of kt for one
+// activation row: nrows (a multiple of M) weight rows rb bytes apart from
+// w, M of them per pass, each of nb >= 1 super-blocks, row i's result
+// stored at y[i]. Each pass prefetches the next pass's rows at the same
+// place (the hardware prefetchers stop at page boundaries). The block's
+// float scales are folded with the activation's: accF += (d·ad)·Σ and,
+// for offDmin types, accM += (dmin·ad)·Σ off·bsum, so the block work has
+// no loop-carried chain but the two FMAs.
+func taskKernel(kt *ktype, M int) {
+	t := tier{"vnni", true}
+	curZ = true
+	name := fmt.Sprintf("%svnniT%d", kt.name, M)
+	TEXT(name, NOSPLIT, "func(w *byte, rb int, nrows int, nb int, aq *int8, ad *float32, bs *int16, y *float32)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s: nrows (a multiple of %d) %s weight rows rb bytes apart against one Q8_K activation row.", name, M, kt.name),
+		"Row i's result is stored at y[i].")
+	k := &kgen{t: t, kt: kt}
+	k.hiK = K()
+	g := GP32()
+	MOVL(U32(0xFFFF0000), g)
+	KMOVD(g, k.hiK)
+	w := Load(Param("w"), GP64())
+	rb := Load(Param("rb"), GP64())
+	cnt := Load(Param("nrows"), GP64())
+	y := Load(Param("y"), GP64())
+	rbM := GP64()
+	IMUL3Q(U8(M), rb, rbM)
+
+	Label("rows")
+	CMPQ(cnt, U8(M))
+	JL(LabelRef("done"))
+	wp := make([]Register, M)
+	for m := range wp {
+		wp[m] = GP64()
+		if m == 0 {
+			MOVQ(w, wp[m])
+		} else {
+			LEAQ(Mem{Base: wp[m-1], Index: rb, Scale: 1}, wp[m])
+		}
+	}
+	aqp := Load(Param("aq"), GP64())
+	adp := Load(Param("ad"), GP64())
+	bsp := Load(Param("bs"), GP64())
+	nbc := Load(Param("nb"), GP64())
+	accF := make([]VecVirtual, M)
+	accM := make([]VecVirtual, M)
+	for m := range M {
+		accF[m] = ZMM()
+		VPXORD(accF[m], accF[m], accF[m])
+		if kt.mode == offDmin {
+			accM[m] = YMM()
+			VPXORD(accM[m], accM[m], accM[m])
+		}
+	}
+
+	var ones1 VecVirtual // VPERMPS index: lane 1 everywhere
+	if kt.mode == offDmin {
+		ones1 = YMM()
+		VMOVDQU32(dwordsConst("one8", []uint32{1, 1, 1, 1, 1, 1, 1, 1}), ones1)
+	}
+
+	Label("blk")
+	adv := XMM()
+	VBROADCASTSS(Mem{Base: adp}, adv)
+	for m := range M {
+		for o := 0; o < kt.bytes; o += 64 {
+			PREFETCHT0(Mem{Base: wp[m], Index: rbM, Scale: 1, Disp: o})
+		}
+	}
+	for m := range M {
+		k.w = wp[m]
+		k.blk = map[string]VecVirtual{}
+		x := XMM()
+		if kt.mode == offDmin {
+			// d, dmin and two scale bytes' words (lanes 2, 3 unused)
+			VCVTPH2PS(k.wm(kt.dOff), x)
+		} else {
+			g := GP32()
+			MOVWLZX(k.wm(kt.dOff), g)
+			VMOVD(g, x)
+		}
+		if kt.mode != offDmin {
+			VCVTPH2PS(x, x)
+		}
+		VMULPS(adv, x, x)
+		D := ZMM()
+		VBROADCASTSS(x, D)
+		var Mv VecVirtual
+		if kt.mode == offDmin {
+			Mv = YMM()
+			VPERMPS(x.AsY(), ones1, Mv)
+		}
+		k.units, k.off = nil, nil
+		var scaleFor func(c int) VecVirtual
+		if kt.prologue == nil || kt.name == "q4_K" {
+			scaleFor = q4KTaskScales(k)
+		} else {
+			kt.prologue(k)
+			nt := 1
+			if 256>>kt.unitLog > 8 {
+				nt = 2
+			}
+			var tables []VecVirtual
+			for i := range nt {
+				v := ZMM()
+				VSHUFI32X4(U8(0x55*i), k.units.AsZ(), k.units.AsZ(), v)
+				tables = append(tables, v)
+			}
+			scaleFor = func(c int) VecVirtual {
+				var b [64]byte
+				first := (64 * c) >> kt.unitLog
+				for i := range 16 {
+					u := (64*c + 4*i) >> kt.unitLog
+					w := byte(2 * (u % 8))
+					b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = w, w+1, w, w+1
+				}
+				s := ZMM()
+				VPSHUFB(constVec("sc"+hex(b[:]), b), tables[first/8], s)
+				return s
+			}
+		}
+		// Two accumulators (even and odd chunks) halve the chain.
+		var acc [2]VecVirtual
+		for c := range t.chunks() {
+			u := kt.chunk(k, c)
+			s := scaleFor(c)
+			pp := ZMM()
+			VPMADDUBSW(Mem{Base: aqp, Disp: 64 * c}, u, pp)
+			if acc[c%2] == nil {
+				acc[c%2] = ZMM()
+				VPMADDWD(s, pp, acc[c%2])
+			} else {
+				VPDPWSSD(s, pp, acc[c%2])
+			}
+		}
+		VPADDD(acc[1], acc[0], acc[0])
+		bsm := Mem{Base: bsp}
+		if kt.mode == offFold {
+			o := YMM()
+			VPMADDWD(bsm, k.off, o)
+			VPADDD(o.AsZ(), acc[0], acc[0])
+		}
+		f := ZMM()
+		VCVTDQ2PS(acc[0], f)
+		VFMADD231PS(f, D, accF[m])
+		if kt.mode == offDmin {
+			o := YMM()
+			VPMADDWD(bsm, k.off, o)
+			VCVTDQ2PS(o, o)
+			VFMADD231PS(o, Mv, accM[m])
+		}
+	}
+	for m := range M {
+		ADDQ(U32(kt.bytes), wp[m])
+	}
+	ADDQ(U32(256), aqp)
+	ADDQ(U8(4), adp)
+	ADDQ(U8(32), bsp)
+	DECQ(nbc)
+	JNZ(LabelRef("blk"))
+
+	for m := range M {
+		lo := YMM()
+		VEXTRACTF64X4(U8(1), accF[m], lo)
+		VADDPS(lo, accF[m].AsY(), lo)
+		if kt.mode == offDmin {
+			VSUBPS(accM[m], lo, lo)
+		}
+		x, x2 := lo.AsX(), XMM()
+		VEXTRACTF32X4(U8(1), lo, x2)
+		VADDPS(x2, x, x)
+		VMOVHLPS(x, x, x2)
+		VADDPS(x2, x, x)
+		VMOVSHDUP(x, x2)
+		VADDSS(x2, x, x)
+		VMOVSS(x, Mem{Base: y, Disp: 4 * m})
+	}
+	ADDQ(U8(4*M), y)
+	ADDQ(rbM, w)
+	SUBQ(U8(M), cnt)
+	JMP(LabelRef("rows"))
+
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// q4KTaskScales decodes the Q4_K/Q5_K scale block at w+4 for the task
+// kernels: the scale bytes (0..7) and min bytes (8..15) of one xmm,
+// broadcast to every 128-bit lane, from which each chunk's scale words
+// and the mins per 16 values are single in-lane VPSHUFBs.
+func q4KTaskScales(k *kgen) func(c int) VecVirtual {
+	x := XMM()
+	vmovdqu(k.wm(4), x) // dwords a0 a1 a2 (and 4 bytes of qs)
+	l, h := XMM(), XMM()
+	VPSHUFD(U8(0x98), x, l) // a0 a2 a1 a2
+	VPSRLVD(dwordsConst("k4sh", []uint32{0, 0, 0, 4}), l, l)
+	vpand(dwordsConst("k4ml", []uint32{0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f}), l, l)
+	VPSHUFD(U8(0x50), x, h) // a0 a0 a1 a1
+	VPSRLD(U8(2), h, h)
+	vpand(dwordsConst("k4mh", []uint32{0, 0x30303030, 0, 0x30303030}), h, h)
+	vpor(h, l, l) // bytes: scales 0..7, mins 0..7
+	b := ZMM()
+	VSHUFI32X4(U8(0), l.AsZ(), l.AsZ(), b)
+	// mins per 16 values: words m0 m0 m1 m1 .. m3 m3 | m4 m4 .. m7 m7
+	var m [64]byte
+	for i := range 16 {
+		j := byte(8 + i/2)
+		if i >= 8 {
+			j = byte(12 + (i-8)/2)
+		}
+		m[2*i], m[2*i+1] = j, 0x80
+	}
+	o := YMM()
+	VPSHUFB(constVec("k4tm", m), b.AsY(), o)
+	k.off = o
+	return func(c int) VecVirtual {
+		var v [64]byte
+		for i := range 16 {
+			j := byte(2 * c)
+			if i >= 8 {
+				j++
+			}
+			v[4*i], v[4*i+1], v[4*i+2], v[4*i+3] = j, 0x80, j, 0x80
+		}
+		s := ZMM()
+		VPSHUFB(constVec(fmt.Sprint("k4ts", c), v), b, s)
+		return s
 	}
 }
