@@ -6,14 +6,20 @@ package quantize
 // Block (110 bytes): hmask[32] | qs[64] | scales[12] | d f16
 
 func quantizeRowQ3K(dst []byte, src, imatrix []float32) {
-	quantizeKRow(dst, src, imatrix, q3KBytes, q3KBlock)
+	// The SIMD batches are 7 KiB: declared once per row rather than once
+	// per block, so they are not cleared for every block. Every field the
+	// kernels read is written for each block first.
+	var bt [2]qkxBatch
+	quantizeKRow(dst, src, imatrix, q3KBytes, func(dst []byte, x, qw *[qkK]float32) {
+		q3KBlock(dst, x, qw, &bt)
+	})
 }
 
 // q3KBlock is quantize_row_q3_K_ref (qw nil: make_q3_quants per sub-block,
 // scales coded against -32/max_scale) and quantize_row_q3_K_impl (qw:
 // make_qx_quants(4) with weights qw·√(σ² + x²), σ² = 2Σx²/256, and the
 // scales themselves coded by make_qx_quants(32) weighted by Σw).
-func q3KBlock(dst []byte, x, qw *[qkK]float32) {
+func q3KBlock(dst []byte, x, qw *[qkK]float32, bt *[2]qkxBatch) {
 	y := (*[q3KBytes]byte)(dst)
 	var (
 		L      [qkK]int8
@@ -25,7 +31,6 @@ func q3KBlock(dst []byte, x, qw *[qkK]float32) {
 	// Without an imatrix the 16 sub-blocks are searched and requantized
 	// side by side where a SIMD kernel exists (search_simd.go).
 	batched := qw == nil && simdSearch
-	var bt [2]qkxBatch
 	if qw == nil {
 		var maxScale, amax float32
 		if batched {
