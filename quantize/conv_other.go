@@ -38,6 +38,9 @@ func dequantQ4_0AVX2(dst *float32, src *byte, nb int, tab *float32) {
 func dequantQ4_1AVX2(dst *float32, src *byte, nb int, tab *float32) {
 	panic("quantize: no SIMD conversion")
 }
+func dequantQ5_0AVX2(dst *float32, src *byte, nb int, tab *float32) {
+	panic("quantize: no SIMD conversion")
+}
 func dequantQ5_1AVX2(dst *float32, src *byte, nb int, tab *float32) {
 	panic("quantize: no SIMD conversion")
 }

@@ -339,6 +339,10 @@ func quantizeRowQ5_0Imatrix(dst []byte, src, imatrix []float32) {
 func dequantizeRowQ5_0(dst []float32, src []byte) {
 	nb := len(dst) / qk
 	src = src[:nb*22]
+	if simdConv && nb > 0 {
+		dequantQ5_0AVX2(&dst[0], &src[0], nb, &fp16Table[0])
+		return
+	}
 	for i := 0; i < nb; i++ {
 		b := src[i*22 : i*22+22]
 		y := dst[i*qk : i*qk+qk]

@@ -77,6 +77,11 @@ func dequantQ4_0AVX2(dst *float32, src *byte, nb int, tab *float32)
 //go:noescape
 func dequantQ4_1AVX2(dst *float32, src *byte, nb int, tab *float32)
 
+// dequantQ5_0AVX2 expands nb blocks from src into dst as the scalar dequantizer does.
+//
+//go:noescape
+func dequantQ5_0AVX2(dst *float32, src *byte, nb int, tab *float32)
+
 // dequantQ5_1AVX2 expands nb blocks from src into dst as the scalar dequantizer does.
 //
 //go:noescape

@@ -2373,6 +2373,76 @@ done:
 	VZEROUPPER
 	RET
 
+// func dequantQ5_0AVX2(dst *float32, src *byte, nb int, tab *float32)
+// Requires: AVX, AVX2
+TEXT ·dequantQ5_0AVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), AX
+	MOVQ         src+8(FP), CX
+	MOVQ         nb+16(FP), DX
+	MOVQ         tab+24(FP), BX
+	MOVL         $0x0000000f, SI
+	VMOVD        SI, X0
+	VPBROADCASTD X0, Y0
+	MOVL         $0x00000010, SI
+	VMOVD        SI, X1
+	VPBROADCASTD X1, Y1
+	MOVL         $0x00000010, SI
+	VMOVD        SI, X2
+	VPBROADCASTD X2, Y2
+	TESTQ        DX, DX
+	JZ           done
+
+loop:
+	MOVWQZX      (CX), SI
+	VBROADCASTSS (BX)(SI*4), Y3
+	VPBROADCASTD 2(CX), Y4
+	VPMOVZXBD    6(CX), Y5
+	VPAND        Y0, Y5, Y6
+	VPSRLD       $0x04, Y5, Y5
+	VPSRLVD      shiftCounts<>+0(SB), Y4, Y7
+	VPSLLD       $0x04, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSUBD       Y1, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y3, Y6, Y6
+	VMOVUPS      Y6, (AX)
+	VPSRLVD      shiftCounts<>+64(SB), Y4, Y6
+	VPSLLD       $0x04, Y6, Y6
+	VPAND        Y2, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBD       Y1, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VMOVUPS      Y5, 64(AX)
+	VPMOVZXBD    14(CX), Y5
+	VPAND        Y0, Y5, Y6
+	VPSRLD       $0x04, Y5, Y5
+	VPSRLVD      shiftCounts<>+32(SB), Y4, Y7
+	VPSLLD       $0x04, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSUBD       Y1, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y3, Y6, Y6
+	VMOVUPS      Y6, 32(AX)
+	VPSRLVD      shiftCounts<>+96(SB), Y4, Y4
+	VPSLLD       $0x04, Y4, Y4
+	VPAND        Y2, Y4, Y4
+	VPOR         Y4, Y5, Y5
+	VPSUBD       Y1, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VMOVUPS      Y5, 96(AX)
+	ADDQ         $0x16, CX
+	ADDQ         $0x00000080, AX
+	DECQ         DX
+	JNZ          loop
+
+done:
+	VZEROUPPER
+	RET
+
 // func dequantQ5_1AVX2(dst *float32, src *byte, nb int, tab *float32)
 // Requires: AVX, AVX2
 TEXT ·dequantQ5_1AVX2(SB), NOSPLIT, $0-32

@@ -1,6 +1,6 @@
 package main
 
-// The legacy 32-element types: Q4_0, Q4_1 and Q5_1 dequantizers and the
+// The legacy 32-element types: Q4_0, Q4_1, Q5_0 and Q5_1 dequantizers and the
 // Q4_1 and Q5_1 quantizers (legacy.go holds the scalar reference).
 
 import (
@@ -20,9 +20,15 @@ func legacyDequant(name string, blockBytes int, withMin, q5 bool) {
 	nb := Load(Param("nb"), GP64())
 	tab := Load(Param("tab"), GP64())
 	low := bcast32(0x0f)
-	var eight, sixteen VecVirtual
+	// Types without a min subtract their offset (8, or 16 for Q5_0);
+	// Q5 types keep their high bits in a u32 after the scales.
+	var bias, sixteen VecVirtual
 	if !withMin {
-		eight = bcast32(8)
+		if q5 {
+			bias = bcast32(16)
+		} else {
+			bias = bcast32(8)
+		}
 	}
 	if q5 {
 		sixteen = bcast32(0x10)
@@ -31,8 +37,9 @@ func legacyDequant(name string, blockBytes int, withMin, q5 bool) {
 	if withMin {
 		qs = 4
 	}
+	qhOff := qs
 	if q5 {
-		qs = 8
+		qs += 4
 	}
 	TESTQ(nb, nb)
 	JZ(LabelRef("done"))
@@ -44,7 +51,7 @@ func legacyDequant(name string, blockBytes int, withMin, q5 bool) {
 	}
 	if q5 {
 		qh = YMM()
-		VPBROADCASTD(Mem{Base: src, Disp: 4}, qh)
+		VPBROADCASTD(Mem{Base: src, Disp: qhOff}, qh)
 	}
 	for g := 0; g < 16; g += 8 {
 		z, lo, hi := YMM(), YMM(), YMM()
@@ -61,7 +68,7 @@ func legacyDequant(name string, blockBytes int, withMin, q5 bool) {
 				VPOR(t, v, v)
 			}
 			if !withMin {
-				VPSUBD(eight, v, v)
+				VPSUBD(bias, v, v)
 			}
 			VCVTDQ2PS(v, v)
 			VMULPS(d, v, v)

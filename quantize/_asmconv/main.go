@@ -37,6 +37,7 @@ func main() {
 	legacyConsts()
 	legacyDequant("dequantQ4_0AVX2", 18, false, false)
 	legacyDequant("dequantQ4_1AVX2", 20, true, false)
+	legacyDequant("dequantQ5_0AVX2", 22, false, true)
 	legacyDequant("dequantQ5_1AVX2", 24, true, true)
 	legacyQuant("quantQ4_1AVX2", 15)
 	legacyQuant("quantQ5_1AVX2", 31)
