@@ -145,3 +145,24 @@ func TestDemo(t *testing.T) {
 		t.Errorf("inspect of the demo output: exit %d %s", code, stderr)
 	}
 }
+
+func TestBenchKernels(t *testing.T) {
+	code, out, stderr := qconv(t, "bench", "kernels", "--types", "q8_0,q4_k", "--rows", "64", "--cols", "512", "--batch", "1,2", "--min-time", "1ms", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var recs []map[string]any
+	if err := json.Unmarshal([]byte(out), &recs); err != nil || len(recs) < 4 {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for _, k := range []string{"type", "layout", "tier", "rows", "cols", "batch", "threads", "seconds", "gflops", "weight_gbps", "max_rel_err"} {
+		if _, ok := recs[0][k]; !ok {
+			t.Errorf("record lacks %q", k)
+		}
+	}
+	for _, args := range [][]string{{"--types", "q9"}, {"--cols", "100"}, {"--batch", "0"}, {"--tiers", "sse9"}} {
+		if code, _, _ := qconv(t, append([]string{"bench", "kernels", "--rows", "8", "--min-time", "1ms"}, args...)...); code != exitUsage {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+}

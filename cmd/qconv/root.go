@@ -91,6 +91,7 @@ error, 130 interrupted.`,
 		newConvertCmd(g, s),
 		newDemoCmd(g, s),
 		newSynthCmd(g, s),
+		newBenchCmd(g, s),
 		newVerifyCmd(g, s),
 	)
 	return root
