@@ -55,6 +55,13 @@ ggml's reference figures in docs/benchmarks.md.`,
 			if err != nil {
 				return err
 			}
+			if cfg.Tiers == nil && cmd.Flags().Changed("kernel") {
+				t, err := g.kernelTier()
+				if err != nil {
+					return err
+				}
+				cfg.Tiers = []kernels.Tier{t}
+			}
 			const row = "%-8s %-10s %-7s %5v %7v %10v %8v %11v %11v\n"
 			if !o.json {
 				fmt.Fprintf(s.out, row, "type", "layout", "tier", "batch", "threads", "median s", "GFLOP/s", "weight GB/s", "max rel err")

@@ -166,3 +166,15 @@ func TestBenchKernels(t *testing.T) {
 		}
 	}
 }
+
+func TestKernelFlag(t *testing.T) {
+	t.Setenv("QCONV_KERNEL", "avx9")
+	if code, _, stderr := qconv(t, "inspect", "x"); code != exitUsage || !strings.Contains(stderr, "avx9") {
+		t.Errorf("bad QCONV_KERNEL: exit %d %q", code, stderr)
+	}
+	t.Setenv("QCONV_KERNEL", "purego")
+	code, out, stderr := qconv(t, "bench", "kernels", "--types", "q8_0", "--rows", "16", "--cols", "256", "--batch", "1", "--min-time", "1ms", "--json")
+	if code != 0 || strings.Count(out, `"tier": "go"`) != 1 || strings.Contains(out, "avx") {
+		t.Errorf("QCONV_KERNEL=purego bench: exit %d %s %s", code, out, stderr)
+	}
+}

@@ -14,7 +14,6 @@ import (
 	"github.com/qconv/qconv/convert"
 	"github.com/qconv/qconv/gguf"
 	"github.com/qconv/qconv/internal/synth"
-	"github.com/qconv/qconv/kernels"
 	"github.com/qconv/qconv/verify"
 )
 
@@ -39,7 +38,7 @@ Files go to a temporary directory that is removed afterwards, unless --dir or
 --keep is given.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runDemo(cmd, s, o)
+			return runDemo(cmd, g, s, o)
 		},
 	}
 	cmd.Flags().StringVar(&o.dir, "dir", "", "directory for the generated files (kept)")
@@ -49,7 +48,7 @@ Files go to a temporary directory that is removed afterwards, unless --dir or
 	return cmd
 }
 
-func runDemo(cmd *cobra.Command, s streams, o *demoOptions) error {
+func runDemo(cmd *cobra.Command, g *globalOptions, s streams, o *demoOptions) error {
 	ctx := commandContext(cmd)
 	tgt, err := convert.ParseTarget(o.to)
 	if err != nil {
@@ -105,13 +104,17 @@ func runDemo(cmd *cobra.Command, s streams, o *demoOptions) error {
 	fmt.Fprintf(w, "2. converted to %s with %d workers in %s\n   %s (%.2f bits per weight); tensor types: %s\n   sha256 %s\n",
 		out, rep.Jobs, since(t0), humanBytes(rep.OutputBytes), rep.BitsPerWeight, strings.Join(mix, ", "), rep.SHA256)
 
+	tiers, err := g.checkTiers()
+	if err != nil {
+		return err
+	}
 	t0 = time.Now()
 	vf, err := gguf.Open(out)
 	if err != nil {
 		return err
 	}
 	defer vf.Close()
-	vrep, err := verify.Run(ctx, vf, verify.Options{Source: src, Thresholds: verify.DefaultThresholds(), Jobs: o.jobs, Kernel: verify.KernelCheck{}})
+	vrep, err := verify.Run(ctx, vf, verify.Options{Source: src, Thresholds: verify.DefaultThresholds(), Jobs: o.jobs, Kernel: verify.KernelCheck{Tiers: tiers}})
 	if err != nil {
 		return err
 	}
@@ -120,7 +123,7 @@ func runDemo(cmd *cobra.Command, s streams, o *demoOptions) error {
 	if len(ranked) > 0 && ranked[0].Compare != nil && ranked[0].Threshold != nil {
 		worst := ranked[0]
 		fmt.Fprintf(w, "   worst tensor %s (%s): relative RMSE %.4f, threshold %.3f; packed kernels (%s) match the FP32 reference\n",
-			worst.Name, worst.Type, float64(worst.Compare.RelRMSE), float64(*worst.Threshold), kernels.Best())
+			worst.Name, worst.Type, float64(worst.Compare.RelRMSE), float64(*worst.Threshold), tiers[0])
 	}
 	if !vrep.Passed() {
 		vrep.WriteText(w)

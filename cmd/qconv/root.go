@@ -21,6 +21,7 @@ type streams struct {
 type globalOptions struct {
 	configFile  string
 	cpuProfile  string
+	kernel      string // --kernel / QCONV_KERNEL: the highest kernel tier to use
 	profileFile *os.File
 	config      *config // resolved before a command runs
 }
@@ -68,6 +69,9 @@ error, 130 interrupted.`,
 			if err := cfg.apply(cmd); err != nil {
 				return err
 			}
+			if _, err := g.kernelTier(); err != nil {
+				return err
+			}
 			return g.startProfile()
 		},
 		PersistentPostRunE: func(cmd *cobra.Command, args []string) error {
@@ -82,6 +86,7 @@ error, 130 interrupted.`,
 		return withCode(exitUsage, fmt.Errorf("%w (see '%s --help')", err, c.CommandPath()))
 	})
 	root.PersistentFlags().StringVar(&g.configFile, "config", "", "config file (default ./qconv.yaml, then the user config dir)")
+	root.PersistentFlags().StringVar(&g.kernel, "kernel", "auto", "highest packed-kernel tier to use: auto, go (or purego), avx2, avx512 (env QCONV_KERNEL)")
 	root.PersistentFlags().StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile to this file (for developers)")
 	root.PersistentFlags().MarkHidden("cpuprofile")
 	root.SetVersionTemplate("qconv {{.Version}}\n")

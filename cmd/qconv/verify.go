@@ -59,7 +59,7 @@ The table lists the worst tensors first. Exit status: 0 every check passed,
   qconv verify model-Q4_K_M.gguf --against model-f16.gguf --max-error q4_K=0.1 --sample 256 --json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runVerify(cmd, s, o, args[0])
+			return runVerify(cmd, g, s, o, args[0])
 		},
 	}
 	f := cmd.Flags()
@@ -72,10 +72,14 @@ The table lists the worst tensors first. Exit status: 0 every check passed,
 	return cmd
 }
 
-func runVerify(cmd *cobra.Command, s streams, o *verifyOptions, path string) error {
+func runVerify(cmd *cobra.Command, g *globalOptions, s streams, o *verifyOptions, path string) error {
 	opts := verify.Options{Thresholds: verify.DefaultThresholds(), Sample: o.sample, Jobs: o.jobs}
 	if !o.noKernels {
-		opts.Kernel = verify.KernelCheck{}
+		tiers, err := g.checkTiers()
+		if err != nil {
+			return err
+		}
+		opts.Kernel = verify.KernelCheck{Tiers: tiers}
 	}
 	if o.jobs < 1 {
 		return usageErrorf("-j must be at least 1")
