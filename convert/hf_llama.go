@@ -1,8 +1,10 @@
 package convert
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -277,24 +279,13 @@ func buildLlama(h *hfCheckpoint) error {
 	h.setKV(pre+"rope.dimension_count", u32(p.headDim))
 	h.setKV("general.quantization_version", gguf.Uint32(2))
 
-	// Tokenizer.
-	tc, err := readHFJSONFile(filepath.Join(h.dir, "tokenizer_config.json"))
+	// Tokenizer: SentencePiece when tokenizer.model exists, else a
+	// byte-level BPE tokenizer.json (Llama 3 style).
+	nTokens, err := h.llamaVocab(p.nVocab)
 	if err != nil {
 		return err
 	}
-	if b, ok := jsonBool(tc, "add_prefix_space"); ok {
-		h.setKV("tokenizer.ggml.add_space_prefix", gguf.Bool(b))
-	}
-	v, err := h.sentencePieceVocab(p.nVocab)
-	if err != nil {
-		return err
-	}
-	h.setKV("tokenizer.ggml.model", gguf.String("llama"))
-	h.setKV("tokenizer.ggml.pre", gguf.String("default"))
-	h.setKV("tokenizer.ggml.tokens", gguf.Array(v.tokens))
-	h.setKV("tokenizer.ggml.scores", gguf.Array(v.scores))
-	h.setKV("tokenizer.ggml.token_type", gguf.Array(v.types))
-	if err := h.specialVocab(int64(len(v.tokens)), specialTokenKeys); err != nil {
+	if err := h.specialVocab(nTokens, specialTokenKeys); err != nil {
 		return err
 	}
 	switch p.nVocab {
@@ -309,6 +300,44 @@ func buildLlama(h *hfCheckpoint) error {
 		h.setKV("tokenizer.ggml.add_bos_token", gguf.Bool(false))
 	}
 	return nil
+}
+
+// llamaVocab writes the tokenizer.ggml vocabulary keys of a llama
+// checkpoint and returns the number of tokens.
+func (h *hfCheckpoint) llamaVocab(nVocab int64) (int64, error) {
+	_, errSP := os.Stat(filepath.Join(h.dir, "tokenizer.model"))
+	_, errJSON := os.Stat(filepath.Join(h.dir, "tokenizer.json"))
+	if errors.Is(errSP, os.ErrNotExist) && errJSON == nil {
+		v, err := parseBPETokenizer(h.dir, nVocab)
+		if err != nil {
+			return 0, err
+		}
+		h.setKV("tokenizer.ggml.model", gguf.String("gpt2"))
+		h.setKV("tokenizer.ggml.pre", gguf.String(v.pre))
+		h.setKV("tokenizer.ggml.tokens", gguf.Array(v.tokens))
+		h.setKV("tokenizer.ggml.token_type", gguf.Array(v.types))
+		if len(v.merges) > 0 {
+			h.setKV("tokenizer.ggml.merges", gguf.Array(v.merges))
+		}
+		return int64(len(v.tokens)), nil
+	}
+	tc, err := readHFJSONFile(filepath.Join(h.dir, "tokenizer_config.json"))
+	if err != nil {
+		return 0, err
+	}
+	if b, ok := jsonBool(tc, "add_prefix_space"); ok {
+		h.setKV("tokenizer.ggml.add_space_prefix", gguf.Bool(b))
+	}
+	v, err := h.sentencePieceVocab(nVocab)
+	if err != nil {
+		return 0, err
+	}
+	h.setKV("tokenizer.ggml.model", gguf.String("llama"))
+	h.setKV("tokenizer.ggml.pre", gguf.String("default"))
+	h.setKV("tokenizer.ggml.tokens", gguf.Array(v.tokens))
+	h.setKV("tokenizer.ggml.scores", gguf.Array(v.scores))
+	h.setKV("tokenizer.ggml.token_type", gguf.Array(v.types))
+	return int64(len(v.tokens)), nil
 }
 
 // llamaTensorName maps a Hugging Face llama tensor name to its GGUF name

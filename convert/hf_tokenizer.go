@@ -42,7 +42,7 @@ func (h *hfCheckpoint) sentencePieceVocab(vocabSize int64) (*hfVocab, error) {
 	sp, err := readSentencePiece(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("no tokenizer.model: %w (qconv reads SentencePiece vocabularies only; a tokenizer.json BPE vocabulary such as Llama 3's is not supported yet)", ErrUnsupportedArch)
+			return nil, fmt.Errorf("no tokenizer.model: %w (and no tokenizer.json: qconv needs a SentencePiece tokenizer.model or a BPE tokenizer.json)", ErrUnsupportedArch)
 		}
 		return nil, err
 	}
