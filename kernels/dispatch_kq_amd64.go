@@ -39,6 +39,9 @@ func registerKQuantsAVX512(t *[gguf.TypeCount]kernel) {
 	}{
 		{gguf.TypeQ4_K, q4_KvnniT4, [tileRows]kqFunc{q4_KvnniR1, q4_KvnniR2, q4_KvnniR3, q4_KvnniR4}},
 		{gguf.TypeQ6_K, q6_KvnniT4, [tileRows]kqFunc{q6_KvnniR1, q6_KvnniR2, q6_KvnniR3, q6_KvnniR4}},
+		{gguf.TypeQ5_K, q5_KvnniT4, [tileRows]kqFunc{q5_KvnniR1, q5_KvnniR2, q5_KvnniR3, q5_KvnniR4}},
+		{gguf.TypeQ3_K, q3_KvnniT4, [tileRows]kqFunc{q3_KvnniR1, q3_KvnniR2, q3_KvnniR3, q3_KvnniR4}},
+		{gguf.TypeQ2_K, q2_KvnniT4, [tileRows]kqFunc{q2_KvnniR1, q2_KvnniR2, q2_KvnniR3, q2_KvnniR4}},
 	} {
 		rowKernels[TierAVX512][k.typ] = (&kqTask{bb: k.typ.BlockBytes(), pass: 4, t1: k.t1, fns: k.fns}).rows
 	}

@@ -298,8 +298,26 @@ func tq2_0vnniR4(w *byte, nb int, p *[12]*byte, out *[4]float32)
 //go:noescape
 func q4_KvnniT4(w *byte, rb int, nrows int, nb int, aq *int8, ad *float32, bs *int16, y *float32)
 
+// q5_KvnniT4: nrows (a multiple of 4) q5_K weight rows rb bytes apart against one Q8_K activation row.
+// Row i's result is stored at y[i].
+//
+//go:noescape
+func q5_KvnniT4(w *byte, rb int, nrows int, nb int, aq *int8, ad *float32, bs *int16, y *float32)
+
 // q6_KvnniT4: nrows (a multiple of 4) q6_K weight rows rb bytes apart against one Q8_K activation row.
 // Row i's result is stored at y[i].
 //
 //go:noescape
 func q6_KvnniT4(w *byte, rb int, nrows int, nb int, aq *int8, ad *float32, bs *int16, y *float32)
+
+// q2_KvnniT4: nrows (a multiple of 4) q2_K weight rows rb bytes apart against one Q8_K activation row.
+// Row i's result is stored at y[i].
+//
+//go:noescape
+func q2_KvnniT4(w *byte, rb int, nrows int, nb int, aq *int8, ad *float32, bs *int16, y *float32)
+
+// q3_KvnniT4: nrows (a multiple of 4) q3_K weight rows rb bytes apart against one Q8_K activation row.
+// Row i's result is stored at y[i].
+//
+//go:noescape
+func q3_KvnniT4(w *byte, rb int, nrows int, nb int, aq *int8, ad *float32, bs *int16, y *float32)

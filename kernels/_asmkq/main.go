@@ -87,6 +87,17 @@ type kgen struct {
 	units VecVirtual
 	off   VecVirtual
 	hiK   OpmaskVirtual // words 16..31 (the upper 256 bits); zmm only
+	// hoist holds constants preloaded into registers (task kernels), by
+	// symbol name; zc reads them in place of the memory operand.
+	hoist map[string]VecVirtual
+}
+
+// zc returns the register holding constant m if it is hoisted, else m.
+func (k *kgen) zc(m Mem) Op {
+	if v, ok := k.hoist[m.Symbol.Name]; ok {
+		return v
+	}
+	return m
 }
 
 func (k *kgen) wm(off int) Mem { return Mem{Base: k.w, Disp: off} }
@@ -152,7 +163,7 @@ func wordShifts(lo, hi int) Mem {
 func (k *kgen) and(v byte, x VecVirtual) VecVirtual {
 	d := k.t.vec()
 	if k.t.z {
-		VPANDD(bytesConst(v), x, d)
+		VPANDD(k.zc(bytesConst(v)), x, d)
 	} else {
 		VPAND(bytesConst(v), x, d)
 	}
@@ -162,7 +173,7 @@ func (k *kgen) and(v byte, x VecVirtual) VecVirtual {
 // orMasked returns q | (h & m) for a byte constant m.
 func (k *kgen) orMasked(q, h VecVirtual, m byte) VecVirtual {
 	if k.t.z {
-		VPTERNLOGD(U8(0xF8), bytesConst(m), h, q) // A | (B & C)
+		VPTERNLOGD(U8(0xF8), k.zc(bytesConst(m)), h, q) // A | (B & C)
 		return q
 	}
 	t := k.and(m, h)
@@ -201,7 +212,7 @@ func (k *kgen) srlvw(x VecVirtual, lo, hi int) VecVirtual {
 		return x
 	}
 	d := ZMM()
-	VPSRLVW(wordShifts(lo, hi), x, d)
+	VPSRLVW(k.zc(wordShifts(lo, hi)), x, d)
 	return d
 }
 
@@ -434,7 +445,8 @@ func main() {
 		}
 	}
 	for i := range types {
-		if types[i].name == "q4_K" || types[i].name == "q6_K" {
+		switch types[i].name {
+		case "q4_K", "q5_K", "q6_K", "q3_K", "q2_K":
 			taskKernel(&types[i], 4)
 		}
 	}
@@ -862,6 +874,13 @@ func taskKernel(kt *ktype, M int) {
 		VMOVDQU32(dwordsConst("one8", []uint32{1, 1, 1, 1, 1, 1, 1, 1}), ones1)
 	}
 
+	k.hoist = map[string]VecVirtual{}
+	for _, m := range taskConsts(kt) {
+		v := ZMM()
+		VMOVDQU64(m, v)
+		k.hoist[m.Symbol.Name] = v
+	}
+
 	Label("blk")
 	adv := XMM()
 	VBROADCASTSS(Mem{Base: adp}, adv)
@@ -874,9 +893,13 @@ func taskKernel(kt *ktype, M int) {
 		k.w = wp[m]
 		k.blk = map[string]VecVirtual{}
 		x := XMM()
-		if kt.mode == offDmin {
+		if kt.mode == offDmin && kt.dOff+8 <= kt.bytes {
 			// d, dmin and two scale bytes' words (lanes 2, 3 unused)
 			VCVTPH2PS(k.wm(kt.dOff), x)
+		} else if kt.mode == offDmin {
+			// d and dmin end the block: load just their 4 bytes.
+			VMOVD(k.wm(kt.dOff), x)
+			VCVTPH2PS(x, x)
 		} else {
 			g := GP32()
 			MOVWLZX(k.wm(kt.dOff), g)
@@ -895,7 +918,7 @@ func taskKernel(kt *ktype, M int) {
 		}
 		k.units, k.off = nil, nil
 		var scaleFor func(c int) VecVirtual
-		if kt.prologue == nil || kt.name == "q4_K" {
+		if kt.name == "q4_K" || kt.name == "q5_K" {
 			scaleFor = q4KTaskScales(k)
 		} else {
 			kt.prologue(k)
@@ -910,15 +933,9 @@ func taskKernel(kt *ktype, M int) {
 				tables = append(tables, v)
 			}
 			scaleFor = func(c int) VecVirtual {
-				var b [64]byte
 				first := (64 * c) >> kt.unitLog
-				for i := range 16 {
-					u := (64*c + 4*i) >> kt.unitLog
-					w := byte(2 * (u % 8))
-					b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = w, w+1, w, w+1
-				}
 				s := ZMM()
-				VPSHUFB(constVec("sc"+hex(b[:]), b), tables[first/8], s)
+				VPSHUFB(k.zc(taskScaleConst(kt, c)), tables[first/8], s)
 				return s
 			}
 		}
@@ -1018,16 +1035,60 @@ func q4KTaskScales(k *kgen) func(c int) VecVirtual {
 	VPSHUFB(constVec("k4tm", m), b.AsY(), o)
 	k.off = o
 	return func(c int) VecVirtual {
-		var v [64]byte
-		for i := range 16 {
-			j := byte(2 * c)
-			if i >= 8 {
-				j++
-			}
-			v[4*i], v[4*i+1], v[4*i+2], v[4*i+3] = j, 0x80, j, 0x80
-		}
 		s := ZMM()
-		VPSHUFB(constVec(fmt.Sprint("k4ts", c), v), b, s)
+		VPSHUFB(k.zc(k4tsConst(c)), b, s)
 		return s
 	}
+}
+
+// k4tsConst is the VPSHUFB control picking chunk c's scale words from
+// q4KTaskScales' byte table.
+func k4tsConst(c int) Mem {
+	var v [64]byte
+	for i := range 16 {
+		j := byte(2 * c)
+		if i >= 8 {
+			j++
+		}
+		v[4*i], v[4*i+1], v[4*i+2], v[4*i+3] = j, 0x80, j, 0x80
+	}
+	return constVec(fmt.Sprint("k4ts", c), v)
+}
+
+// taskScaleConst is the VPSHUFB control picking 64-value chunk c's scale
+// words (duplicated per dword) from the unit table of kt.
+func taskScaleConst(kt *ktype, c int) Mem {
+	var b [64]byte
+	for i := range 16 {
+		u := (64*c + 4*i) >> kt.unitLog
+		w := byte(2 * (u % 8))
+		b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = w, w+1, w, w+1
+	}
+	return constVec("sc"+hex(b[:]), b)
+}
+
+// taskConsts lists the constants the task kernel of kt keeps in
+// registers for the whole call.
+func taskConsts(kt *ktype) []Mem {
+	var l []Mem
+	for c := range 4 {
+		if kt.name == "q4_K" || kt.name == "q5_K" {
+			l = append(l, k4tsConst(c))
+		} else {
+			l = append(l, taskScaleConst(kt, c))
+		}
+	}
+	switch kt.name {
+	case "q4_K":
+		l = append(l, bytesConst(0x0f))
+	case "q5_K":
+		l = append(l, bytesConst(0x0f), bytesConst(0x10), wordShifts(0, 1))
+	case "q6_K":
+		l = append(l, bytesConst(0x0f), bytesConst(0x30), wordShifts(0, 2))
+	case "q2_K":
+		l = append(l, bytesConst(0x03), wordShifts(0, 2), wordShifts(4, 6))
+	case "q3_K":
+		l = append(l, bytesConst(0x03), bytesConst(0x04), wordShifts(0, 2), wordShifts(4, 6), wordShifts(0, 1))
+	}
+	return l
 }
