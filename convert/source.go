@@ -41,11 +41,10 @@ type Tensor struct {
 // Rows is the number of rows (the product of Dims[1:]).
 func (t *Tensor) Rows() int64 {
 	n := int64(1)
-	for _, d := range t.Dims[min(1, len(t.Dims)):] {
-		n *= d
-	}
-	if len(t.Dims) == 0 {
-		return 1
+	if len(t.Dims) > 1 {
+		for _, d := range t.Dims[1:] {
+			n *= d
+		}
 	}
 	return n
 }

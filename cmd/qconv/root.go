@@ -23,7 +23,6 @@ type globalOptions struct {
 	cpuProfile  string
 	kernel      string // --kernel / QCONV_KERNEL: the highest kernel tier to use
 	profileFile *os.File
-	config      *config // resolved before a command runs
 }
 
 // run executes qconv with args and returns the exit code.
@@ -65,7 +64,6 @@ error, 130 interrupted.`,
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
-			g.config = cfg
 			if err := cfg.apply(cmd); err != nil {
 				return err
 			}
