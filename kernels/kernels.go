@@ -47,10 +47,11 @@ const (
 	TierGo                 // pure Go; always available
 	TierAVX2               // amd64 AVX2 + FMA + F16C
 	TierAVX512             // amd64 AVX-512 F/BW/VL + VNNI (and the AVX2 set)
+	TierNEON               // arm64 Advanced SIMD (with the dot-product extension where present)
 	numTiers
 )
 
-var tierNames = [numTiers]string{"auto", "go", "avx2", "avx512"}
+var tierNames = [numTiers]string{"auto", "go", "avx2", "avx512", "neon"}
 
 func (t Tier) String() string {
 	if t >= 0 && t < numTiers {

@@ -84,7 +84,7 @@ error, 130 interrupted.`,
 		return withCode(exitUsage, fmt.Errorf("%w (see '%s --help')", err, c.CommandPath()))
 	})
 	root.PersistentFlags().StringVar(&g.configFile, "config", "", "config file (default ./qconv.yaml, then the user config dir)")
-	root.PersistentFlags().StringVar(&g.kernel, "kernel", "auto", "highest packed-kernel tier to use: auto, go (or purego), avx2, avx512 (env QCONV_KERNEL)")
+	root.PersistentFlags().StringVar(&g.kernel, "kernel", "auto", "highest packed-kernel tier to use: auto, go (or purego), avx2, avx512, neon (env QCONV_KERNEL)")
 	root.PersistentFlags().StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile to this file (for developers)")
 	root.PersistentFlags().MarkHidden("cpuprofile")
 	root.SetVersionTemplate("qconv {{.Version}}\n")
