@@ -51,14 +51,17 @@ func (t *TensorInfo) NElements() int64 {
 
 // checkShape validates a type and a shape and returns the byte size of
 // the tensor. The returned message does not name the tensor.
-func checkShape(t Type, dims []int64) (int64, string) {
+func checkShape(t Type, dims []int64, tiled bool) (int64, string) {
 	if len(dims) > MaxDims {
 		return 0, fmt.Sprintf("%d dims, at most %d allowed", len(dims), MaxDims)
 	}
-	ti, ok := t.Info()
+	ti, ok := t.storageInfo(tiled)
 	if !ok {
 		if name, removed := RemovedTypeName(t); removed {
 			return 0, fmt.Sprintf("type %s (id %d) was removed from ggml", name, uint32(t))
+		}
+		if _, _, isTiled := t.Tiled(); isTiled {
+			return 0, fmt.Sprintf("type %s (id %#x) is a qconv block-major type, but the file does not declare %s = %q", t, uint32(t), KeyLayout, LayoutBlockMajor)
 		}
 		return 0, fmt.Sprintf("unknown type id %d", uint32(t))
 	}
@@ -283,6 +286,7 @@ type decoder struct {
 	where string // current key or tensor, for messages
 
 	infoOff []int64 // offset of each tensor info, for layout errors
+	tiled   bool    // the file declares qconv's block-major layout
 }
 
 func (d *decoder) fail(off int64, format string, args ...any) *FormatError {
@@ -402,6 +406,12 @@ func (d *decoder) file() (*File, error) {
 	if err := d.kvs(f, int(nKV)); err != nil {
 		return nil, err
 	}
+	tiled, msg := tiledAllowed(f.kvs)
+	if msg != "" {
+		d.where = ""
+		return nil, d.fail(d.off, "%s", msg)
+	}
+	d.tiled = tiled
 	if err := d.tensorInfos(f, int(nTensors)); err != nil {
 		return nil, err
 	}
@@ -681,10 +691,10 @@ func (d *decoder) tensorInfos(f *File, n int) error {
 		if err != nil {
 			return err
 		}
-		size, msg := checkShape(Type(typ), dims)
+		size, msg := checkShape(Type(typ), dims, d.tiled)
 		if msg != "" {
 			at := ndOff
-			if !Type(typ).Valid() {
+			if _, ok := Type(typ).storageInfo(d.tiled); !ok {
 				at = tOff
 			}
 			return d.fail(at, "%s", msg)

@@ -128,11 +128,15 @@ func (t Type) BlockSize() int { ti, _ := t.Info(); return ti.BlockSize }
 // BlockBytes is the number of bytes per block (0 for an unknown type).
 func (t Type) BlockBytes() int { ti, _ := t.Info(); return ti.BlockBytes }
 
-// String returns ggml's name for t, "removed:<name>" for a removed id and
-// "type(<id>)" for an unknown one.
+// String returns ggml's name for t, "removed:<name>" for a removed id,
+// "<base>_bm<rows>" for a qconv block-major id and "type(<id>)" for an
+// unknown one.
 func (t Type) String() string {
 	if ti, ok := t.Info(); ok {
 		return ti.Name
+	}
+	if b, r, ok := t.Tiled(); ok {
+		return tiledName(b, r)
 	}
 	if n, ok := removedTypes[t]; ok {
 		return "removed:" + n

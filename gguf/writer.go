@@ -65,6 +65,10 @@ func NewLayout(kvs []KV, tensors []TensorInfo) (*Layout, error) {
 		}
 	}
 
+	tiled, msg := tiledAllowed(kvs)
+	if msg != "" {
+		return nil, fmt.Errorf("gguf: %s", msg)
+	}
 	l.Tensors = make([]TensorInfo, len(tensors))
 	names := make(map[string]bool, len(tensors))
 	var off int64
@@ -79,7 +83,7 @@ func NewLayout(kvs []KV, tensors []TensorInfo) (*Layout, error) {
 			return nil, fmt.Errorf("gguf: duplicate tensor name %q", t.Name)
 		}
 		names[t.Name] = true
-		size, msg := checkShape(t.Type, t.Dims)
+		size, msg := checkShape(t.Type, t.Dims, tiled)
 		if msg != "" {
 			return nil, fmt.Errorf("gguf: tensor %q: %s", t.Name, msg)
 		}

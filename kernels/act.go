@@ -39,6 +39,10 @@ type acts struct {
 	// and for Q8_1 each block's s repeated 8 times (float32).
 	vx  []byte
 	vxs int
+
+	// tl is the tile kernels' layout (prepareTiles), nil until a
+	// block-major MatMul with a native tile kernel needs it.
+	tl []byte
 }
 
 // vnniLayout makes quantizeActs fill acts.vx; set once at initialisation

@@ -16,13 +16,17 @@ type Layout int
 const (
 	// RowMajor is the GGUF layout: row r holds K/BlockSize blocks back to
 	// back, and rows follow each other.
-	RowMajor Layout = iota
+	RowMajor Layout = 0
+	// Block-major layouts are BlockMajor(4), BlockMajor(8) and
+	// BlockMajor(16) (layout.go).
 )
 
 func (l Layout) String() string {
-	switch l {
-	case RowMajor:
+	switch {
+	case l == RowMajor:
 		return "row-major"
+	case l.TileRows() != 0:
+		return fmt.Sprintf("block-major-%d", l.TileRows())
 	}
 	return fmt.Sprintf("Layout(%d)", int(l))
 }
@@ -175,8 +179,8 @@ func MatMul(y, x []float32, batch int, w *Matrix, opts Options) {
 	if !Supported(w.Type) {
 		panic(fmt.Sprintf("kernels: unsupported weight type %s", w.Type))
 	}
-	if w.Layout != RowMajor {
-		panic(fmt.Sprintf("kernels: unsupported layout %s", w.Layout))
+	if !w.Layout.valid() || (w.Layout != RowMajor && !Tileable(w.Type)) {
+		panic(fmt.Sprintf("kernels: unsupported layout %s for %s", w.Layout, w.Type))
 	}
 	bs := w.Type.BlockSize()
 	if N < 0 || K <= 0 || K%bs != 0 || batch < 0 {
@@ -214,12 +218,14 @@ func MatMul(y, x []float32, batch int, w *Matrix, opts Options) {
 		if k.quant != nil {
 			a = quantizeActs(k.act, xs, nb, K)
 		}
-		run(ys, xs, a, nb, w, rb, k, rk, fk, threads)
+		run(ys, xs, a, nb, w, rb, k, rk, fk, tier, threads)
 	}
 }
 
-// run splits the output rows among workers.
-func run(y, x []float32, a *acts, batch int, w *Matrix, rb int, k kernel, rk rowsKernel, fk floatRowsKernel, threads int) {
+// run splits the output rows among workers. Tasks are rowsPerTask rows,
+// a multiple of every tile height, so a task holds whole tiles (and, in
+// the last task, the row-major tail).
+func run(y, x []float32, a *acts, batch int, w *Matrix, rb int, k kernel, rk rowsKernel, fk floatRowsKernel, tier Tier, threads int) {
 	N := w.Rows
 	tasks := (N + rowsPerTask - 1) / rowsPerTask
 	// Give each worker at least ~1 MiB of weights (or 64 rows) so that
@@ -228,9 +234,21 @@ func run(y, x []float32, a *acts, batch int, w *Matrix, rb int, k kernel, rk row
 		threads = min(threads, (N+minRows-1)/minRows)
 	}
 	threads = max(1, min(threads, tasks))
+	R := w.Layout.TileRows()
+	full := 0 // rows held in tiles
+	var tk tileKernel
+	if R != 0 {
+		full = N / R * R
+		if a != nil {
+			tk = pickTile(tier, w.Type, R, k)
+			if tk != nil {
+				a.prepareTiles(w.Type)
+			}
+		}
+	}
 	work := func(next *atomic.Int64) {
 		s := new(scratch)
-		var out [tileRows]float32
+		var tile []byte
 		for {
 			t := int(next.Add(1)) - 1
 			if t >= tasks {
@@ -238,32 +256,23 @@ func run(y, x []float32, a *acts, batch int, w *Matrix, rb int, k kernel, rk row
 			}
 			n0 := t * rowsPerTask
 			n1 := min(N, n0+rowsPerTask)
-			if rk != nil && a != nil {
-				for r0 := 0; r0 < batch; r0 += rowsTile {
-					rk(y, N, w.Data, rb, n0, n1, a, r0, min(rowsTile, batch-r0))
-				}
-				continue
-			}
-			if fk != nil && a == nil {
-				for r0 := 0; r0 < batch; r0 += tileRows {
-					fk(y, N, w.Data, rb, n0, n1, x, w.Cols, r0, min(tileRows, batch-r0), s)
-				}
-				continue
-			}
-			for n := n0; n < n1; n++ {
-				wrow := w.Data[n*rb : (n+1)*rb]
-				for r0 := 0; r0 < batch; r0 += tileRows {
-					nr := min(tileRows, batch-r0)
-					o := out[:nr]
-					if a != nil {
-						k.quant(o, wrow, a, r0, s)
-					} else {
-						k.float(o, wrow, x[r0*w.Cols:(r0+nr)*w.Cols], w.Cols, s)
+			// Tiles first, then the row-major rows.
+			for ; n0 < min(n1, full); n0 += R {
+				wt := w.Data[n0*rb : (n0+R)*rb]
+				if tk != nil {
+					for r0 := 0; r0 < batch; r0 += rowsTile {
+						tk(y[n0:], N, wt, rb, a, r0, min(rowsTile, batch-r0))
 					}
-					for r, v := range o {
-						y[(r0+r)*N+n] = v
-					}
+					continue
 				}
+				if tile == nil {
+					tile = make([]byte, R*rb)
+				}
+				unpackTile(tile, wt, splits[w.Type], R, rb)
+				rowMajorRows(y[n0:], N, x, a, batch, tile, rb, w.Cols, R, k, rk, fk, s)
+			}
+			if n0 < n1 {
+				rowMajorRows(y[n0:], N, x, a, batch, w.Data[n0*rb:n1*rb], rb, w.Cols, n1-n0, k, rk, fk, s)
 			}
 		}
 	}
@@ -277,4 +286,38 @@ func run(y, x []float32, a *acts, batch int, w *Matrix, rb int, k kernel, rk row
 		wg.Go(func() { work(&next) })
 	}
 	wg.Wait()
+}
+
+// rowMajorRows computes the outputs of nrows row-major weight rows (wb,
+// rb bytes each) for every activation row: y[r*N+i] for row i, where y
+// starts at the first of these rows' output column.
+func rowMajorRows(y []float32, N int, x []float32, a *acts, batch int, wb []byte, rb, K, nrows int, k kernel, rk rowsKernel, fk floatRowsKernel, s *scratch) {
+	if rk != nil && a != nil {
+		for r0 := 0; r0 < batch; r0 += rowsTile {
+			rk(y, N, wb, rb, 0, nrows, a, r0, min(rowsTile, batch-r0))
+		}
+		return
+	}
+	if fk != nil && a == nil {
+		for r0 := 0; r0 < batch; r0 += tileRows {
+			fk(y, N, wb, rb, 0, nrows, x, K, r0, min(tileRows, batch-r0), s)
+		}
+		return
+	}
+	var out [tileRows]float32
+	for n := range nrows {
+		wrow := wb[n*rb : (n+1)*rb]
+		for r0 := 0; r0 < batch; r0 += tileRows {
+			nr := min(tileRows, batch-r0)
+			o := out[:nr]
+			if a != nil {
+				k.quant(o, wrow, a, r0, s)
+			} else {
+				k.float(o, wrow, x[r0*K:(r0+nr)*K], K, s)
+			}
+			for r, v := range o {
+				y[(r0+r)*N+n] = v
+			}
+		}
+	}
 }

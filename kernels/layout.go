@@ -1,0 +1,234 @@
+package kernels
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+
+	"github.com/qconv/qconv/gguf"
+)
+
+// Block-major layouts (docs/layouts.md).
+//
+// A block-major matrix groups its rows into tiles of R consecutive rows
+// (R = 4, 8 or 16). A tile stores, for each block column j in order, a
+// tile block of R·BlockBytes bytes: first the R rows' scale fields of
+// block j (each row's fields in the order the type's block lists them),
+// then the R rows' quant bytes interleaved in 4-byte chunks (chunk 0 of
+// rows 0..R-1, chunk 1 of rows 0..R-1, ...). The N mod R rows after the
+// last full tile stay row-major, so the matrix has exactly the bytes of
+// its row-major form, rearranged. A SIMD kernel then loads chunk c of R
+// rows with one load and accumulates R outputs in the lanes of one
+// register, and the R scales of a block column sit together.
+
+// interleave is the chunk size, in bytes, of the quant interleave.
+const interleave = 4
+
+// DefaultTileRows is the tile height convert and bench use for
+// block-major output: 16 rows fill a 512-bit register with one 4-byte
+// chunk per row.
+const DefaultTileRows = 16
+
+// BlockMajor returns the block-major layout with tiles of rows rows. It
+// panics unless rows is 4, 8 or 16.
+func BlockMajor(rows int) Layout {
+	if rows != 4 && rows != 8 && rows != 16 {
+		panic(fmt.Sprintf("kernels: block-major tiles of %d rows (want 4, 8 or 16)", rows))
+	}
+	return Layout(rows)
+}
+
+// TileRows returns the tile height of a block-major layout and 0 for
+// row-major.
+func (l Layout) TileRows() int {
+	if l == 4 || l == 8 || l == 16 {
+		return int(l)
+	}
+	return 0
+}
+
+// valid reports whether l is RowMajor or a block-major layout.
+func (l Layout) valid() bool { return l == RowMajor || l.TileRows() != 0 }
+
+// ParseLayout maps "row" (or "row-major") and "block" (or "block-major",
+// which mean DefaultTileRows) and "block-major-R" to a Layout.
+func ParseLayout(s string) (Layout, error) {
+	switch v := strings.ToLower(strings.TrimSpace(s)); v {
+	case "row", "row-major":
+		return RowMajor, nil
+	case "block", "block-major":
+		return BlockMajor(DefaultTileRows), nil
+	case "block-major-4", "block-major-8", "block-major-16":
+		var r int
+		fmt.Sscanf(v, "block-major-%d", &r)
+		return BlockMajor(r), nil
+	}
+	return 0, fmt.Errorf("kernels: unknown layout %q (want row, block, or block-major-4/8/16)", s)
+}
+
+// blockSplit describes a type's block for tiling: the byte ranges of the
+// scale fields (offset, length), the rest being quant bytes.
+type blockSplit struct {
+	hdr   [][2]int
+	hdrN  int // total header bytes
+	quant int // quant bytes, a multiple of interleave
+	bb    int // block bytes
+}
+
+// splits lists the types that have a block-major form and their fields,
+// in the block's byte order (ggml's block structs).
+var splits = func() map[gguf.Type]*blockSplit {
+	m := map[gguf.Type][][2]int{
+		gguf.TypeQ4_0:   {{0, 2}},           // d, qs[16]
+		gguf.TypeQ4_1:   {{0, 4}},           // d, m, qs[16]
+		gguf.TypeQ5_0:   {{0, 6}},           // d, qh[4], qs[16]
+		gguf.TypeQ5_1:   {{0, 8}},           // d, m, qh[4], qs[16]
+		gguf.TypeQ8_0:   {{0, 2}},           // d, qs[32]
+		gguf.TypeIQ4_NL: {{0, 2}},           // d, qs[16]
+		gguf.TypeMXFP4:  {{0, 1}},           // e, qs[16]
+		gguf.TypeQ2_K:   {{0, 16}, {80, 4}}, // scales[16], qs[64], d, dmin
+		gguf.TypeQ3_K:   {{96, 14}},         // hmask[32], qs[64], scales[12], d
+		gguf.TypeQ4_K:   {{0, 16}},          // d, dmin, scales[12], qs[128]
+		gguf.TypeQ5_K:   {{0, 16}},          // d, dmin, scales[12], qh[32], qs[128]
+		gguf.TypeQ6_K:   {{192, 18}},        // ql[128], qh[64], scales[16], d
+		gguf.TypeIQ4_XS: {{0, 8}},           // d, scales_h, scales_l[4], qs[128]
+		gguf.TypeTQ1_0:  {{52, 2}},          // qs[48], qh[4], d
+		gguf.TypeTQ2_0:  {{64, 2}},          // qs[64], d
+	}
+	out := make(map[gguf.Type]*blockSplit, len(m))
+	for t, hdr := range m {
+		s := &blockSplit{hdr: hdr, bb: t.BlockBytes()}
+		for _, h := range hdr {
+			s.hdrN += h[1]
+		}
+		s.quant = s.bb - s.hdrN
+		if s.quant <= 0 || s.quant%interleave != 0 {
+			panic("kernels: bad block split for " + t.String())
+		}
+		out[t] = s
+	}
+	return out
+}()
+
+// Tileable reports whether t has a block-major form.
+func Tileable(t gguf.Type) bool { _, ok := splits[t]; return ok }
+
+// checkTiled panics unless the arguments describe a tileable matrix.
+func checkTiled(dst, src []byte, t gguf.Type, rows, cols int, l Layout) *blockSplit {
+	s, ok := splits[t]
+	if !ok {
+		panic(fmt.Sprintf("kernels: type %s has no block-major form", t))
+	}
+	if l.TileRows() == 0 {
+		panic(fmt.Sprintf("kernels: %s is not a block-major layout", l))
+	}
+	bs := t.BlockSize()
+	if rows < 0 || cols <= 0 || cols%bs != 0 {
+		panic(fmt.Sprintf("kernels: bad shape %d x %d for %s", rows, cols, t))
+	}
+	n := rows * (cols / bs) * s.bb
+	if len(dst) != n || len(src) != n {
+		panic(fmt.Sprintf("kernels: %d x %d %s needs %d bytes; dst has %d, src %d", rows, cols, t, n, len(dst), len(src)))
+	}
+	return s
+}
+
+// Pack rearranges a row-major matrix (src, rows x cols of type t) into
+// layout l (block-major) in dst, which must not overlap src. Unpack is
+// its exact inverse. Both panic on a type without a block-major form or
+// on sizes that do not match.
+func Pack(dst, src []byte, t gguf.Type, rows, cols int, l Layout) {
+	s := checkTiled(dst, src, t, rows, cols, l)
+	R := l.TileRows()
+	rb := cols / t.BlockSize() * s.bb
+	full := rows / R * R
+	for r0 := 0; r0 < full; r0 += R {
+		packTile(dst[r0*rb:(r0+R)*rb], src[r0*rb:(r0+R)*rb], s, R, rb)
+	}
+	copy(dst[full*rb:], src[full*rb:])
+}
+
+// Unpack is Pack's inverse: it rearranges a block-major matrix into
+// row-major order.
+func Unpack(dst, src []byte, t gguf.Type, rows, cols int, l Layout) {
+	s := checkTiled(dst, src, t, rows, cols, l)
+	R := l.TileRows()
+	rb := cols / t.BlockSize() * s.bb
+	full := rows / R * R
+	for r0 := 0; r0 < full; r0 += R {
+		unpackTile(dst[r0*rb:(r0+R)*rb], src[r0*rb:(r0+R)*rb], s, R, rb)
+	}
+	copy(dst[full*rb:], src[full*rb:])
+}
+
+// packTile tiles R row-major rows of rb bytes.
+func packTile(dst, src []byte, s *blockSplit, R, rb int) {
+	le := binary.LittleEndian
+	nb := rb / s.bb
+	tb := R * s.bb
+	for j := range nb {
+		out := dst[j*tb : (j+1)*tb]
+		o := 0
+		for r := range R {
+			blk := src[r*rb+j*s.bb : r*rb+(j+1)*s.bb]
+			for _, h := range s.hdr {
+				o += copy(out[o:], blk[h[0]:h[0]+h[1]])
+			}
+		}
+		q := out[R*s.hdrN:]
+		for r := range R {
+			blk := src[r*rb+j*s.bb : r*rb+(j+1)*s.bb]
+			c := 0 // chunk index within the row's quant stream
+			forQuant(s, func(a, b int) {
+				for p := a; p < b; p += interleave {
+					le.PutUint32(q[(c*R+r)*interleave:], le.Uint32(blk[p:]))
+					c++
+				}
+			})
+		}
+	}
+}
+
+// unpackTile is packTile's inverse.
+func unpackTile(dst, src []byte, s *blockSplit, R, rb int) {
+	le := binary.LittleEndian
+	nb := rb / s.bb
+	tb := R * s.bb
+	for j := range nb {
+		in := src[j*tb : (j+1)*tb]
+		o := 0
+		for r := range R {
+			blk := dst[r*rb+j*s.bb : r*rb+(j+1)*s.bb]
+			for _, h := range s.hdr {
+				o += copy(blk[h[0]:h[0]+h[1]], in[o:o+h[1]])
+			}
+		}
+		q := in[R*s.hdrN:]
+		for r := range R {
+			blk := dst[r*rb+j*s.bb : r*rb+(j+1)*s.bb]
+			c := 0
+			forQuant(s, func(a, b int) {
+				for p := a; p < b; p += interleave {
+					le.PutUint32(blk[p:], le.Uint32(q[(c*R+r)*interleave:]))
+					c++
+				}
+			})
+		}
+	}
+}
+
+// forQuant calls f(a, b) for each maximal run [a, b) of quant bytes in a
+// block, in order. Runs are multiples of interleave (checked by the
+// tests for every type).
+func forQuant(s *blockSplit, f func(a, b int)) {
+	p := 0
+	for _, h := range s.hdr {
+		if h[0] > p {
+			f(p, h[0])
+		}
+		p = h[0] + h[1]
+	}
+	if p < s.bb {
+		f(p, s.bb)
+	}
+}
