@@ -86,29 +86,45 @@ func BenchmarkMatMul(b *testing.B) {
 
 // BenchmarkMatMulFFN is the comparison with ggml's figures in
 // ../shared/perf: one Llama-3-8B FFN matrix (14336 rows of 4096), two
-// threads, the best tier, batch 1 and 8, for every type.
+// threads, the best tier, batch 1 and 8, for every type, row-major and
+// (where the type has one) block-major with DefaultTileRows tiles.
 func BenchmarkMatMulFFN(b *testing.B) {
 	const n, k = 14336, 4096
 	for _, t := range gguf.Types() {
 		if !Supported(t) {
 			continue
 		}
-		m := benchMatrix(b, t, n, k)
-		for _, batch := range []int{1, 8} {
-			b.Run(fmt.Sprintf("type=%s/b=%d", strings.ToLower(t.String()), batch), func(b *testing.B) {
-				x := make([]float32, batch*k)
-				rng := rand.New(rand.NewPCG(1, 1))
-				for i := range x {
-					x[i] = float32(rng.NormFloat64())
-				}
-				y := make([]float32, batch*n)
-				opts := Options{Threads: 2}
-				b.SetBytes(int64(len(m.Data)))
-				for b.Loop() {
-					MatMul(y, x, batch, m, opts)
-				}
-				b.ReportMetric(2*float64(n)*k*float64(batch)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-			})
+		rm := benchMatrix(b, t, n, k)
+		layouts := []Layout{RowMajor}
+		if Tileable(t) {
+			layouts = append(layouts, BlockMajor(DefaultTileRows))
+		}
+		for _, l := range layouts {
+			m := rm
+			if l != RowMajor {
+				m = &Matrix{Type: t, Rows: n, Cols: k, Layout: l, Data: make([]byte, len(rm.Data))}
+				Pack(m.Data, rm.Data, t, n, k, l)
+			}
+			lname := "row"
+			if l != RowMajor {
+				lname = "block"
+			}
+			for _, batch := range []int{1, 8} {
+				b.Run(fmt.Sprintf("type=%s/layout=%s/b=%d", strings.ToLower(t.String()), lname, batch), func(b *testing.B) {
+					x := make([]float32, batch*k)
+					rng := rand.New(rand.NewPCG(1, 1))
+					for i := range x {
+						x[i] = float32(rng.NormFloat64())
+					}
+					y := make([]float32, batch*n)
+					opts := Options{Threads: 2}
+					b.SetBytes(int64(len(m.Data)))
+					for b.Loop() {
+						MatMul(y, x, batch, m, opts)
+					}
+					b.ReportMetric(2*float64(n)*k*float64(batch)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
+			}
 		}
 	}
 }

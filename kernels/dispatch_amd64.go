@@ -50,4 +50,5 @@ func initArch() {
 	avx512F16.set(TierAVX512, gguf.TypeF16)
 	avx512BF16.set(TierAVX512, gguf.TypeBF16)
 	registerKQuantsAVX512(avx512)
+	registerTilesAVX512()
 }

@@ -85,7 +85,6 @@ var splits = func() map[gguf.Type]*blockSplit {
 		gguf.TypeQ5_1:   {{0, 8}},           // d, m, qh[4], qs[16]
 		gguf.TypeQ8_0:   {{0, 2}},           // d, qs[32]
 		gguf.TypeIQ4_NL: {{0, 2}},           // d, qs[16]
-		gguf.TypeMXFP4:  {{0, 1}},           // e, qs[16]
 		gguf.TypeQ2_K:   {{0, 16}, {80, 4}}, // scales[16], qs[64], d, dmin
 		gguf.TypeQ3_K:   {{96, 14}},         // hmask[32], qs[64], scales[12], d
 		gguf.TypeQ4_K:   {{0, 16}},          // d, dmin, scales[12], qs[128]

@@ -16,7 +16,7 @@ import (
 // independently of splits.
 var specHeader = map[gguf.Type][][2]int{
 	gguf.TypeQ4_0: {{0, 2}}, gguf.TypeQ4_1: {{0, 4}}, gguf.TypeQ5_0: {{0, 6}}, gguf.TypeQ5_1: {{0, 8}},
-	gguf.TypeQ8_0: {{0, 2}}, gguf.TypeIQ4_NL: {{0, 2}}, gguf.TypeMXFP4: {{0, 1}},
+	gguf.TypeQ8_0: {{0, 2}}, gguf.TypeIQ4_NL: {{0, 2}},
 	gguf.TypeQ2_K: {{0, 16}, {80, 4}}, gguf.TypeQ3_K: {{96, 14}}, gguf.TypeQ4_K: {{0, 16}},
 	gguf.TypeQ5_K: {{0, 16}}, gguf.TypeQ6_K: {{192, 18}}, gguf.TypeIQ4_XS: {{0, 8}},
 	gguf.TypeTQ1_0: {{52, 2}}, gguf.TypeTQ2_0: {{64, 2}},
@@ -197,6 +197,59 @@ func TestMatMulBlockMajor(t *testing.T) {
 							}
 						}
 					}
+				}
+			}
+		}
+	}
+}
+
+// TestTileDispatch checks that the native tile kernels are the ones picked
+// where the CPU has them, so TestMatMulBlockMajor exercises them.
+func TestTileDispatch(t *testing.T) {
+	if !TierAVX512.Available() {
+		t.Skip("no AVX-512 tier on this CPU/build")
+	}
+	for _, typ := range []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ8_0, gguf.TypeIQ4_NL} {
+		if pickTile(TierAVX512, typ, 16, pick(TierAVX512, typ, ActQuantized)) == nil {
+			t.Errorf("%s: no 16-row tile kernel at avx512", typ)
+		}
+		if pickTile(TierAVX512, typ, 16, pick(TierAVX512, typ, ActFloat)) != nil {
+			t.Errorf("%s: tile kernel picked for float activations", typ)
+		}
+		if pickTile(TierGo, typ, 16, pick(TierGo, typ, ActQuantized)) != nil {
+			t.Errorf("%s: tile kernel picked for the go tier", typ)
+		}
+	}
+}
+
+// TestTileKernelsRandomBlocks feeds the tile kernels arbitrary block
+// bytes (every quant code, -128 included; finite scales) and requires the
+// block-major result to match the row-major one of the Go tier.
+func TestTileKernelsRandomBlocks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeIQ4_NL} {
+		const n, k, batch = 37, 352, 11
+		bb := typ.BlockBytes()
+		data := make([]byte, n*k/32*bb)
+		for i := range data {
+			data[i] = byte(rng.Uint32())
+		}
+		for i := 0; i < len(data); i += bb {
+			h := fp32ToFP16(float32(rng.NormFloat64() * 0.01))
+			data[i], data[i+1] = byte(h), byte(h>>8)
+		}
+		x := make([]float32, batch*k)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		want := callGuarded(t, x, batch, &Matrix{Type: typ, Rows: n, Cols: k, Data: data}, Options{Tier: TierGo, Threads: 1})
+		bm := make([]byte, len(data))
+		Pack(bm, data, typ, n, k, BlockMajor(16))
+		for _, tier := range Tiers() {
+			got := callGuarded(t, x, batch, &Matrix{Type: typ, Rows: n, Cols: k, Layout: BlockMajor(16), Data: bm}, Options{Tier: tier, Threads: 2})
+			for i := range got {
+				if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*math.Max(1, math.Abs(float64(want[i]))) {
+					t.Fatalf("%s tier %s: y[%d] = %g, row-major go tier %g", typ, tier, i, got[i], want[i])
 				}
 			}
 		}

@@ -488,6 +488,150 @@ func bf16avx512R3(w *byte, rb int, x *float32, k int, n int, y *float32, ys int,
 //go:noescape
 func bf16avx512R4(w *byte, rb int, x *float32, k int, n int, y *float32, ys int, nrows int)
 
+// q4_0tile16R1: one 16-row block-major q4_0 tile of nb block columns from w against 1 activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func q4_0tile16R1(w *byte, nb int, at *byte, y *float32, ys int)
+
+// q4_0tile16R2: one 16-row block-major q4_0 tile of nb block columns from w against 2 activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func q4_0tile16R2(w *byte, nb int, at *byte, y *float32, ys int)
+
+// q4_0tile16R3: one 16-row block-major q4_0 tile of nb block columns from w against 3 activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func q4_0tile16R3(w *byte, nb int, at *byte, y *float32, ys int)
+
+// q4_0tile16R4: one 16-row block-major q4_0 tile of nb block columns from w against 4 activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func q4_0tile16R4(w *byte, nb int, at *byte, y *float32, ys int)
+
+// q4_0tile16R5: one 16-row block-major q4_0 tile of nb block columns from w against 5 activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func q4_0tile16R5(w *byte, nb int, at *byte, y *float32, ys int)
+
+// q4_0tile16R6: one 16-row block-major q4_0 tile of nb block columns from w against 6 activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func q4_0tile16R6(w *byte, nb int, at *byte, y *float32, ys int)
+
+// q4_0tile16R7: one 16-row block-major q4_0 tile of nb block columns from w against 7 activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func q4_0tile16R7(w *byte, nb int, at *byte, y *float32, ys int)
+
+// q4_0tile16R8: one 16-row block-major q4_0 tile of nb block columns from w against 8 activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func q4_0tile16R8(w *byte, nb int, at *byte, y *float32, ys int)
+
+// q8_0tile16R1: one 16-row block-major q8_0 tile of nb block columns from w against 1 activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func q8_0tile16R1(w *byte, nb int, at *byte, y *float32, ys int)
+
+// q8_0tile16R2: one 16-row block-major q8_0 tile of nb block columns from w against 2 activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func q8_0tile16R2(w *byte, nb int, at *byte, y *float32, ys int)
+
+// q8_0tile16R3: one 16-row block-major q8_0 tile of nb block columns from w against 3 activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func q8_0tile16R3(w *byte, nb int, at *byte, y *float32, ys int)
+
+// q8_0tile16R4: one 16-row block-major q8_0 tile of nb block columns from w against 4 activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func q8_0tile16R4(w *byte, nb int, at *byte, y *float32, ys int)
+
+// q8_0tile16R5: one 16-row block-major q8_0 tile of nb block columns from w against 5 activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func q8_0tile16R5(w *byte, nb int, at *byte, y *float32, ys int)
+
+// q8_0tile16R6: one 16-row block-major q8_0 tile of nb block columns from w against 6 activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func q8_0tile16R6(w *byte, nb int, at *byte, y *float32, ys int)
+
+// q8_0tile16R7: one 16-row block-major q8_0 tile of nb block columns from w against 7 activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func q8_0tile16R7(w *byte, nb int, at *byte, y *float32, ys int)
+
+// q8_0tile16R8: one 16-row block-major q8_0 tile of nb block columns from w against 8 activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func q8_0tile16R8(w *byte, nb int, at *byte, y *float32, ys int)
+
+// iq4_nltile16R1: one 16-row block-major iq4_nl tile of nb block columns from w against 1 activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func iq4_nltile16R1(w *byte, nb int, at *byte, y *float32, ys int)
+
+// iq4_nltile16R2: one 16-row block-major iq4_nl tile of nb block columns from w against 2 activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func iq4_nltile16R2(w *byte, nb int, at *byte, y *float32, ys int)
+
+// iq4_nltile16R3: one 16-row block-major iq4_nl tile of nb block columns from w against 3 activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func iq4_nltile16R3(w *byte, nb int, at *byte, y *float32, ys int)
+
+// iq4_nltile16R4: one 16-row block-major iq4_nl tile of nb block columns from w against 4 activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func iq4_nltile16R4(w *byte, nb int, at *byte, y *float32, ys int)
+
+// iq4_nltile16R5: one 16-row block-major iq4_nl tile of nb block columns from w against 5 activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func iq4_nltile16R5(w *byte, nb int, at *byte, y *float32, ys int)
+
+// iq4_nltile16R6: one 16-row block-major iq4_nl tile of nb block columns from w against 6 activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func iq4_nltile16R6(w *byte, nb int, at *byte, y *float32, ys int)
+
+// iq4_nltile16R7: one 16-row block-major iq4_nl tile of nb block columns from w against 7 activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func iq4_nltile16R7(w *byte, nb int, at *byte, y *float32, ys int)
+
+// iq4_nltile16R8: one 16-row block-major iq4_nl tile of nb block columns from w against 8 activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func iq4_nltile16R8(w *byte, nb int, at *byte, y *float32, ys int)
+
 // quantQ8avx2 quantizes nb blocks of 32 values at x to Q8_0 (s nil) or Q8_1 (see quantizeActs).
 //
 //go:noescape

@@ -332,6 +332,7 @@ func main() {
 		}
 	}
 	floatKernels()
+	tileKernels()
 	quantTables()
 	quantKernels()
 	Generate()
