@@ -197,4 +197,3 @@ func tileKernel(tw tileWeight, nr int) {
 	VZEROUPPER()
 	RET()
 }
-
