@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/qconv/qconv/gguf"
+	"github.com/qconv/qconv/kernels"
 	"github.com/qconv/qconv/quantize"
 )
 
@@ -21,6 +22,12 @@ type Options struct {
 	AllowNonFinite bool
 	// KVOverrides are set after everything else (--override-kv).
 	KVOverrides []gguf.KV
+	// Layout is the layout of the output's quantized matrices: RowMajor
+	// (the zero value, standard GGUF) or a block-major layout, which
+	// tiles every matrix whose type has a block-major form (see
+	// docs/layouts.md; token_embd.weight and matrices with fewer rows than
+	// a tile stay row-major).
+	Layout kernels.Layout
 }
 
 // PlannedTensor is one output tensor and how it is made.
@@ -163,7 +170,11 @@ func NewPlan(s *Source, o Options) (*Plan, error) {
 				return nil, fmt.Errorf("%s: tensor %q: qconv cannot decode its type %s", s.Path, t.Name, t.DType)
 			}
 		}
-		out := gguf.TensorInfo{Name: t.Name, Type: c.Type, Dims: t.Dims}
+		typ := c.Type
+		if R := tileOutput(t, c.Type, o.Layout); R != 0 {
+			typ, _ = gguf.TiledType(c.Type, R)
+		}
+		out := gguf.TensorInfo{Name: t.Name, Type: typ, Dims: t.Dims}
 		pt := PlannedTensor{Src: t, Choice: c, Out: out}
 		if c.Quantize && c.UseImatrix {
 			if pt.Imatrix, err = tensorImatrix(o.Imatrix, t); err != nil {
@@ -173,7 +184,7 @@ func NewPlan(s *Source, o Options) (*Plan, error) {
 		p.Tensors = append(p.Tensors, pt)
 		infos = append(infos, out)
 	}
-	p.KVs = outputKVs(s, o, ts.FileType(), choices)
+	p.KVs = outputKVs(s, o, ts.FileType(), choices, infos)
 	l, err := gguf.NewLayout(p.KVs, infos)
 	if err != nil {
 		return nil, fmt.Errorf("%s: laying out the output: %w", s.Path, err)
@@ -203,10 +214,10 @@ func tensorImatrix(im *quantize.Imatrix, t *Tensor) ([]float32, error) {
 // outputKVs is the output metadata: the input's, with what llama-quantize
 // changes (general.quantization_version, general.file_type, split.* keys
 // removed) and the overrides.
-func outputKVs(s *Source, o Options, ft FileType, choices []Choice) []gguf.KV {
+func outputKVs(s *Source, o Options, ft FileType, choices []Choice, infos []gguf.TensorInfo) []gguf.KV {
 	var kvs []gguf.KV
 	for _, kv := range s.KVs {
-		if strings.HasPrefix(kv.Key, "split.") {
+		if strings.HasPrefix(kv.Key, "split.") || kv.Key == gguf.KeyLayout || kv.Key == gguf.KeyLayoutVersion {
 			continue
 		}
 		kvs = append(kvs, kv)
@@ -231,6 +242,13 @@ func outputKVs(s *Source, o Options, ft FileType, choices []Choice) []gguf.KV {
 			set("general.quantization_version", gguf.Uint32(2))
 		}
 		set("general.file_type", gguf.Uint32(uint32(ft)))
+	}
+	for _, ti := range infos {
+		if _, _, ok := ti.Type.Tiled(); ok {
+			set(gguf.KeyLayout, gguf.String(gguf.LayoutBlockMajor))
+			set(gguf.KeyLayoutVersion, gguf.Uint32(gguf.LayoutVersion))
+			break
+		}
 	}
 	for _, kv := range o.KVOverrides {
 		set(kv.Key, kv.Value)

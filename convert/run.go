@@ -156,11 +156,30 @@ func (p *Plan) tasks() []task {
 			ts = append(ts, task{ti: i})
 			continue
 		}
-		for r0 := int64(0); r0 < rows; r0 += per {
-			ts = append(ts, task{ti: i, row0: r0, rows: min(per, rows-r0)})
+		// Tiled input or output: tasks hold whole tiles and never cross a
+		// 2-D slice.
+		R := int64(max(pt.tileRows(), pt.Src.tile))
+		if R == 0 {
+			for r0 := int64(0); r0 < rows; r0 += per {
+				ts = append(ts, task{ti: i, row0: r0, rows: min(per, rows-r0)})
+			}
+			continue
+		}
+		per = max(per/R, 1) * R
+		sr := pt.Src.sliceRows()
+		for s0 := int64(0); s0 < rows; s0 += sr {
+			for r0 := s0; r0 < s0+sr; r0 += per {
+				ts = append(ts, task{ti: i, row0: r0, rows: min(per, s0+sr-r0)})
+			}
 		}
 	}
 	return ts
+}
+
+// tileRows is the tile height of the output tensor, 0 when row-major.
+func (pt *PlannedTensor) tileRows() int {
+	_, r, _ := pt.Out.Type.Tiled()
+	return r
 }
 
 type runner struct {
@@ -192,9 +211,17 @@ func (r *runner) run(ctx context.Context, t task) error {
 	}
 	off := pt.Out.FileOffset + t.row0*outRow
 	var err error
-	if !pt.Choice.Quantize && src.storedAs(pt.Out.Type) {
-		// Same type: copy the mapped bytes, no buffers.
-		_, err = r.f.WriteAt(src.rawRows(t.row0, t.rows), off)
+	if !pt.Choice.Quantize && src.storedAs(pt.Out.Type.Base()) {
+		// Same type: copy the stored bytes (a view of the mapped file for
+		// row-major input), re-tiled when the output is block-major.
+		b := src.rawRows(t.row0, t.rows)
+		if R := pt.tileRows(); R != 0 {
+			tiled := make([]byte, len(b))
+			copy(tiled, b)
+			packRows(tiled, make([]byte, len(b)), src, pt.Out.Type.Base(), R, t.row0, t.rows, outRow)
+			b = tiled
+		}
+		_, err = r.f.WriteAt(b, off)
 	} else {
 		err = r.convert(ctx, pt, t, off, outRow)
 	}
@@ -220,7 +247,11 @@ func (r *runner) convert(ctx context.Context, pt *PlannedTensor, t task, off, ou
 	rowLen := src.RowLen()
 	nf := t.rows * rowLen
 	nb := t.rows * outRow
-	need := min(nf*4+nb, r.budget)
+	need := nf*4 + nb
+	if pt.tileRows() != 0 {
+		need += nb // the packing scratch
+	}
+	need = min(need, r.budget)
 	if err := r.sem.Acquire(ctx, need); err != nil {
 		return err
 	}
@@ -249,7 +280,8 @@ func (r *runner) convert(ctx context.Context, pt *PlannedTensor, t task, off, ou
 			return fmt.Errorf("%s: tensor %q: row %d holds %v at column %d (use --allow-non-finite to convert anyway)", name, src.Name, row, buf[i], int64(i)%rowLen)
 		}
 	}
-	tr, ok := quantize.Lookup(pt.Out.Type)
+	typ := pt.Out.Type.Base()
+	tr, ok := quantize.Lookup(typ)
 	if !ok || tr.QuantizeRow == nil {
 		return fmt.Errorf("%s: tensor %q: cannot write type %s", name, src.Name, pt.Out.Type)
 	}
@@ -272,6 +304,14 @@ func (r *runner) convert(ctx context.Context, pt *PlannedTensor, t task, off, ou
 			}
 		}
 		tr.QuantizeRow(out[i*outRow:(i+1)*outRow], buf[i*rowLen:(i+1)*rowLen], rowIm)
+	}
+	if R := pt.tileRows(); R != 0 {
+		sp := bytePool.Get().(*[]byte)
+		defer bytePool.Put(sp)
+		if int64(cap(*sp)) < nb {
+			*sp = make([]byte, nb)
+		}
+		packRows(out, (*sp)[:nb], src, typ, R, t.row0, t.rows, outRow)
 	}
 	if _, err := r.f.WriteAt(out, off); err != nil {
 		return fmt.Errorf("writing %s: %w", r.f.Final(), err)

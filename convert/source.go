@@ -9,6 +9,7 @@ import (
 	"sort"
 
 	"github.com/qconv/qconv/gguf"
+	"github.com/qconv/qconv/kernels"
 	"github.com/qconv/qconv/quantize"
 	"github.com/qconv/qconv/safetensors"
 )
@@ -36,6 +37,9 @@ type Tensor struct {
 	// rowMap, when set, reorders rows: output row i is stored row
 	// rowMap[i] (the Q/K permutation of a Hugging Face llama checkpoint).
 	rowMap []int64
+	// tile is the tile height of a block-major GGUF tensor (whose Type is
+	// then the base type), 0 for row-major storage.
+	tile int
 }
 
 // Rows is the number of rows (the product of Dims[1:]).
@@ -64,6 +68,9 @@ func (t *Tensor) Raw() []byte { return t.data }
 // of the mapped file, or a gathered copy when the rows are reordered.
 func (t *Tensor) rawRows(row0, n int64) []byte {
 	rb := t.rowBytes()
+	if t.tile != 0 {
+		return t.untiledRows(row0, n)
+	}
 	if t.rowMap == nil {
 		return t.data[row0*rb : (row0+n)*rb]
 	}
@@ -119,7 +126,12 @@ func (t *Tensor) ReadRows(row0, n int64, dst []float32) error {
 // readStored decodes stored rows [row0, row0+n).
 func (t *Tensor) readStored(row0, n int64, dst []float32) error {
 	rb := t.rowBytes()
-	src := t.data[row0*rb : (row0+n)*rb]
+	var src []byte
+	if t.tile != 0 {
+		src = t.untiledRows(row0, n)
+	} else {
+		src = t.data[row0*rb : (row0+n)*rb]
+	}
 	if t.stDT != 0 {
 		if err := safetensors.ToFloat32(dst, src, t.stDT); err != nil {
 			return fmt.Errorf("tensor %q: %w", t.Name, err)
@@ -149,6 +161,11 @@ type Source struct {
 	// Files are the paths of every file the source reads (shards included),
 	// so an output never overwrites one of them.
 	Files []string
+	// Warnings are problems found while opening the input that do not stop
+	// the conversion but that the user should see (a Hugging Face
+	// tokenizer whose pre-tokenizer qconv does not recognize, ...), one
+	// sentence each.
+	Warnings []string
 }
 
 // KV returns the value of a metadata key of the source.
@@ -219,6 +236,13 @@ func openGGUFSource(path string) (*Source, error) {
 	s := &Source{Path: path, Format: "gguf", GGUF: f, KVs: f.KVs(), Files: []string{path}}
 	for i, ti := range f.Tensors() {
 		t := &Tensor{Name: ti.Name, Dims: ti.Dims, Type: ti.Type, DType: ti.Type.String(), data: f.TensorData(i)}
+		if base, r, ok := ti.Type.Tiled(); ok {
+			if !kernels.Tileable(base) {
+				f.Close()
+				return nil, fmt.Errorf("%s: tensor %q: block-major type %s is not one this build knows how to read", path, ti.Name, ti.Type)
+			}
+			t.Type, t.tile = base, r
+		}
 		t.rowLen = 1
 		if len(ti.Dims) > 0 {
 			t.rowLen = ti.Dims[0]

@@ -231,3 +231,43 @@ func forQuant(s *blockSplit, f func(a, b int)) {
 		f(p, s.bb)
 	}
 }
+
+// UnpackRows returns the row-major bytes of rows [row0, row0+n) of a
+// tensor of type t with cols values per row, stored in layout l in 2-D
+// slices of sliceRows rows each (one slice for a matrix; one per expert
+// for a 3-D tensor), unpacking only the tiles that hold those rows. A
+// row-major l returns a copy. It panics when the range or sizes do not
+// fit data.
+func UnpackRows(data []byte, t gguf.Type, cols, sliceRows int, l Layout, row0, n int) []byte {
+	rb := cols / max(t.BlockSize(), 1) * t.BlockBytes()
+	if row0 < 0 || n < 0 || sliceRows <= 0 || (row0+n)*rb > len(data) {
+		panic(fmt.Sprintf("kernels: UnpackRows: rows [%d,%d) of %d bytes each do not fit %d bytes", row0, row0+n, rb, len(data)))
+	}
+	out := make([]byte, n*rb)
+	R := l.TileRows()
+	if R == 0 {
+		copy(out, data[row0*rb:])
+		return out
+	}
+	s := splits[t]
+	if s == nil {
+		panic(fmt.Sprintf("kernels: type %s has no block-major form", t))
+	}
+	tile := make([]byte, R*rb)
+	for r := row0; r < row0+n; {
+		s0 := r / sliceRows * sliceRows
+		full := s0 + (sliceRows/R)*R // first row of the slice's row-major tail
+		if r >= full {
+			end := min(row0+n, s0+sliceRows)
+			copy(out[(r-row0)*rb:], data[r*rb:end*rb])
+			r = end
+			continue
+		}
+		a := s0 + (r-s0)/R*R // the tile holding r
+		unpackTile(tile, data[a*rb:(a+R)*rb], s, R, rb)
+		end := min(row0+n, a+R)
+		copy(out[(r-row0)*rb:], tile[(r-a)*rb:(end-a)*rb])
+		r = end
+	}
+	return out
+}

@@ -255,3 +255,31 @@ func TestTileKernelsRandomBlocks(t *testing.T) {
 		}
 	}
 }
+
+func TestUnpackRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	typ := gguf.TypeQ4_0
+	const cols, sliceRows, nslices = 64, 21, 3 // 21 = 16 + a tail of 5 for R=16
+	rb := cols / 32 * typ.BlockBytes()
+	rm := make([]byte, nslices*sliceRows*rb)
+	for i := range rm {
+		rm[i] = byte(rng.Uint32())
+	}
+	for _, R := range []int{4, 8, 16} {
+		l := BlockMajor(R)
+		bm := make([]byte, len(rm))
+		for s := range nslices {
+			seg := rm[s*sliceRows*rb : (s+1)*sliceRows*rb]
+			Pack(bm[s*sliceRows*rb:(s+1)*sliceRows*rb], seg, typ, sliceRows, cols, l)
+		}
+		for row0 := 0; row0 < nslices*sliceRows; row0 += 3 {
+			for _, n := range []int{0, 1, 5, 17, 30} {
+				n = min(n, nslices*sliceRows-row0)
+				got := UnpackRows(bm, typ, cols, sliceRows, l, row0, n)
+				if !slices.Equal(got, rm[row0*rb:(row0+n)*rb]) {
+					t.Fatalf("R=%d rows [%d,%d): wrong bytes", R, row0, row0+n)
+				}
+			}
+		}
+	}
+}

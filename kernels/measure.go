@@ -19,6 +19,10 @@ type MeasureConfig struct {
 	Rows    int         // N, output rows of W
 	Cols    int         // K; rounded down to a multiple of 256 for every type
 	Batches []int       // activation rows B per multiplication
+	// Layouts to measure; nil means RowMajor only. Block-major layouts
+	// apply to the types that have one (Tileable) and are skipped for the
+	// others.
+	Layouts []Layout
 	Threads int
 	// MinTime is how long each (type, tier, batch) is repeated at least;
 	// the median over the repetitions is reported.
@@ -90,7 +94,21 @@ func Measure(ctx context.Context, c MeasureConfig, progress func(Record)) ([]Rec
 		if err := quantize.Dequantize(t, w, data); err != nil {
 			return nil, err
 		}
-		m := &Matrix{Type: t, Rows: c.Rows, Cols: k, Layout: RowMajor, Data: data}
+		layouts := c.Layouts
+		if layouts == nil {
+			layouts = []Layout{RowMajor}
+		}
+		var mats []*Matrix
+		for _, l := range layouts {
+			switch {
+			case l == RowMajor:
+				mats = append(mats, &Matrix{Type: t, Rows: c.Rows, Cols: k, Data: data})
+			case Tileable(t):
+				bm := &Matrix{Type: t, Rows: c.Rows, Cols: k, Layout: l, Data: make([]byte, len(data))}
+				Pack(bm.Data, data, t, c.Rows, k, l)
+				mats = append(mats, bm)
+			}
+		}
 		for _, b := range c.Batches {
 			ref := make([]float64, b*c.Rows)
 			for bi := 0; bi < b; bi++ {
@@ -106,13 +124,15 @@ func Measure(ctx context.Context, c MeasureConfig, progress func(Record)) ([]Rec
 				if !tier.Available() {
 					continue
 				}
-				if err := ctx.Err(); err != nil {
-					return out, err
-				}
-				rec := measureOne(m, x[:b*k], b, tier, c, ref)
-				out = append(out, rec)
-				if progress != nil {
-					progress(rec)
+				for _, m := range mats {
+					if err := ctx.Err(); err != nil {
+						return out, err
+					}
+					rec := measureOne(m, x[:b*k], b, tier, c, ref)
+					out = append(out, rec)
+					if progress != nil {
+						progress(rec)
+					}
 				}
 			}
 		}

@@ -71,17 +71,25 @@ func (k KernelCheck) CheckKernel(ctx context.Context, in KernelInput) (*KernelRe
 	if n <= 0 {
 		n = kernelSampleRows
 	}
-	sample := SampleRows(in.Name, rows, n)
-	// Pack the sampled rows into a small matrix and dequantize them.
-	packed := make([]byte, 0, int64(len(sample))*rowBytes)
+	var sample []int64 // the rows checked, in matrix order
+	var packed []byte  // their stored bytes, in in.Layout
+	if R := int64(in.Layout.TileRows()); R != 0 {
+		sample, packed = sampleTiles(in, rows, rowBytes, R, n)
+	} else {
+		sample = SampleRows(in.Name, rows, n)
+		packed = make([]byte, 0, int64(len(sample))*rowBytes)
+		for _, r := range sample {
+			packed = append(packed, in.Data[r*rowBytes:(r+1)*rowBytes]...)
+		}
+	}
+	// Dequantize the sampled rows: the reference weights.
 	w := make([]float32, int64(len(sample))*cols)
 	for i, r := range sample {
-		packed = append(packed, in.Data[r*rowBytes:(r+1)*rowBytes]...)
 		if err := in.Dequantize(r, 1, w[int64(i)*cols:int64(i+1)*cols]); err != nil {
 			return nil, err
 		}
 	}
-	m := &kernels.Matrix{Type: in.Type, Rows: len(sample), Cols: int(cols), Layout: kernels.RowMajor, Data: packed}
+	m := &kernels.Matrix{Type: in.Type, Rows: len(sample), Cols: int(cols), Layout: in.Layout, Data: packed}
 
 	// Seeded activations: N(0,1), the same for every run.
 	rng := rand.New(rand.NewPCG(0x71636f6e76, uint64(len(in.Name))))
@@ -133,8 +141,12 @@ func (k KernelCheck) CheckKernel(ctx context.Context, in KernelInput) (*KernelRe
 			}
 		}
 	}
+	layout := ""
+	if in.Layout != kernels.RowMajor {
+		layout = in.Layout.String() + ", "
+	}
 	return &KernelResult{
-		Kernel:      fmt.Sprintf("%s, float and quantized activations, b=1,%d, %d rows", strings.Join(names, "+"), kernelBatch, len(sample)),
+		Kernel:      fmt.Sprintf("%s, %sfloat and quantized activations, b=1,%d, %d rows", strings.Join(names, "+"), layout, kernelBatch, len(sample)),
 		RelError:    Float(worstErr),
 		MaxRelError: Float(worstTol),
 	}, nil
@@ -172,4 +184,31 @@ func referenceMatMul(w, x []float32, n, k, b int) []float64 {
 		}
 	}
 	return ref
+}
+
+// sampleTiles picks about n rows of a block-major tensor as whole tiles
+// (seeded, as SampleRows), plus the row-major tail rows of its first slice
+// when slices have one, and returns the rows in order and their stored
+// bytes: a smaller block-major matrix of the same layout, so the check
+// runs the block-major kernels on the file's own bytes.
+func sampleTiles(in KernelInput, rows, rowBytes, R, n int64) ([]int64, []byte) {
+	sr := max(in.SliceRows, 1)
+	perSlice := sr / R
+	tiles := rows / sr * perSlice
+	var sample []int64
+	var packed []byte
+	if tiles > 0 {
+		for _, t := range SampleRows(in.Name, tiles, max((n+R-1)/R, 1)) {
+			r0 := t/perSlice*sr + t%perSlice*R
+			for r := r0; r < r0+R; r++ {
+				sample = append(sample, r)
+			}
+			packed = append(packed, in.Data[r0*rowBytes:(r0+R)*rowBytes]...)
+		}
+	}
+	for r := perSlice * R; r < sr && r < rows; r++ {
+		sample = append(sample, r)
+		packed = append(packed, in.Data[r*rowBytes:(r+1)*rowBytes]...)
+	}
+	return sample, packed
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/qconv/qconv/convert"
 	"github.com/qconv/qconv/gguf"
+	"github.com/qconv/qconv/kernels"
 	"github.com/qconv/qconv/quantize"
 )
 
@@ -56,8 +57,14 @@ type Options struct {
 // KernelInput is what a KernelChecker sees of one tensor.
 type KernelInput struct {
 	Name string
+	// Type is the ggml type of the tensor's blocks (the base type of a
+	// block-major tensor).
 	Type gguf.Type
-	Dims []int64 // ggml order
+	// Layout is how the blocks are arranged in Data; a block-major tensor
+	// is tiled in 2-D slices of SliceRows rows (Dims[1]).
+	Layout    kernels.Layout
+	SliceRows int64
+	Dims      []int64 // ggml order
 	// Data is the tensor's stored bytes, a read-only view of the file.
 	Data []byte
 	// Sample is Options.Sample, so a check can bound its work the same way.
@@ -205,7 +212,20 @@ func (c *checker) run(ctx context.Context) (TensorResult, error) {
 			return r, nil
 		}
 	}
-	tr, ok := quantize.Lookup(ti.Type)
+	// A block-major tensor (docs/layouts.md) is read through its tiles:
+	// typ is the ggml type of its blocks, layout its tile arrangement.
+	typ, layout, sliceRows := ti.Type, kernels.RowMajor, max(rows, 1)
+	if base, tile, ok := ti.Type.Tiled(); ok {
+		if !kernels.Tileable(base) {
+			r.skip("unknown block-major type " + ti.Type.String())
+			return r, nil
+		}
+		typ, layout = base, kernels.BlockMajor(tile)
+		if len(ti.Dims) >= 2 {
+			sliceRows = max(ti.Dims[1], 1)
+		}
+	}
+	tr, ok := quantize.Lookup(typ)
 	if !ok || tr.DequantizeRow == nil {
 		r.skip("cannot dequantize " + ti.Type.String())
 		if bad, first := CheckScales(ti.Type, c.data); bad > 0 {
@@ -218,10 +238,18 @@ func (c *checker) run(ctx context.Context) (TensorResult, error) {
 		r.skip(fmt.Sprintf("cannot decode the source's %s", c.src.DType))
 		return r, nil
 	}
-	rowBytes, err := ti.Type.RowBytes(rowLen)
+	rowBytes, err := typ.RowBytes(rowLen)
 	if err != nil { // gguf validated the shape; unreachable for a parsed file
 		r.fail(Failure{Metric: MetricRead, Message: err.Error()})
 		return r, nil
+	}
+	// rowMajor returns the stored bytes of rows [row0, row0+n) in
+	// row-major order: a view for a row-major tensor.
+	rowMajor := func(row0, n int64) []byte {
+		if layout == kernels.RowMajor {
+			return c.data[row0*rowBytes : (row0+n)*rowBytes]
+		}
+		return kernels.UnpackRows(c.data, typ, int(rowLen), int(sliceRows), layout, int(row0), int(n))
 	}
 	blocksPerRow := rowLen / int64(tr.BlockSize)
 	chunk := max(int64(c.opts.ChunkElems)/max(rowLen, 1), 1)
@@ -238,8 +266,8 @@ func (c *checker) run(ctx context.Context) (TensorResult, error) {
 		if err := ctx.Err(); err != nil {
 			return r, err
 		}
-		raw := c.data[sp.row0*rowBytes : (sp.row0+sp.n)*rowBytes]
-		if b, f := CheckScales(ti.Type, raw); b > 0 {
+		raw := rowMajor(sp.row0, sp.n)
+		if b, f := CheckScales(typ, raw); b > 0 {
 			if first < 0 {
 				first = sp.row0*blocksPerRow + f
 			}
@@ -267,7 +295,7 @@ func (c *checker) run(ctx context.Context) (TensorResult, error) {
 	if c.against {
 		cmp := acc.Comparison()
 		r.Compare = &cmp
-		limit := c.opts.Thresholds.For(ti.Type)
+		limit := c.opts.Thresholds.For(typ)
 		r.Threshold = new(Float(limit))
 		r.Ratio = new(ratio(float64(cmp.RelRMSE), limit))
 		if cmp.NonFinite > 0 {
@@ -276,19 +304,20 @@ func (c *checker) run(ctx context.Context) (TensorResult, error) {
 		}
 		if !(float64(cmp.RelRMSE) <= limit) {
 			r.fail(Failure{Metric: MetricRelRMSE, Value: new(cmp.RelRMSE), Limit: new(Float(limit)),
-				Message: fmt.Sprintf("rel_rmse %s exceeds %s (%s)", cmp.RelRMSE, Float(limit), ti.Type)})
+				Message: fmt.Sprintf("rel_rmse %s exceeds %s (%s)", cmp.RelRMSE, Float(limit), typ)})
 		}
 	} else if stats.NonFinite > 0 {
 		r.fail(Failure{Metric: MetricNonFinite, Value: new(Float(stats.NonFinite)), Limit: new(Float(0)),
 			Message: plural(stats.NonFinite, "non-finite value")})
 	}
 	if c.opts.Kernel != nil && r.Status != StatusFail {
-		in := KernelInput{Name: ti.Name, Type: ti.Type, Dims: ti.Dims, Data: c.data, Sample: c.opts.Sample, Source: c.src,
+		in := KernelInput{Name: ti.Name, Type: typ, Layout: layout, SliceRows: sliceRows, Dims: ti.Dims, Data: c.data,
+			Sample: c.opts.Sample, Source: c.src,
 			Dequantize: func(row0, n int64, dst []float32) error {
 				if row0 < 0 || n < 0 || row0+n > rows || int64(len(dst)) != n*rowLen {
 					return errors.New("verify: rows out of range or wrong buffer length")
 				}
-				tr.DequantizeRow(dst, c.data[row0*rowBytes:(row0+n)*rowBytes])
+				tr.DequantizeRow(dst, rowMajor(row0, n))
 				return nil
 			}}
 		kr, err := c.opts.Kernel.CheckKernel(ctx, in)

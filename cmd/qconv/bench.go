@@ -29,6 +29,7 @@ type benchKernelsOptions struct {
 	rows    int
 	cols    int
 	batches string
+	layout  string
 	jobs    int
 	minTime time.Duration
 	json    bool
@@ -46,8 +47,10 @@ weight GB/s, and the largest error of one output relative to the RMS of the
 outputs of a float64 matmul over the dequantized weights.
 
 The default shape is one Llama-3-8B FFN matrix (14336 x 4096), the shape of
-ggml's reference figures in docs/benchmarks.md.`,
+ggml's reference figures in docs/benchmarks.md. --layout block or both also
+times the block-major layout (docs/layouts.md) of the types that have one.`,
 		Example: `  qconv bench kernels --types q4_0,q4_k --batch 1,8 -j 2
+  qconv bench kernels --types q4_0,q8_0 --layout both --rows 4096
   qconv bench kernels --rows 4096 --cols 4096 --json > kernels.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -85,10 +88,11 @@ ggml's reference figures in docs/benchmarks.md.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.types, "types", "", "comma-separated ggml types (default: every type with a kernel)")
-	f.StringVar(&o.tiers, "tiers", "", "comma-separated tiers: go, avx2, avx512 (default: every tier this CPU has)")
+	f.StringVar(&o.tiers, "tiers", "", "comma-separated tiers: go, avx2, avx512, neon (default: every tier this CPU has)")
 	f.IntVar(&o.rows, "rows", 14336, "rows of W (output features)")
 	f.IntVar(&o.cols, "cols", 4096, "columns of W (input features; a multiple of 256)")
 	f.StringVar(&o.batches, "batch", "1,8", "comma-separated activation row counts")
+	f.StringVar(&o.layout, "layout", "row", "weight layout: row, block (16-row block-major tiles, for the types that have them) or both")
 	f.IntVarP(&o.jobs, "jobs", "j", runtime.GOMAXPROCS(0), "threads per multiplication")
 	f.DurationVar(&o.minTime, "min-time", 500*time.Millisecond, "repeat each measurement at least this long")
 	f.BoolVar(&o.json, "json", false, "print a JSON array of records (type, layout, tier, rows, cols, batch, threads, seconds, gflops, weight_gbps, max_rel_err)")
@@ -129,6 +133,16 @@ func (o *benchKernelsOptions) config() (kernels.MeasureConfig, error) {
 	}
 	if len(c.Batches) == 0 {
 		return c, usageErrorf("--batch: give at least one batch size")
+	}
+	switch o.layout {
+	case "row":
+		c.Layouts = []kernels.Layout{kernels.RowMajor}
+	case "block":
+		c.Layouts = []kernels.Layout{kernels.BlockMajor(kernels.DefaultTileRows)}
+	case "both":
+		c.Layouts = []kernels.Layout{kernels.RowMajor, kernels.BlockMajor(kernels.DefaultTileRows)}
+	default:
+		return c, usageErrorf("--layout: %q is not row, block or both", o.layout)
 	}
 	return c, nil
 }

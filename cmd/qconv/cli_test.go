@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"maps"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -160,7 +162,27 @@ func TestBenchKernels(t *testing.T) {
 			t.Errorf("record lacks %q", k)
 		}
 	}
-	for _, args := range [][]string{{"--types", "q9"}, {"--cols", "100"}, {"--batch", "0"}, {"--tiers", "sse9"}} {
+	// --layout both: a row-major and a block-major record per (type, tier,
+	// batch) for a tileable type, only row-major for f16.
+	code, out, stderr = qconv(t, "bench", "kernels", "--types", "q4_0,f16", "--rows", "40", "--cols", "256", "--batch", "3", "--min-time", "1ms", "--layout", "both", "--json", "--tiers", "go")
+	if code != 0 {
+		t.Fatalf("--layout both: exit %d: %s", code, stderr)
+	}
+	recs = nil
+	if err := json.Unmarshal([]byte(out), &recs); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, r := range recs {
+		got[fmt.Sprint(r["type"], " ", r["layout"])]++
+		if e, _ := r["max_rel_err"].(float64); !(e < 0.05) {
+			t.Errorf("%v %v: max_rel_err %v", r["type"], r["layout"], r["max_rel_err"])
+		}
+	}
+	if want := map[string]int{"q4_0 row-major": 1, "q4_0 block-major-16": 1, "f16 row-major": 1}; !maps.Equal(got, want) {
+		t.Errorf("records %v, want %v", got, want)
+	}
+	for _, args := range [][]string{{"--types", "q9"}, {"--cols", "100"}, {"--batch", "0"}, {"--tiers", "sse9"}, {"--layout", "columns"}} {
 		if code, _, _ := qconv(t, append([]string{"bench", "kernels", "--rows", "8", "--min-time", "1ms"}, args...)...); code != exitUsage {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}

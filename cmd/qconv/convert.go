@@ -20,6 +20,7 @@ import (
 
 	"github.com/qconv/qconv/convert"
 	"github.com/qconv/qconv/gguf"
+	"github.com/qconv/qconv/kernels"
 	"github.com/qconv/qconv/quantize"
 )
 
@@ -45,6 +46,7 @@ type convertOptions struct {
 	includeWeights     []string
 	excludeWeights     []string
 	raw                bool
+	layout             string
 }
 
 func newConvertCmd(g *globalOptions, s streams) *cobra.Command {
@@ -70,6 +72,14 @@ Q2_K, Q3_K_S, Q3_K_M, Q3_K_L, Q4_K_S, Q5_K_S, Q6_K, Q8_0, Q4_0, Q4_1, Q5_0,
 Q5_1, IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, F16, BF16, F32, COPY) or a ggml type,
 case-insensitive. A name that is both is the file type, as in
 llama-quantize; add --pure to put every quantizable tensor in one type.
+
+--layout block writes qconv's block-major layout (docs/layouts.md): every
+quantized matrix whose type has one (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL,
+Q2_K..Q6_K, IQ4_XS, TQ1_0, TQ2_0) is stored in 16-row tiles that qconv's
+SIMD kernels multiply several rows at a time. Such tensors have private
+type ids, so llama.cpp and other GGUF readers refuse the file instead of
+misreading it; convert it back with --layout row (the default), which
+also turns a block-major input into a standard GGUF.
 
 The output is written to a temporary file beside OUTPUT and renamed only
 when complete; an error or a signal leaves nothing under OUTPUT. The bytes
@@ -104,6 +114,7 @@ are the same for every -j and every CPU.`,
 	f.StringArrayVar(&o.excludeWeights, "exclude-weights", nil, "do not use the importance matrix for tensors whose name contains this (repeatable)")
 	f.BoolVar(&o.allowRequantize, "allow-requantize", false, "allow quantized input tensors (dequantized, then quantized again)")
 	f.BoolVar(&o.allowNonFinite, "allow-non-finite", false, "convert tensors holding NaN or Inf instead of failing")
+	f.StringVar(&o.layout, "layout", "row", "row (standard GGUF) or block (qconv's block-major tiles; only qconv reads them)")
 	f.BoolVar(&o.raw, "raw", false, "checkpoint directory: keep tensor names and metadata as stored, skipping the architecture conversion")
 	cmd.MarkFlagRequired("to")
 	return cmd
@@ -115,6 +126,9 @@ func (o *convertOptions) options() (convert.Options, error) {
 		return convert.Options{}, usageErrorf("--to: %v", err)
 	}
 	opts := convert.Options{Target: tgt, AllowNonFinite: o.allowNonFinite}
+	if opts.Layout, err = kernels.ParseLayout(o.layout); err != nil {
+		return convert.Options{}, usageErrorf("--layout: %v", err)
+	}
 	sel := &opts.Select
 	sel.Pure = o.pure
 	sel.LeaveOutputTensor = o.leaveOutputTensor
