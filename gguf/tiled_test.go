@@ -35,7 +35,7 @@ func TestTiledTypeIDs(t *testing.T) {
 		}
 	}
 	// Ids with the tag but an invalid base or row count are not tiled.
-	for _, id := range []Type{tiledTag | 16<<8 | 0, tiledTag | 3<<8 | 2, tiledTag | 8<<8 | 31, tiledTag ^ 1<<16 | 8<<8 | 2} {
+	for _, id := range []Type{tiledTag | 16<<8 /* base 0: f32 */, tiledTag | 3<<8 | 2, tiledTag | 8<<8 | 31, tiledTag ^ 1<<16 | 8<<8 | 2} {
 		if _, _, ok := id.Tiled(); ok {
 			t.Errorf("%#x reported as tiled", uint32(id))
 		}
