@@ -13,13 +13,14 @@ import (
 // A block-major matrix groups its rows into tiles of R consecutive rows
 // (R = 4, 8 or 16). A tile stores, for each block column j in order, a
 // tile block of R·BlockBytes bytes: first the R rows' scale fields of
-// block j (each row's fields in the order the type's block lists them),
-// then the R rows' quant bytes interleaved in 4-byte chunks (chunk 0 of
-// rows 0..R-1, chunk 1 of rows 0..R-1, ...). The N mod R rows after the
-// last full tile stay row-major, so the matrix has exactly the bytes of
-// its row-major form, rearranged. A SIMD kernel then loads chunk c of R
-// rows with one load and accumulates R outputs in the lanes of one
-// register, and the R scales of a block column sit together.
+// block j, field by field in the order the type's block lists them, each
+// field's units (the fp16, or 4-byte pieces) interleaved across the rows
+// (unit 0 of rows 0..R-1, unit 1 of rows 0..R-1, ...); then the R rows'
+// quant bytes interleaved the same way in 4-byte chunks. The N mod R
+// rows after the last full tile stay row-major, so the matrix has exactly
+// the bytes of its row-major form, rearranged. A SIMD kernel then loads
+// chunk c of R rows, or one scale field of R rows, with one load, and
+// accumulates R outputs in the lanes of one register.
 
 // interleave is the chunk size, in bytes, of the quant interleave.
 const interleave = 4
@@ -73,26 +74,31 @@ type blockSplit struct {
 	hdrN  int // total header bytes
 	quant int // quant bytes, a multiple of interleave
 	bb    int // block bytes
+	// places[R] maps header byte h of a row (the row's scale fields
+	// concatenated) to its place in a tile block of R rows:
+	// pos[h] + r*step[h] for tile row r.
+	places map[int][2][]int
 }
 
-// splits lists the types that have a block-major form and their fields,
-// in the block's byte order (ggml's block structs).
+// splits lists the types that have a block-major form and their scale
+// fields, in the block's byte order (ggml's block structs). A field is an
+// fp16 (2 bytes) or a multiple of 4 bytes.
 var splits = func() map[gguf.Type]*blockSplit {
 	m := map[gguf.Type][][2]int{
-		gguf.TypeQ4_0:   {{0, 2}},           // d, qs[16]
-		gguf.TypeQ4_1:   {{0, 4}},           // d, m, qs[16]
-		gguf.TypeQ5_0:   {{0, 6}},           // d, qh[4], qs[16]
-		gguf.TypeQ5_1:   {{0, 8}},           // d, m, qh[4], qs[16]
-		gguf.TypeQ8_0:   {{0, 2}},           // d, qs[32]
-		gguf.TypeIQ4_NL: {{0, 2}},           // d, qs[16]
-		gguf.TypeQ2_K:   {{0, 16}, {80, 4}}, // scales[16], qs[64], d, dmin
-		gguf.TypeQ3_K:   {{96, 14}},         // hmask[32], qs[64], scales[12], d
-		gguf.TypeQ4_K:   {{0, 16}},          // d, dmin, scales[12], qs[128]
-		gguf.TypeQ5_K:   {{0, 16}},          // d, dmin, scales[12], qh[32], qs[128]
-		gguf.TypeQ6_K:   {{192, 18}},        // ql[128], qh[64], scales[16], d
-		gguf.TypeIQ4_XS: {{0, 8}},           // d, scales_h, scales_l[4], qs[128]
-		gguf.TypeTQ1_0:  {{52, 2}},          // qs[48], qh[4], d
-		gguf.TypeTQ2_0:  {{64, 2}},          // qs[64], d
+		gguf.TypeQ4_0:   {{0, 2}},                    // d, qs[16]
+		gguf.TypeQ4_1:   {{0, 2}, {2, 2}},            // d, m, qs[16]
+		gguf.TypeQ5_0:   {{0, 2}, {2, 4}},            // d, qh[4], qs[16]
+		gguf.TypeQ5_1:   {{0, 2}, {2, 2}, {4, 4}},    // d, m, qh[4], qs[16]
+		gguf.TypeQ8_0:   {{0, 2}},                    // d, qs[32]
+		gguf.TypeIQ4_NL: {{0, 2}},                    // d, qs[16]
+		gguf.TypeQ2_K:   {{0, 16}, {80, 2}, {82, 2}}, // scales[16], qs[64], d, dmin
+		gguf.TypeQ3_K:   {{96, 12}, {108, 2}},        // hmask[32], qs[64], scales[12], d
+		gguf.TypeQ4_K:   {{0, 2}, {2, 2}, {4, 12}},   // d, dmin, scales[12], qs[128]
+		gguf.TypeQ5_K:   {{0, 2}, {2, 2}, {4, 12}},   // d, dmin, scales[12], qh[32], qs[128]
+		gguf.TypeQ6_K:   {{192, 16}, {208, 2}},       // ql[128], qh[64], scales[16], d
+		gguf.TypeIQ4_XS: {{0, 2}, {2, 2}, {4, 4}},    // d, scales_h, scales_l[4], qs[128]
+		gguf.TypeTQ1_0:  {{52, 2}},                   // qs[48], qh[4], d
+		gguf.TypeTQ2_0:  {{64, 2}},                   // qs[64], d
 	}
 	out := make(map[gguf.Type]*blockSplit, len(m))
 	for t, hdr := range m {
@@ -104,10 +110,38 @@ var splits = func() map[gguf.Type]*blockSplit {
 		if s.quant <= 0 || s.quant%interleave != 0 {
 			panic("kernels: bad block split for " + t.String())
 		}
+		s.places = map[int][2][]int{}
+		for _, R := range []int{4, 8, 16} {
+			pos, step := s.headerPlaces(R)
+			s.places[R] = [2][]int{pos, step}
+		}
 		out[t] = s
 	}
 	return out
 }()
+
+// headerPlaces fills s.hpos and s.hstep for tiles of R rows: each field
+// is stored unit by unit (the fp16, or 4-byte pieces), unit u of rows
+// 0..R-1 together, fields in order.
+func (s *blockSplit) headerPlaces(R int) ([]int, []int) {
+	pos := make([]int, 0, s.hdrN)
+	step := make([]int, 0, s.hdrN)
+	fb := 0 // bytes of the fields before, per row
+	for _, h := range s.hdr {
+		us := interleave
+		if h[1] == 2 {
+			us = 2
+		} else if h[1]%interleave != 0 {
+			panic("kernels: scale field of a length other than 2 or a multiple of 4")
+		}
+		for o := range h[1] {
+			pos = append(pos, fb*R+(o/us)*R*us+o%us)
+			step = append(step, us)
+		}
+		fb += h[1]
+	}
+	return pos, step
+}
 
 // Tileable reports whether t has a block-major form.
 func Tileable(t gguf.Type) bool { _, ok := splits[t]; return ok }
@@ -163,15 +197,19 @@ func Unpack(dst, src []byte, t gguf.Type, rows, cols int, l Layout) {
 // packTile tiles R row-major rows of rb bytes.
 func packTile(dst, src []byte, s *blockSplit, R, rb int) {
 	le := binary.LittleEndian
+	hpos, hstep := s.places[R][0], s.places[R][1]
 	nb := rb / s.bb
 	tb := R * s.bb
 	for j := range nb {
 		out := dst[j*tb : (j+1)*tb]
-		o := 0
 		for r := range R {
 			blk := src[r*rb+j*s.bb : r*rb+(j+1)*s.bb]
+			i := 0
 			for _, h := range s.hdr {
-				o += copy(out[o:], blk[h[0]:h[0]+h[1]])
+				for _, b := range blk[h[0] : h[0]+h[1]] {
+					out[hpos[i]+r*hstep[i]] = b
+					i++
+				}
 			}
 		}
 		q := out[R*s.hdrN:]
@@ -191,15 +229,19 @@ func packTile(dst, src []byte, s *blockSplit, R, rb int) {
 // unpackTile is packTile's inverse.
 func unpackTile(dst, src []byte, s *blockSplit, R, rb int) {
 	le := binary.LittleEndian
+	hpos, hstep := s.places[R][0], s.places[R][1]
 	nb := rb / s.bb
 	tb := R * s.bb
 	for j := range nb {
 		in := src[j*tb : (j+1)*tb]
-		o := 0
 		for r := range R {
 			blk := dst[r*rb+j*s.bb : r*rb+(j+1)*s.bb]
+			i := 0
 			for _, h := range s.hdr {
-				o += copy(blk[h[0]:h[0]+h[1]], in[o:o+h[1]])
+				for k := h[0]; k < h[0]+h[1]; k++ {
+					blk[k] = in[hpos[i]+r*hstep[i]]
+					i++
+				}
 			}
 		}
 		q := in[R*s.hdrN:]

@@ -15,10 +15,11 @@ import (
 // ggml's block structs define them (offset, length), written out here
 // independently of splits.
 var specHeader = map[gguf.Type][][2]int{
-	gguf.TypeQ4_0: {{0, 2}}, gguf.TypeQ4_1: {{0, 4}}, gguf.TypeQ5_0: {{0, 6}}, gguf.TypeQ5_1: {{0, 8}},
-	gguf.TypeQ8_0: {{0, 2}}, gguf.TypeIQ4_NL: {{0, 2}},
-	gguf.TypeQ2_K: {{0, 16}, {80, 4}}, gguf.TypeQ3_K: {{96, 14}}, gguf.TypeQ4_K: {{0, 16}},
-	gguf.TypeQ5_K: {{0, 16}}, gguf.TypeQ6_K: {{192, 18}}, gguf.TypeIQ4_XS: {{0, 8}},
+	gguf.TypeQ4_0: {{0, 2}}, gguf.TypeQ4_1: {{0, 2}, {2, 2}}, gguf.TypeQ5_0: {{0, 2}, {2, 4}},
+	gguf.TypeQ5_1: {{0, 2}, {2, 2}, {4, 4}}, gguf.TypeQ8_0: {{0, 2}}, gguf.TypeIQ4_NL: {{0, 2}},
+	gguf.TypeQ2_K: {{0, 16}, {80, 2}, {82, 2}}, gguf.TypeQ3_K: {{96, 12}, {108, 2}},
+	gguf.TypeQ4_K: {{0, 2}, {2, 2}, {4, 12}}, gguf.TypeQ5_K: {{0, 2}, {2, 2}, {4, 12}},
+	gguf.TypeQ6_K: {{192, 16}, {208, 2}}, gguf.TypeIQ4_XS: {{0, 2}, {2, 2}, {4, 4}},
 	gguf.TypeTQ1_0: {{52, 2}}, gguf.TypeTQ2_0: {{64, 2}},
 }
 
@@ -31,14 +32,19 @@ func specPos(t gguf.Type, R, nb, r, j, p int) int {
 		hdrN += h[1]
 	}
 	base := j * R * bb
-	// A scale byte: the rows' headers come first, each the concatenation
-	// of its fields.
-	o := 0
+	// A scale byte: fields one after the other, R rows each; within a
+	// field, unit by unit (the fp16, or 4-byte pieces), rows 0..R-1.
+	fb := 0
 	for _, h := range specHeader[t] {
 		if p >= h[0] && p < h[0]+h[1] {
-			return base + r*hdrN + o + p - h[0]
+			o := p - h[0]
+			us := 4
+			if h[1] == 2 {
+				us = 2
+			}
+			return base + R*fb + (o/us*R+r)*us + o%us
 		}
-		o += h[1]
+		fb += h[1]
 	}
 	// A quant byte: its index q in the row's quant stream (the block
 	// without its scale bytes), then 4-byte chunks round-robin over rows.
