@@ -215,7 +215,7 @@ func TestTileDispatch(t *testing.T) {
 	if !TierAVX512.Available() {
 		t.Skip("no AVX-512 tier on this CPU/build")
 	}
-	for _, typ := range []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ8_0, gguf.TypeIQ4_NL} {
+	for _, typ := range []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ8_0, gguf.TypeIQ4_NL, gguf.TypeQ4_K} {
 		if pickTile(TierAVX512, typ, 16, pick(TierAVX512, typ, ActQuantized)) == nil {
 			t.Errorf("%s: no 16-row tile kernel at avx512", typ)
 		}
@@ -229,61 +229,58 @@ func TestTileDispatch(t *testing.T) {
 }
 
 // TestTileKernelsRandomBlocks feeds the tile kernels arbitrary block
-// bytes (every quant code, -128 included; finite scales) and requires the
-// block-major result to match the row-major one of the Go tier.
+// bytes (every quant code, -128 included, every 6-bit scale and min;
+// finite fp16 scales) and requires the block-major result of each tier to
+// match the row-major one of the same tier.
 func TestTileKernelsRandomBlocks(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
-	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeIQ4_NL} {
-		const n, k, batch = 37, 352, 11
+	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeIQ4_NL, gguf.TypeQ4_K} {
+		const n, batch = 37, 11
+		k := 352
+		if typ.BlockSize() == 256 {
+			k = 768
+		}
 		bb := typ.BlockBytes()
-		data := make([]byte, n*k/32*bb)
+		data := make([]byte, n*k/typ.BlockSize()*bb)
 		for i := range data {
 			data[i] = byte(rng.Uint32())
 		}
 		for i := 0; i < len(data); i += bb {
-			h := fp32ToFP16(float32(rng.NormFloat64() * 0.01))
-			data[i], data[i+1] = byte(h), byte(h>>8)
+			// d (and Q4_K's dmin) finite; every other byte arbitrary
+			for f := 0; f < 1+bb/144; f++ {
+				h := fp32ToFP16(float32(rng.NormFloat64() * 0.01))
+				data[i+2*f], data[i+2*f+1] = byte(h), byte(h>>8)
+			}
 		}
 		x := make([]float32, batch*k)
 		for i := range x {
 			x[i] = float32(rng.NormFloat64())
 		}
-		want := callGuarded(t, x, batch, &Matrix{Type: typ, Rows: n, Cols: k, Data: data}, Options{Tier: TierGo, Threads: 1})
+		deq := make([]float32, n*k)
+		if err := quantize.Dequantize(typ, deq, data); err != nil {
+			t.Fatal(err)
+		}
 		bm := make([]byte, len(data))
 		Pack(bm, data, typ, n, k, BlockMajor(16))
 		for _, tier := range Tiers() {
-			got := callGuarded(t, x, batch, &Matrix{Type: typ, Rows: n, Cols: k, Layout: BlockMajor(16), Data: bm}, Options{Tier: tier, Threads: 2})
+			opts := Options{Tier: tier, Threads: 2}
+			want := callGuarded(t, x, batch, &Matrix{Type: typ, Rows: n, Cols: k, Data: data}, opts)
+			got := callGuarded(t, x, batch, &Matrix{Type: typ, Rows: n, Cols: k, Layout: BlockMajor(16), Data: bm}, opts)
+			native := pickTile(tier, typ, 16, pick(tier, typ, ActQuantized)) != nil
 			for i := range got {
-				if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*math.Max(1, math.Abs(float64(want[i]))) {
-					t.Fatalf("%s tier %s: y[%d] = %g, row-major go tier %g", typ, tier, i, got[i], want[i])
+				if !native {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s tier %s: y[%d] = %g, row-major %g", typ, tier, i, got[i], want[i])
+					}
+					continue
 				}
-			}
-		}
-	}
-}
-
-func TestUnpackRows(t *testing.T) {
-	rng := rand.New(rand.NewPCG(13, 14))
-	typ := gguf.TypeQ4_0
-	const cols, sliceRows, nslices = 64, 21, 3 // 21 = 16 + a tail of 5 for R=16
-	rb := cols / 32 * typ.BlockBytes()
-	rm := make([]byte, nslices*sliceRows*rb)
-	for i := range rm {
-		rm[i] = byte(rng.Uint32())
-	}
-	for _, R := range []int{4, 8, 16} {
-		l := BlockMajor(R)
-		bm := make([]byte, len(rm))
-		for s := range nslices {
-			seg := rm[s*sliceRows*rb : (s+1)*sliceRows*rb]
-			Pack(bm[s*sliceRows*rb:(s+1)*sliceRows*rb], seg, typ, sliceRows, cols, l)
-		}
-		for row0 := 0; row0 < nslices*sliceRows; row0 += 3 {
-			for _, n := range []int{0, 1, 5, 17, 30} {
-				n = min(n, nslices*sliceRows-row0)
-				got := UnpackRows(bm, typ, cols, sliceRows, l, row0, n)
-				if !slices.Equal(got, rm[row0*rb:(row0+n)*rb]) {
-					t.Fatalf("R=%d rows [%d,%d): wrong bytes", R, row0, row0+n)
+				b, r := i/n, i%n
+				var den float64
+				for c := range k {
+					den += math.Abs(float64(x[b*k+c]) * float64(deq[r*k+c]))
+				}
+				if e := errOf(float64(got[i]), float64(want[i]), den); e > tierAgree {
+					t.Fatalf("%s tier %s: y[%d] = %g, row-major %g (%.3g apart)", typ, tier, i, got[i], want[i], e)
 				}
 			}
 		}

@@ -43,37 +43,61 @@ func pickTile(tier Tier, t gguf.Type, R int, k kernel) tileKernel {
 }
 
 // tileActBytes is the size of one activation row's block in the tile
-// kernels' layout: 32 int8 values, the block scale d (float32) and the
-// correction -m·Σq (int32).
-const tileActBytes = 40
+// kernels' layout for 32-value blocks: 32 int8 values, the block scale d
+// (float32) and the correction -m·Σq (int32). tileActBytesK is that of a
+// Q8_K block: 256 int8 values, d (float32) at 256 and the 8 sums of its
+// 32-value sub-blocks (float32) at 260, padded to 320.
+const (
+	tileActBytes  = 40
+	tileActBytesK = 320
+)
+
+// tileRecordBytes is the record size for activations of kind k.
+func tileRecordBytes(k actKind) int {
+	if k == actQ8_K {
+		return tileActBytesK
+	}
+	return tileActBytes
+}
 
 // prepareTiles fills a.tl for the tile kernels of weight type t: the
 // activation rows in groups of rowsTile (the last group may be shorter);
-// within a group, block by block, each row's 40-byte record. The tile
-// kernels then address every row of a group at a constant offset.
+// within a group, block by block, each row's record. The tile kernels
+// then address every row of a group at a constant offset.
 func (a *acts) prepareTiles(t gguf.Type) {
-	if a.nb*32 != a.k {
-		panic("kernels: tile kernels need 32-value activation blocks")
-	}
-	m := tileCorr[t]
 	rows := len(a.q) / a.k
 	nb := a.nb
-	a.tl = make([]byte, rows*nb*tileActBytes)
+	bs := a.k / nb
+	rec := tileRecordBytes(a.kind)
+	m := tileCorr[t]
+	a.tl = make([]byte, rows*nb*rec)
 	le := binary.LittleEndian
 	for g0 := 0; g0 < rows; g0 += rowsTile {
 		ng := min(rowsTile, rows-g0)
-		grp := a.tl[g0*nb*tileActBytes : (g0+ng)*nb*tileActBytes]
+		grp := a.tl[g0*nb*rec : (g0+ng)*nb*rec]
 		for r := range ng {
 			for j := range nb {
-				rec := grp[(j*ng+r)*tileActBytes:][:tileActBytes]
-				q := a.q[(g0+r)*a.k+32*j:][:32]
-				var sum int32
+				out := grp[(j*ng+r)*rec:][:rec]
+				q := a.q[(g0+r)*a.k+bs*j:][:bs]
 				for i, v := range q {
-					rec[i] = byte(v)
+					out[i] = byte(v)
+				}
+				le.PutUint32(out[bs:], math.Float32bits(a.d[(g0+r)*nb+j]))
+				if a.kind == actQ8_K {
+					for s := range 8 {
+						var sum int32
+						for _, v := range q[32*s : 32*s+32] {
+							sum += int32(v)
+						}
+						le.PutUint32(out[260+4*s:], math.Float32bits(float32(sum)))
+					}
+					continue
+				}
+				var sum int32
+				for _, v := range q {
 					sum += int32(v)
 				}
-				le.PutUint32(rec[32:], math.Float32bits(a.d[(g0+r)*nb+j]))
-				le.PutUint32(rec[36:], uint32(-m*sum))
+				le.PutUint32(out[36:], uint32(-m*sum))
 			}
 		}
 	}

@@ -632,6 +632,54 @@ func iq4_nltile16R7(w *byte, nb int, at *byte, y *float32, ys int)
 //go:noescape
 func iq4_nltile16R8(w *byte, nb int, at *byte, y *float32, ys int)
 
+// q4_Ktile16R1: one 16-row block-major q4_K tile of nb super-block columns from w against 1 Q8_K activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func q4_Ktile16R1(w *byte, nb int, at *byte, y *float32, ys int)
+
+// q4_Ktile16R2: one 16-row block-major q4_K tile of nb super-block columns from w against 2 Q8_K activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func q4_Ktile16R2(w *byte, nb int, at *byte, y *float32, ys int)
+
+// q4_Ktile16R3: one 16-row block-major q4_K tile of nb super-block columns from w against 3 Q8_K activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func q4_Ktile16R3(w *byte, nb int, at *byte, y *float32, ys int)
+
+// q4_Ktile16R4: one 16-row block-major q4_K tile of nb super-block columns from w against 4 Q8_K activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func q4_Ktile16R4(w *byte, nb int, at *byte, y *float32, ys int)
+
+// q4_Ktile16R5: one 16-row block-major q4_K tile of nb super-block columns from w against 5 Q8_K activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func q4_Ktile16R5(w *byte, nb int, at *byte, y *float32, ys int)
+
+// q4_Ktile16R6: one 16-row block-major q4_K tile of nb super-block columns from w against 6 Q8_K activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func q4_Ktile16R6(w *byte, nb int, at *byte, y *float32, ys int)
+
+// q4_Ktile16R7: one 16-row block-major q4_K tile of nb super-block columns from w against 7 Q8_K activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func q4_Ktile16R7(w *byte, nb int, at *byte, y *float32, ys int)
+
+// q4_Ktile16R8: one 16-row block-major q4_K tile of nb super-block columns from w against 8 Q8_K activation rows
+// in the tile record layout at at (acts.tl); stores the result for tile row i and activation row r at y[r*ys + i] (AVX-512 VNNI).
+//
+//go:noescape
+func q4_Ktile16R8(w *byte, nb int, at *byte, y *float32, ys int)
+
 // quantQ8avx2 quantizes nb blocks of 32 values at x to Q8_0 (s nil) or Q8_1 (see quantizeActs).
 //
 //go:noescape

@@ -22025,6 +22025,5382 @@ block:
 	VZEROUPPER
 	RET
 
+// func q4_Ktile16R1(w *byte, nb int, at *byte, y *float32, ys int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VNNI
+TEXT ·q4_Ktile16R1(SB), $1024-40
+	MOVQ         w+0(FP), AX
+	MOVQ         nb+8(FP), CX
+	MOVQ         at+16(FP), DX
+	MOVL         $0x0f0f0f0f, BX
+	VPBROADCASTD BX, Z0
+	VPXORD       Z1, Z1, Z1
+	VMOVDQA64    Z1, Z2
+
+block:
+	MOVL              $0x3f3f3f3f, BX
+	VPBROADCASTD      BX, Z3
+	MOVL              $0x000000ff, BX
+	VPBROADCASTD      BX, Z4
+	MOVL              $0x30303030, BX
+	VPBROADCASTD      BX, Z5
+	VMOVDQU64         64(AX), Z6
+	VMOVDQU64         128(AX), Z7
+	VMOVDQU64         192(AX), Z8
+	VPANDD            Z3, Z6, Z9
+	VPANDD            Z3, Z7, Z3
+	VPSRLD            $0x02, Z6, Z10
+	VPANDD            Z5, Z10, Z10
+	VPANDD            Z0, Z8, Z6
+	VPORD             Z10, Z6, Z6
+	VPSRLD            $0x02, Z7, Z10
+	VPANDD            Z5, Z10, Z10
+	VPSRLD            $0x04, Z8, Z5
+	VPANDD            Z0, Z5, Z5
+	VPORD             Z10, Z5, Z5
+	VCVTPH2PS         (AX), Z7
+	VCVTPH2PS         32(AX), Z8
+	VPANDD            Z4, Z9, Z10
+	VCVTDQ2PS         Z10, Z10
+	VMULPS            Z7, Z10, Z10
+	VPANDD            Z4, Z3, Z11
+	VCVTDQ2PS         Z11, Z11
+	VMULPS            Z8, Z11, Z11
+	VMOVUPS           Z11, 512(SP)
+	VPSRLD            $0x08, Z9, Z11
+	VPANDD            Z4, Z11, Z11
+	VCVTDQ2PS         Z11, Z11
+	VMULPS            Z7, Z11, Z11
+	VPSRLD            $0x08, Z3, Z12
+	VPANDD            Z4, Z12, Z12
+	VCVTDQ2PS         Z12, Z12
+	VMULPS            Z8, Z12, Z12
+	VMOVUPS           Z12, 576(SP)
+	VPSRLD            $0x10, Z9, Z12
+	VPANDD            Z4, Z12, Z12
+	VCVTDQ2PS         Z12, Z12
+	VMULPS            Z7, Z12, Z12
+	VPSRLD            $0x10, Z3, Z13
+	VPANDD            Z4, Z13, Z13
+	VCVTDQ2PS         Z13, Z13
+	VMULPS            Z8, Z13, Z13
+	VMOVUPS           Z13, 640(SP)
+	VPSRLD            $0x18, Z9, Z9
+	VCVTDQ2PS         Z9, Z9
+	VMULPS            Z7, Z9, Z9
+	VPSRLD            $0x18, Z3, Z3
+	VCVTDQ2PS         Z3, Z3
+	VMULPS            Z8, Z3, Z3
+	VMOVUPS           Z3, 704(SP)
+	VPANDD            Z4, Z6, Z3
+	VCVTDQ2PS         Z3, Z3
+	VMULPS            Z7, Z3, Z3
+	VPANDD            Z4, Z5, Z13
+	VCVTDQ2PS         Z13, Z13
+	VMULPS            Z8, Z13, Z13
+	VMOVUPS           Z13, 768(SP)
+	VPSRLD            $0x08, Z6, Z13
+	VPANDD            Z4, Z13, Z13
+	VCVTDQ2PS         Z13, Z13
+	VMULPS            Z7, Z13, Z13
+	VPSRLD            $0x08, Z5, Z14
+	VPANDD            Z4, Z14, Z14
+	VCVTDQ2PS         Z14, Z14
+	VMULPS            Z8, Z14, Z14
+	VMOVUPS           Z14, 832(SP)
+	VPSRLD            $0x10, Z6, Z14
+	VPANDD            Z4, Z14, Z14
+	VCVTDQ2PS         Z14, Z14
+	VMULPS            Z7, Z14, Z14
+	VPSRLD            $0x10, Z5, Z15
+	VPANDD            Z4, Z15, Z15
+	VCVTDQ2PS         Z15, Z15
+	VMULPS            Z8, Z15, Z15
+	VMOVUPS           Z15, 896(SP)
+	VPSRLD            $0x18, Z6, Z4
+	VCVTDQ2PS         Z4, Z4
+	VMULPS            Z7, Z4, Z4
+	VPSRLD            $0x18, Z5, Z5
+	VCVTDQ2PS         Z5, Z5
+	VMULPS            Z8, Z5, Z5
+	VMOVUPS           Z5, 960(SP)
+	VPANDD            256(AX), Z0, Z5
+	VPANDD            320(AX), Z0, Z6
+	VPANDD            384(AX), Z0, Z7
+	VPANDD            448(AX), Z0, Z8
+	VPANDD            512(AX), Z0, Z15
+	VPANDD            576(AX), Z0, Z16
+	VPANDD            640(AX), Z0, Z17
+	VPANDD            704(AX), Z0, Z18
+	VMOVDQA64         Z1, Z19
+	VMOVDQA64         Z1, Z20
+	VMOVDQA64         Z1, Z21
+	VMOVDQA64         Z1, Z22
+	VPDPBUSD.BCST     (DX), Z5, Z19
+	VPDPBUSD.BCST     4(DX), Z6, Z20
+	VPDPBUSD.BCST     8(DX), Z7, Z21
+	VPDPBUSD.BCST     12(DX), Z8, Z22
+	VPDPBUSD.BCST     16(DX), Z15, Z19
+	VPDPBUSD.BCST     20(DX), Z16, Z20
+	VPDPBUSD.BCST     24(DX), Z17, Z21
+	VPDPBUSD.BCST     28(DX), Z18, Z22
+	VPADDD            Z20, Z19, Z19
+	VPADDD            Z21, Z19, Z19
+	VPADDD            Z22, Z19, Z19
+	VCVTDQ2PS         Z19, Z19
+	VMULPS            Z10, Z19, Z5
+	VPSRLW            $0x04, 256(AX), Z6
+	VPANDD            Z0, Z6, Z6
+	VPSRLW            $0x04, 320(AX), Z7
+	VPANDD            Z0, Z7, Z7
+	VPSRLW            $0x04, 384(AX), Z8
+	VPANDD            Z0, Z8, Z8
+	VPSRLW            $0x04, 448(AX), Z10
+	VPANDD            Z0, Z10, Z10
+	VPSRLW            $0x04, 512(AX), Z15
+	VPANDD            Z0, Z15, Z15
+	VPSRLW            $0x04, 576(AX), Z16
+	VPANDD            Z0, Z16, Z16
+	VPSRLW            $0x04, 640(AX), Z17
+	VPANDD            Z0, Z17, Z17
+	VPSRLW            $0x04, 704(AX), Z18
+	VPANDD            Z0, Z18, Z18
+	VMOVDQA64         Z1, Z19
+	VMOVDQA64         Z1, Z20
+	VMOVDQA64         Z1, Z21
+	VMOVDQA64         Z1, Z22
+	VPDPBUSD.BCST     32(DX), Z6, Z19
+	VPDPBUSD.BCST     36(DX), Z7, Z20
+	VPDPBUSD.BCST     40(DX), Z8, Z21
+	VPDPBUSD.BCST     44(DX), Z10, Z22
+	VPDPBUSD.BCST     48(DX), Z15, Z19
+	VPDPBUSD.BCST     52(DX), Z16, Z20
+	VPDPBUSD.BCST     56(DX), Z17, Z21
+	VPDPBUSD.BCST     60(DX), Z18, Z22
+	VPADDD            Z20, Z19, Z19
+	VPADDD            Z21, Z19, Z19
+	VPADDD            Z22, Z19, Z19
+	VCVTDQ2PS         Z19, Z19
+	VFMADD231PS       Z11, Z19, Z5
+	VPANDD            768(AX), Z0, Z6
+	VPANDD            832(AX), Z0, Z7
+	VPANDD            896(AX), Z0, Z8
+	VPANDD            960(AX), Z0, Z10
+	VPANDD            1024(AX), Z0, Z11
+	VPANDD            1088(AX), Z0, Z15
+	VPANDD            1152(AX), Z0, Z16
+	VPANDD            1216(AX), Z0, Z17
+	VMOVDQA64         Z1, Z18
+	VMOVDQA64         Z1, Z19
+	VMOVDQA64         Z1, Z20
+	VMOVDQA64         Z1, Z21
+	VPDPBUSD.BCST     64(DX), Z6, Z18
+	VPDPBUSD.BCST     68(DX), Z7, Z19
+	VPDPBUSD.BCST     72(DX), Z8, Z20
+	VPDPBUSD.BCST     76(DX), Z10, Z21
+	VPDPBUSD.BCST     80(DX), Z11, Z18
+	VPDPBUSD.BCST     84(DX), Z15, Z19
+	VPDPBUSD.BCST     88(DX), Z16, Z20
+	VPDPBUSD.BCST     92(DX), Z17, Z21
+	VPADDD            Z19, Z18, Z18
+	VPADDD            Z20, Z18, Z18
+	VPADDD            Z21, Z18, Z18
+	VCVTDQ2PS         Z18, Z18
+	VFMADD231PS       Z12, Z18, Z5
+	VPSRLW            $0x04, 768(AX), Z6
+	VPANDD            Z0, Z6, Z6
+	VPSRLW            $0x04, 832(AX), Z7
+	VPANDD            Z0, Z7, Z7
+	VPSRLW            $0x04, 896(AX), Z8
+	VPANDD            Z0, Z8, Z8
+	VPSRLW            $0x04, 960(AX), Z10
+	VPANDD            Z0, Z10, Z10
+	VPSRLW            $0x04, 1024(AX), Z11
+	VPANDD            Z0, Z11, Z11
+	VPSRLW            $0x04, 1088(AX), Z12
+	VPANDD            Z0, Z12, Z12
+	VPSRLW            $0x04, 1152(AX), Z15
+	VPANDD            Z0, Z15, Z15
+	VPSRLW            $0x04, 1216(AX), Z16
+	VPANDD            Z0, Z16, Z16
+	VMOVDQA64         Z1, Z17
+	VMOVDQA64         Z1, Z18
+	VMOVDQA64         Z1, Z19
+	VMOVDQA64         Z1, Z20
+	VPDPBUSD.BCST     96(DX), Z6, Z17
+	VPDPBUSD.BCST     100(DX), Z7, Z18
+	VPDPBUSD.BCST     104(DX), Z8, Z19
+	VPDPBUSD.BCST     108(DX), Z10, Z20
+	VPDPBUSD.BCST     112(DX), Z11, Z17
+	VPDPBUSD.BCST     116(DX), Z12, Z18
+	VPDPBUSD.BCST     120(DX), Z15, Z19
+	VPDPBUSD.BCST     124(DX), Z16, Z20
+	VPADDD            Z18, Z17, Z17
+	VPADDD            Z19, Z17, Z17
+	VPADDD            Z20, Z17, Z17
+	VCVTDQ2PS         Z17, Z17
+	VFMADD231PS       Z9, Z17, Z5
+	VPANDD            1280(AX), Z0, Z6
+	VPANDD            1344(AX), Z0, Z7
+	VPANDD            1408(AX), Z0, Z8
+	VPANDD            1472(AX), Z0, Z9
+	VPANDD            1536(AX), Z0, Z10
+	VPANDD            1600(AX), Z0, Z11
+	VPANDD            1664(AX), Z0, Z12
+	VPANDD            1728(AX), Z0, Z15
+	VMOVDQA64         Z1, Z16
+	VMOVDQA64         Z1, Z17
+	VMOVDQA64         Z1, Z18
+	VMOVDQA64         Z1, Z19
+	VPDPBUSD.BCST     128(DX), Z6, Z16
+	VPDPBUSD.BCST     132(DX), Z7, Z17
+	VPDPBUSD.BCST     136(DX), Z8, Z18
+	VPDPBUSD.BCST     140(DX), Z9, Z19
+	VPDPBUSD.BCST     144(DX), Z10, Z16
+	VPDPBUSD.BCST     148(DX), Z11, Z17
+	VPDPBUSD.BCST     152(DX), Z12, Z18
+	VPDPBUSD.BCST     156(DX), Z15, Z19
+	VPADDD            Z17, Z16, Z16
+	VPADDD            Z18, Z16, Z16
+	VPADDD            Z19, Z16, Z16
+	VCVTDQ2PS         Z16, Z16
+	VFMADD231PS       Z3, Z16, Z5
+	VPSRLW            $0x04, 1280(AX), Z3
+	VPANDD            Z0, Z3, Z3
+	VPSRLW            $0x04, 1344(AX), Z6
+	VPANDD            Z0, Z6, Z6
+	VPSRLW            $0x04, 1408(AX), Z7
+	VPANDD            Z0, Z7, Z7
+	VPSRLW            $0x04, 1472(AX), Z8
+	VPANDD            Z0, Z8, Z8
+	VPSRLW            $0x04, 1536(AX), Z9
+	VPANDD            Z0, Z9, Z9
+	VPSRLW            $0x04, 1600(AX), Z10
+	VPANDD            Z0, Z10, Z10
+	VPSRLW            $0x04, 1664(AX), Z11
+	VPANDD            Z0, Z11, Z11
+	VPSRLW            $0x04, 1728(AX), Z12
+	VPANDD            Z0, Z12, Z12
+	VMOVDQA64         Z1, Z15
+	VMOVDQA64         Z1, Z16
+	VMOVDQA64         Z1, Z17
+	VMOVDQA64         Z1, Z18
+	VPDPBUSD.BCST     160(DX), Z3, Z15
+	VPDPBUSD.BCST     164(DX), Z6, Z16
+	VPDPBUSD.BCST     168(DX), Z7, Z17
+	VPDPBUSD.BCST     172(DX), Z8, Z18
+	VPDPBUSD.BCST     176(DX), Z9, Z15
+	VPDPBUSD.BCST     180(DX), Z10, Z16
+	VPDPBUSD.BCST     184(DX), Z11, Z17
+	VPDPBUSD.BCST     188(DX), Z12, Z18
+	VPADDD            Z16, Z15, Z15
+	VPADDD            Z17, Z15, Z15
+	VPADDD            Z18, Z15, Z15
+	VCVTDQ2PS         Z15, Z15
+	VFMADD231PS       Z13, Z15, Z5
+	VPANDD            1792(AX), Z0, Z3
+	VPANDD            1856(AX), Z0, Z6
+	VPANDD            1920(AX), Z0, Z7
+	VPANDD            1984(AX), Z0, Z8
+	VPANDD            2048(AX), Z0, Z9
+	VPANDD            2112(AX), Z0, Z10
+	VPANDD            2176(AX), Z0, Z11
+	VPANDD            2240(AX), Z0, Z12
+	VMOVDQA64         Z1, Z13
+	VMOVDQA64         Z1, Z15
+	VMOVDQA64         Z1, Z16
+	VMOVDQA64         Z1, Z17
+	VPDPBUSD.BCST     192(DX), Z3, Z13
+	VPDPBUSD.BCST     196(DX), Z6, Z15
+	VPDPBUSD.BCST     200(DX), Z7, Z16
+	VPDPBUSD.BCST     204(DX), Z8, Z17
+	VPDPBUSD.BCST     208(DX), Z9, Z13
+	VPDPBUSD.BCST     212(DX), Z10, Z15
+	VPDPBUSD.BCST     216(DX), Z11, Z16
+	VPDPBUSD.BCST     220(DX), Z12, Z17
+	VPADDD            Z15, Z13, Z13
+	VPADDD            Z16, Z13, Z13
+	VPADDD            Z17, Z13, Z13
+	VCVTDQ2PS         Z13, Z13
+	VFMADD231PS       Z14, Z13, Z5
+	VPSRLW            $0x04, 1792(AX), Z3
+	VPANDD            Z0, Z3, Z3
+	VPSRLW            $0x04, 1856(AX), Z6
+	VPANDD            Z0, Z6, Z6
+	VPSRLW            $0x04, 1920(AX), Z7
+	VPANDD            Z0, Z7, Z7
+	VPSRLW            $0x04, 1984(AX), Z8
+	VPANDD            Z0, Z8, Z8
+	VPSRLW            $0x04, 2048(AX), Z9
+	VPANDD            Z0, Z9, Z9
+	VPSRLW            $0x04, 2112(AX), Z10
+	VPANDD            Z0, Z10, Z10
+	VPSRLW            $0x04, 2176(AX), Z11
+	VPANDD            Z0, Z11, Z11
+	VPSRLW            $0x04, 2240(AX), Z12
+	VPANDD            Z0, Z12, Z12
+	VMOVDQA64         Z1, Z13
+	VMOVDQA64         Z1, Z14
+	VMOVDQA64         Z1, Z15
+	VMOVDQA64         Z1, Z16
+	VPDPBUSD.BCST     224(DX), Z3, Z13
+	VPDPBUSD.BCST     228(DX), Z6, Z14
+	VPDPBUSD.BCST     232(DX), Z7, Z15
+	VPDPBUSD.BCST     236(DX), Z8, Z16
+	VPDPBUSD.BCST     240(DX), Z9, Z13
+	VPDPBUSD.BCST     244(DX), Z10, Z14
+	VPDPBUSD.BCST     248(DX), Z11, Z15
+	VPDPBUSD.BCST     252(DX), Z12, Z16
+	VPADDD            Z14, Z13, Z13
+	VPADDD            Z15, Z13, Z13
+	VPADDD            Z16, Z13, Z13
+	VCVTDQ2PS         Z13, Z13
+	VFMADD231PS       Z4, Z13, Z5
+	VMOVUPS           512(SP), Z3
+	VFNMADD231PS.BCST 260(DX), Z3, Z5
+	VMOVUPS           576(SP), Z3
+	VFNMADD231PS.BCST 264(DX), Z3, Z5
+	VMOVUPS           640(SP), Z3
+	VFNMADD231PS.BCST 268(DX), Z3, Z5
+	VMOVUPS           704(SP), Z3
+	VFNMADD231PS.BCST 272(DX), Z3, Z5
+	VMOVUPS           768(SP), Z3
+	VFNMADD231PS.BCST 276(DX), Z3, Z5
+	VMOVUPS           832(SP), Z3
+	VFNMADD231PS.BCST 280(DX), Z3, Z5
+	VMOVUPS           896(SP), Z3
+	VFNMADD231PS.BCST 284(DX), Z3, Z5
+	VMOVUPS           960(SP), Z3
+	VFNMADD231PS.BCST 288(DX), Z3, Z5
+	VFMADD231PS.BCST  256(DX), Z5, Z2
+	ADDQ              $0x00000900, AX
+	ADDQ              $0x00000140, DX
+	DECQ              CX
+	JNZ               block
+	MOVQ              y+24(FP), AX
+	MOVQ              ys+32(FP), CX
+	SHLQ              $0x02, CX
+	VMOVUPS           Z2, (AX)
+	VZEROUPPER
+	RET
+
+// func q4_Ktile16R2(w *byte, nb int, at *byte, y *float32, ys int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VNNI
+TEXT ·q4_Ktile16R2(SB), $1024-40
+	MOVQ         w+0(FP), AX
+	MOVQ         nb+8(FP), CX
+	MOVQ         at+16(FP), DX
+	MOVL         $0x0f0f0f0f, BX
+	VPBROADCASTD BX, Z0
+	VPXORD       Z1, Z1, Z1
+	VMOVDQA64    Z1, Z2
+	VMOVDQA64    Z1, Z3
+
+block:
+	MOVL              $0x3f3f3f3f, BX
+	VPBROADCASTD      BX, Z4
+	MOVL              $0x000000ff, BX
+	VPBROADCASTD      BX, Z5
+	MOVL              $0x30303030, BX
+	VPBROADCASTD      BX, Z6
+	VMOVDQU64         64(AX), Z7
+	VMOVDQU64         128(AX), Z8
+	VMOVDQU64         192(AX), Z9
+	VPANDD            Z4, Z7, Z10
+	VPANDD            Z4, Z8, Z4
+	VPSRLD            $0x02, Z7, Z11
+	VPANDD            Z6, Z11, Z11
+	VPANDD            Z0, Z9, Z7
+	VPORD             Z11, Z7, Z7
+	VPSRLD            $0x02, Z8, Z11
+	VPANDD            Z6, Z11, Z11
+	VPSRLD            $0x04, Z9, Z6
+	VPANDD            Z0, Z6, Z6
+	VPORD             Z11, Z6, Z6
+	VCVTPH2PS         (AX), Z8
+	VCVTPH2PS         32(AX), Z9
+	VPANDD            Z5, Z10, Z11
+	VCVTDQ2PS         Z11, Z11
+	VMULPS            Z8, Z11, Z11
+	VPANDD            Z5, Z4, Z12
+	VCVTDQ2PS         Z12, Z12
+	VMULPS            Z9, Z12, Z12
+	VMOVUPS           Z12, 512(SP)
+	VPSRLD            $0x08, Z10, Z12
+	VPANDD            Z5, Z12, Z12
+	VCVTDQ2PS         Z12, Z12
+	VMULPS            Z8, Z12, Z12
+	VPSRLD            $0x08, Z4, Z13
+	VPANDD            Z5, Z13, Z13
+	VCVTDQ2PS         Z13, Z13
+	VMULPS            Z9, Z13, Z13
+	VMOVUPS           Z13, 576(SP)
+	VPSRLD            $0x10, Z10, Z13
+	VPANDD            Z5, Z13, Z13
+	VCVTDQ2PS         Z13, Z13
+	VMULPS            Z8, Z13, Z13
+	VPSRLD            $0x10, Z4, Z14
+	VPANDD            Z5, Z14, Z14
+	VCVTDQ2PS         Z14, Z14
+	VMULPS            Z9, Z14, Z14
+	VMOVUPS           Z14, 640(SP)
+	VPSRLD            $0x18, Z10, Z10
+	VCVTDQ2PS         Z10, Z10
+	VMULPS            Z8, Z10, Z10
+	VPSRLD            $0x18, Z4, Z4
+	VCVTDQ2PS         Z4, Z4
+	VMULPS            Z9, Z4, Z4
+	VMOVUPS           Z4, 704(SP)
+	VPANDD            Z5, Z7, Z4
+	VCVTDQ2PS         Z4, Z4
+	VMULPS            Z8, Z4, Z4
+	VPANDD            Z5, Z6, Z14
+	VCVTDQ2PS         Z14, Z14
+	VMULPS            Z9, Z14, Z14
+	VMOVUPS           Z14, 768(SP)
+	VPSRLD            $0x08, Z7, Z14
+	VPANDD            Z5, Z14, Z14
+	VCVTDQ2PS         Z14, Z14
+	VMULPS            Z8, Z14, Z14
+	VPSRLD            $0x08, Z6, Z15
+	VPANDD            Z5, Z15, Z15
+	VCVTDQ2PS         Z15, Z15
+	VMULPS            Z9, Z15, Z15
+	VMOVUPS           Z15, 832(SP)
+	VPSRLD            $0x10, Z7, Z15
+	VPANDD            Z5, Z15, Z15
+	VCVTDQ2PS         Z15, Z15
+	VMULPS            Z8, Z15, Z15
+	VPSRLD            $0x10, Z6, Z16
+	VPANDD            Z5, Z16, Z16
+	VCVTDQ2PS         Z16, Z16
+	VMULPS            Z9, Z16, Z16
+	VMOVUPS           Z16, 896(SP)
+	VPSRLD            $0x18, Z7, Z5
+	VCVTDQ2PS         Z5, Z5
+	VMULPS            Z8, Z5, Z5
+	VPSRLD            $0x18, Z6, Z6
+	VCVTDQ2PS         Z6, Z6
+	VMULPS            Z9, Z6, Z6
+	VMOVUPS           Z6, 960(SP)
+	VPANDD            256(AX), Z0, Z6
+	VPANDD            320(AX), Z0, Z8
+	VPANDD            384(AX), Z0, Z9
+	VPANDD            448(AX), Z0, Z16
+	VPANDD            512(AX), Z0, Z17
+	VPANDD            576(AX), Z0, Z18
+	VPANDD            640(AX), Z0, Z19
+	VPANDD            704(AX), Z0, Z20
+	VMOVDQA64         Z1, Z21
+	VMOVDQA64         Z1, Z7
+	VPDPBUSD.BCST     (DX), Z6, Z21
+	VPDPBUSD.BCST     320(DX), Z6, Z7
+	VPDPBUSD.BCST     4(DX), Z8, Z21
+	VPDPBUSD.BCST     324(DX), Z8, Z7
+	VPDPBUSD.BCST     8(DX), Z9, Z21
+	VPDPBUSD.BCST     328(DX), Z9, Z7
+	VPDPBUSD.BCST     12(DX), Z16, Z21
+	VPDPBUSD.BCST     332(DX), Z16, Z7
+	VPDPBUSD.BCST     16(DX), Z17, Z21
+	VPDPBUSD.BCST     336(DX), Z17, Z7
+	VPDPBUSD.BCST     20(DX), Z18, Z21
+	VPDPBUSD.BCST     340(DX), Z18, Z7
+	VPDPBUSD.BCST     24(DX), Z19, Z21
+	VPDPBUSD.BCST     344(DX), Z19, Z7
+	VPDPBUSD.BCST     28(DX), Z20, Z21
+	VPDPBUSD.BCST     348(DX), Z20, Z7
+	VCVTDQ2PS         Z21, Z21
+	VMULPS            Z11, Z21, Z6
+	VCVTDQ2PS         Z7, Z7
+	VMULPS            Z11, Z7, Z7
+	VPSRLW            $0x04, 256(AX), Z8
+	VPANDD            Z0, Z8, Z8
+	VPSRLW            $0x04, 320(AX), Z9
+	VPANDD            Z0, Z9, Z9
+	VPSRLW            $0x04, 384(AX), Z11
+	VPANDD            Z0, Z11, Z11
+	VPSRLW            $0x04, 448(AX), Z16
+	VPANDD            Z0, Z16, Z16
+	VPSRLW            $0x04, 512(AX), Z17
+	VPANDD            Z0, Z17, Z17
+	VPSRLW            $0x04, 576(AX), Z18
+	VPANDD            Z0, Z18, Z18
+	VPSRLW            $0x04, 640(AX), Z19
+	VPANDD            Z0, Z19, Z19
+	VPSRLW            $0x04, 704(AX), Z20
+	VPANDD            Z0, Z20, Z20
+	VMOVDQA64         Z1, Z21
+	VMOVDQA64         Z1, Z22
+	VPDPBUSD.BCST     32(DX), Z8, Z21
+	VPDPBUSD.BCST     352(DX), Z8, Z22
+	VPDPBUSD.BCST     36(DX), Z9, Z21
+	VPDPBUSD.BCST     356(DX), Z9, Z22
+	VPDPBUSD.BCST     40(DX), Z11, Z21
+	VPDPBUSD.BCST     360(DX), Z11, Z22
+	VPDPBUSD.BCST     44(DX), Z16, Z21
+	VPDPBUSD.BCST     364(DX), Z16, Z22
+	VPDPBUSD.BCST     48(DX), Z17, Z21
+	VPDPBUSD.BCST     368(DX), Z17, Z22
+	VPDPBUSD.BCST     52(DX), Z18, Z21
+	VPDPBUSD.BCST     372(DX), Z18, Z22
+	VPDPBUSD.BCST     56(DX), Z19, Z21
+	VPDPBUSD.BCST     376(DX), Z19, Z22
+	VPDPBUSD.BCST     60(DX), Z20, Z21
+	VPDPBUSD.BCST     380(DX), Z20, Z22
+	VCVTDQ2PS         Z21, Z21
+	VFMADD231PS       Z12, Z21, Z6
+	VCVTDQ2PS         Z22, Z22
+	VFMADD231PS       Z12, Z22, Z7
+	VPANDD            768(AX), Z0, Z8
+	VPANDD            832(AX), Z0, Z9
+	VPANDD            896(AX), Z0, Z11
+	VPANDD            960(AX), Z0, Z12
+	VPANDD            1024(AX), Z0, Z16
+	VPANDD            1088(AX), Z0, Z17
+	VPANDD            1152(AX), Z0, Z18
+	VPANDD            1216(AX), Z0, Z19
+	VMOVDQA64         Z1, Z20
+	VMOVDQA64         Z1, Z21
+	VPDPBUSD.BCST     64(DX), Z8, Z20
+	VPDPBUSD.BCST     384(DX), Z8, Z21
+	VPDPBUSD.BCST     68(DX), Z9, Z20
+	VPDPBUSD.BCST     388(DX), Z9, Z21
+	VPDPBUSD.BCST     72(DX), Z11, Z20
+	VPDPBUSD.BCST     392(DX), Z11, Z21
+	VPDPBUSD.BCST     76(DX), Z12, Z20
+	VPDPBUSD.BCST     396(DX), Z12, Z21
+	VPDPBUSD.BCST     80(DX), Z16, Z20
+	VPDPBUSD.BCST     400(DX), Z16, Z21
+	VPDPBUSD.BCST     84(DX), Z17, Z20
+	VPDPBUSD.BCST     404(DX), Z17, Z21
+	VPDPBUSD.BCST     88(DX), Z18, Z20
+	VPDPBUSD.BCST     408(DX), Z18, Z21
+	VPDPBUSD.BCST     92(DX), Z19, Z20
+	VPDPBUSD.BCST     412(DX), Z19, Z21
+	VCVTDQ2PS         Z20, Z20
+	VFMADD231PS       Z13, Z20, Z6
+	VCVTDQ2PS         Z21, Z21
+	VFMADD231PS       Z13, Z21, Z7
+	VPSRLW            $0x04, 768(AX), Z8
+	VPANDD            Z0, Z8, Z8
+	VPSRLW            $0x04, 832(AX), Z9
+	VPANDD            Z0, Z9, Z9
+	VPSRLW            $0x04, 896(AX), Z11
+	VPANDD            Z0, Z11, Z11
+	VPSRLW            $0x04, 960(AX), Z12
+	VPANDD            Z0, Z12, Z12
+	VPSRLW            $0x04, 1024(AX), Z13
+	VPANDD            Z0, Z13, Z13
+	VPSRLW            $0x04, 1088(AX), Z16
+	VPANDD            Z0, Z16, Z16
+	VPSRLW            $0x04, 1152(AX), Z17
+	VPANDD            Z0, Z17, Z17
+	VPSRLW            $0x04, 1216(AX), Z18
+	VPANDD            Z0, Z18, Z18
+	VMOVDQA64         Z1, Z19
+	VMOVDQA64         Z1, Z20
+	VPDPBUSD.BCST     96(DX), Z8, Z19
+	VPDPBUSD.BCST     416(DX), Z8, Z20
+	VPDPBUSD.BCST     100(DX), Z9, Z19
+	VPDPBUSD.BCST     420(DX), Z9, Z20
+	VPDPBUSD.BCST     104(DX), Z11, Z19
+	VPDPBUSD.BCST     424(DX), Z11, Z20
+	VPDPBUSD.BCST     108(DX), Z12, Z19
+	VPDPBUSD.BCST     428(DX), Z12, Z20
+	VPDPBUSD.BCST     112(DX), Z13, Z19
+	VPDPBUSD.BCST     432(DX), Z13, Z20
+	VPDPBUSD.BCST     116(DX), Z16, Z19
+	VPDPBUSD.BCST     436(DX), Z16, Z20
+	VPDPBUSD.BCST     120(DX), Z17, Z19
+	VPDPBUSD.BCST     440(DX), Z17, Z20
+	VPDPBUSD.BCST     124(DX), Z18, Z19
+	VPDPBUSD.BCST     444(DX), Z18, Z20
+	VCVTDQ2PS         Z19, Z19
+	VFMADD231PS       Z10, Z19, Z6
+	VCVTDQ2PS         Z20, Z20
+	VFMADD231PS       Z10, Z20, Z7
+	VPANDD            1280(AX), Z0, Z8
+	VPANDD            1344(AX), Z0, Z9
+	VPANDD            1408(AX), Z0, Z10
+	VPANDD            1472(AX), Z0, Z11
+	VPANDD            1536(AX), Z0, Z12
+	VPANDD            1600(AX), Z0, Z13
+	VPANDD            1664(AX), Z0, Z16
+	VPANDD            1728(AX), Z0, Z17
+	VMOVDQA64         Z1, Z18
+	VMOVDQA64         Z1, Z19
+	VPDPBUSD.BCST     128(DX), Z8, Z18
+	VPDPBUSD.BCST     448(DX), Z8, Z19
+	VPDPBUSD.BCST     132(DX), Z9, Z18
+	VPDPBUSD.BCST     452(DX), Z9, Z19
+	VPDPBUSD.BCST     136(DX), Z10, Z18
+	VPDPBUSD.BCST     456(DX), Z10, Z19
+	VPDPBUSD.BCST     140(DX), Z11, Z18
+	VPDPBUSD.BCST     460(DX), Z11, Z19
+	VPDPBUSD.BCST     144(DX), Z12, Z18
+	VPDPBUSD.BCST     464(DX), Z12, Z19
+	VPDPBUSD.BCST     148(DX), Z13, Z18
+	VPDPBUSD.BCST     468(DX), Z13, Z19
+	VPDPBUSD.BCST     152(DX), Z16, Z18
+	VPDPBUSD.BCST     472(DX), Z16, Z19
+	VPDPBUSD.BCST     156(DX), Z17, Z18
+	VPDPBUSD.BCST     476(DX), Z17, Z19
+	VCVTDQ2PS         Z18, Z18
+	VFMADD231PS       Z4, Z18, Z6
+	VCVTDQ2PS         Z19, Z19
+	VFMADD231PS       Z4, Z19, Z7
+	VPSRLW            $0x04, 1280(AX), Z4
+	VPANDD            Z0, Z4, Z4
+	VPSRLW            $0x04, 1344(AX), Z8
+	VPANDD            Z0, Z8, Z8
+	VPSRLW            $0x04, 1408(AX), Z9
+	VPANDD            Z0, Z9, Z9
+	VPSRLW            $0x04, 1472(AX), Z10
+	VPANDD            Z0, Z10, Z10
+	VPSRLW            $0x04, 1536(AX), Z11
+	VPANDD            Z0, Z11, Z11
+	VPSRLW            $0x04, 1600(AX), Z12
+	VPANDD            Z0, Z12, Z12
+	VPSRLW            $0x04, 1664(AX), Z13
+	VPANDD            Z0, Z13, Z13
+	VPSRLW            $0x04, 1728(AX), Z16
+	VPANDD            Z0, Z16, Z16
+	VMOVDQA64         Z1, Z17
+	VMOVDQA64         Z1, Z18
+	VPDPBUSD.BCST     160(DX), Z4, Z17
+	VPDPBUSD.BCST     480(DX), Z4, Z18
+	VPDPBUSD.BCST     164(DX), Z8, Z17
+	VPDPBUSD.BCST     484(DX), Z8, Z18
+	VPDPBUSD.BCST     168(DX), Z9, Z17
+	VPDPBUSD.BCST     488(DX), Z9, Z18
+	VPDPBUSD.BCST     172(DX), Z10, Z17
+	VPDPBUSD.BCST     492(DX), Z10, Z18
+	VPDPBUSD.BCST     176(DX), Z11, Z17
+	VPDPBUSD.BCST     496(DX), Z11, Z18
+	VPDPBUSD.BCST     180(DX), Z12, Z17
+	VPDPBUSD.BCST     500(DX), Z12, Z18
+	VPDPBUSD.BCST     184(DX), Z13, Z17
+	VPDPBUSD.BCST     504(DX), Z13, Z18
+	VPDPBUSD.BCST     188(DX), Z16, Z17
+	VPDPBUSD.BCST     508(DX), Z16, Z18
+	VCVTDQ2PS         Z17, Z17
+	VFMADD231PS       Z14, Z17, Z6
+	VCVTDQ2PS         Z18, Z18
+	VFMADD231PS       Z14, Z18, Z7
+	VPANDD            1792(AX), Z0, Z4
+	VPANDD            1856(AX), Z0, Z8
+	VPANDD            1920(AX), Z0, Z9
+	VPANDD            1984(AX), Z0, Z10
+	VPANDD            2048(AX), Z0, Z11
+	VPANDD            2112(AX), Z0, Z12
+	VPANDD            2176(AX), Z0, Z13
+	VPANDD            2240(AX), Z0, Z14
+	VMOVDQA64         Z1, Z16
+	VMOVDQA64         Z1, Z17
+	VPDPBUSD.BCST     192(DX), Z4, Z16
+	VPDPBUSD.BCST     512(DX), Z4, Z17
+	VPDPBUSD.BCST     196(DX), Z8, Z16
+	VPDPBUSD.BCST     516(DX), Z8, Z17
+	VPDPBUSD.BCST     200(DX), Z9, Z16
+	VPDPBUSD.BCST     520(DX), Z9, Z17
+	VPDPBUSD.BCST     204(DX), Z10, Z16
+	VPDPBUSD.BCST     524(DX), Z10, Z17
+	VPDPBUSD.BCST     208(DX), Z11, Z16
+	VPDPBUSD.BCST     528(DX), Z11, Z17
+	VPDPBUSD.BCST     212(DX), Z12, Z16
+	VPDPBUSD.BCST     532(DX), Z12, Z17
+	VPDPBUSD.BCST     216(DX), Z13, Z16
+	VPDPBUSD.BCST     536(DX), Z13, Z17
+	VPDPBUSD.BCST     220(DX), Z14, Z16
+	VPDPBUSD.BCST     540(DX), Z14, Z17
+	VCVTDQ2PS         Z16, Z16
+	VFMADD231PS       Z15, Z16, Z6
+	VCVTDQ2PS         Z17, Z17
+	VFMADD231PS       Z15, Z17, Z7
+	VPSRLW            $0x04, 1792(AX), Z4
+	VPANDD            Z0, Z4, Z4
+	VPSRLW            $0x04, 1856(AX), Z8
+	VPANDD            Z0, Z8, Z8
+	VPSRLW            $0x04, 1920(AX), Z9
+	VPANDD            Z0, Z9, Z9
+	VPSRLW            $0x04, 1984(AX), Z10
+	VPANDD            Z0, Z10, Z10
+	VPSRLW            $0x04, 2048(AX), Z11
+	VPANDD            Z0, Z11, Z11
+	VPSRLW            $0x04, 2112(AX), Z12
+	VPANDD            Z0, Z12, Z12
+	VPSRLW            $0x04, 2176(AX), Z13
+	VPANDD            Z0, Z13, Z13
+	VPSRLW            $0x04, 2240(AX), Z14
+	VPANDD            Z0, Z14, Z14
+	VMOVDQA64         Z1, Z15
+	VMOVDQA64         Z1, Z16
+	VPDPBUSD.BCST     224(DX), Z4, Z15
+	VPDPBUSD.BCST     544(DX), Z4, Z16
+	VPDPBUSD.BCST     228(DX), Z8, Z15
+	VPDPBUSD.BCST     548(DX), Z8, Z16
+	VPDPBUSD.BCST     232(DX), Z9, Z15
+	VPDPBUSD.BCST     552(DX), Z9, Z16
+	VPDPBUSD.BCST     236(DX), Z10, Z15
+	VPDPBUSD.BCST     556(DX), Z10, Z16
+	VPDPBUSD.BCST     240(DX), Z11, Z15
+	VPDPBUSD.BCST     560(DX), Z11, Z16
+	VPDPBUSD.BCST     244(DX), Z12, Z15
+	VPDPBUSD.BCST     564(DX), Z12, Z16
+	VPDPBUSD.BCST     248(DX), Z13, Z15
+	VPDPBUSD.BCST     568(DX), Z13, Z16
+	VPDPBUSD.BCST     252(DX), Z14, Z15
+	VPDPBUSD.BCST     572(DX), Z14, Z16
+	VCVTDQ2PS         Z15, Z15
+	VFMADD231PS       Z5, Z15, Z6
+	VCVTDQ2PS         Z16, Z16
+	VFMADD231PS       Z5, Z16, Z7
+	VMOVUPS           512(SP), Z4
+	VFNMADD231PS.BCST 260(DX), Z4, Z6
+	VFNMADD231PS.BCST 580(DX), Z4, Z7
+	VMOVUPS           576(SP), Z4
+	VFNMADD231PS.BCST 264(DX), Z4, Z6
+	VFNMADD231PS.BCST 584(DX), Z4, Z7
+	VMOVUPS           640(SP), Z4
+	VFNMADD231PS.BCST 268(DX), Z4, Z6
+	VFNMADD231PS.BCST 588(DX), Z4, Z7
+	VMOVUPS           704(SP), Z4
+	VFNMADD231PS.BCST 272(DX), Z4, Z6
+	VFNMADD231PS.BCST 592(DX), Z4, Z7
+	VMOVUPS           768(SP), Z4
+	VFNMADD231PS.BCST 276(DX), Z4, Z6
+	VFNMADD231PS.BCST 596(DX), Z4, Z7
+	VMOVUPS           832(SP), Z4
+	VFNMADD231PS.BCST 280(DX), Z4, Z6
+	VFNMADD231PS.BCST 600(DX), Z4, Z7
+	VMOVUPS           896(SP), Z4
+	VFNMADD231PS.BCST 284(DX), Z4, Z6
+	VFNMADD231PS.BCST 604(DX), Z4, Z7
+	VMOVUPS           960(SP), Z4
+	VFNMADD231PS.BCST 288(DX), Z4, Z6
+	VFNMADD231PS.BCST 608(DX), Z4, Z7
+	VFMADD231PS.BCST  256(DX), Z6, Z2
+	VFMADD231PS.BCST  576(DX), Z7, Z3
+	ADDQ              $0x00000900, AX
+	ADDQ              $0x00000280, DX
+	DECQ              CX
+	JNZ               block
+	MOVQ              y+24(FP), AX
+	MOVQ              ys+32(FP), CX
+	SHLQ              $0x02, CX
+	VMOVUPS           Z2, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z3, (AX)
+	VZEROUPPER
+	RET
+
+// func q4_Ktile16R3(w *byte, nb int, at *byte, y *float32, ys int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VNNI
+TEXT ·q4_Ktile16R3(SB), $1024-40
+	MOVQ         w+0(FP), AX
+	MOVQ         nb+8(FP), CX
+	MOVQ         at+16(FP), DX
+	MOVL         $0x0f0f0f0f, BX
+	VPBROADCASTD BX, Z0
+	VPXORD       Z1, Z1, Z1
+	VMOVDQA64    Z1, Z2
+	VMOVDQA64    Z1, Z3
+	VMOVDQA64    Z1, Z4
+
+block:
+	MOVL              $0x3f3f3f3f, BX
+	VPBROADCASTD      BX, Z5
+	MOVL              $0x000000ff, BX
+	VPBROADCASTD      BX, Z6
+	MOVL              $0x30303030, BX
+	VPBROADCASTD      BX, Z7
+	VMOVDQU64         64(AX), Z8
+	VMOVDQU64         128(AX), Z9
+	VMOVDQU64         192(AX), Z10
+	VPANDD            Z5, Z8, Z11
+	VPANDD            Z5, Z9, Z5
+	VPSRLD            $0x02, Z8, Z12
+	VPANDD            Z7, Z12, Z12
+	VPANDD            Z0, Z10, Z8
+	VPORD             Z12, Z8, Z8
+	VPSRLD            $0x02, Z9, Z12
+	VPANDD            Z7, Z12, Z12
+	VPSRLD            $0x04, Z10, Z7
+	VPANDD            Z0, Z7, Z7
+	VPORD             Z12, Z7, Z7
+	VCVTPH2PS         (AX), Z9
+	VCVTPH2PS         32(AX), Z10
+	VPANDD            Z6, Z11, Z12
+	VCVTDQ2PS         Z12, Z12
+	VMULPS            Z9, Z12, Z12
+	VMOVUPS           Z12, (SP)
+	VPANDD            Z6, Z5, Z12
+	VCVTDQ2PS         Z12, Z12
+	VMULPS            Z10, Z12, Z12
+	VMOVUPS           Z12, 512(SP)
+	VPSRLD            $0x08, Z11, Z12
+	VPANDD            Z6, Z12, Z12
+	VCVTDQ2PS         Z12, Z12
+	VMULPS            Z9, Z12, Z12
+	VMOVUPS           Z12, 64(SP)
+	VPSRLD            $0x08, Z5, Z12
+	VPANDD            Z6, Z12, Z12
+	VCVTDQ2PS         Z12, Z12
+	VMULPS            Z10, Z12, Z12
+	VMOVUPS           Z12, 576(SP)
+	VPSRLD            $0x10, Z11, Z12
+	VPANDD            Z6, Z12, Z12
+	VCVTDQ2PS         Z12, Z12
+	VMULPS            Z9, Z12, Z12
+	VMOVUPS           Z12, 128(SP)
+	VPSRLD            $0x10, Z5, Z12
+	VPANDD            Z6, Z12, Z12
+	VCVTDQ2PS         Z12, Z12
+	VMULPS            Z10, Z12, Z12
+	VMOVUPS           Z12, 640(SP)
+	VPSRLD            $0x18, Z11, Z11
+	VCVTDQ2PS         Z11, Z11
+	VMULPS            Z9, Z11, Z11
+	VMOVUPS           Z11, 192(SP)
+	VPSRLD            $0x18, Z5, Z5
+	VCVTDQ2PS         Z5, Z5
+	VMULPS            Z10, Z5, Z5
+	VMOVUPS           Z5, 704(SP)
+	VPANDD            Z6, Z8, Z5
+	VCVTDQ2PS         Z5, Z5
+	VMULPS            Z9, Z5, Z5
+	VMOVUPS           Z5, 256(SP)
+	VPANDD            Z6, Z7, Z5
+	VCVTDQ2PS         Z5, Z5
+	VMULPS            Z10, Z5, Z5
+	VMOVUPS           Z5, 768(SP)
+	VPSRLD            $0x08, Z8, Z5
+	VPANDD            Z6, Z5, Z5
+	VCVTDQ2PS         Z5, Z5
+	VMULPS            Z9, Z5, Z5
+	VMOVUPS           Z5, 320(SP)
+	VPSRLD            $0x08, Z7, Z5
+	VPANDD            Z6, Z5, Z5
+	VCVTDQ2PS         Z5, Z5
+	VMULPS            Z10, Z5, Z5
+	VMOVUPS           Z5, 832(SP)
+	VPSRLD            $0x10, Z8, Z5
+	VPANDD            Z6, Z5, Z5
+	VCVTDQ2PS         Z5, Z5
+	VMULPS            Z9, Z5, Z5
+	VMOVUPS           Z5, 384(SP)
+	VPSRLD            $0x10, Z7, Z5
+	VPANDD            Z6, Z5, Z5
+	VCVTDQ2PS         Z5, Z5
+	VMULPS            Z10, Z5, Z5
+	VMOVUPS           Z5, 896(SP)
+	VPSRLD            $0x18, Z8, Z5
+	VCVTDQ2PS         Z5, Z5
+	VMULPS            Z9, Z5, Z5
+	VMOVUPS           Z5, 448(SP)
+	VPSRLD            $0x18, Z7, Z5
+	VCVTDQ2PS         Z5, Z5
+	VMULPS            Z10, Z5, Z5
+	VMOVUPS           Z5, 960(SP)
+	VPANDD            256(AX), Z0, Z7
+	VPANDD            320(AX), Z0, Z8
+	VPANDD            384(AX), Z0, Z9
+	VPANDD            448(AX), Z0, Z10
+	VPANDD            512(AX), Z0, Z11
+	VPANDD            576(AX), Z0, Z12
+	VPANDD            640(AX), Z0, Z13
+	VPANDD            704(AX), Z0, Z14
+	VMOVDQA64         Z1, Z5
+	VMOVDQA64         Z1, Z6
+	VPDPBUSD.BCST     (DX), Z7, Z5
+	VPDPBUSD.BCST     320(DX), Z7, Z6
+	VPDPBUSD.BCST     4(DX), Z8, Z5
+	VPDPBUSD.BCST     324(DX), Z8, Z6
+	VPDPBUSD.BCST     8(DX), Z9, Z5
+	VPDPBUSD.BCST     328(DX), Z9, Z6
+	VPDPBUSD.BCST     12(DX), Z10, Z5
+	VPDPBUSD.BCST     332(DX), Z10, Z6
+	VPDPBUSD.BCST     16(DX), Z11, Z5
+	VPDPBUSD.BCST     336(DX), Z11, Z6
+	VPDPBUSD.BCST     20(DX), Z12, Z5
+	VPDPBUSD.BCST     340(DX), Z12, Z6
+	VPDPBUSD.BCST     24(DX), Z13, Z5
+	VPDPBUSD.BCST     344(DX), Z13, Z6
+	VPDPBUSD.BCST     28(DX), Z14, Z5
+	VPDPBUSD.BCST     348(DX), Z14, Z6
+	VCVTDQ2PS         Z5, Z5
+	VMULPS            (SP), Z5, Z5
+	VCVTDQ2PS         Z6, Z6
+	VMULPS            (SP), Z6, Z6
+	VMOVDQA64         Z1, Z15
+	VPDPBUSD.BCST     640(DX), Z7, Z15
+	VPDPBUSD.BCST     644(DX), Z8, Z15
+	VPDPBUSD.BCST     648(DX), Z9, Z15
+	VPDPBUSD.BCST     652(DX), Z10, Z15
+	VPDPBUSD.BCST     656(DX), Z11, Z15
+	VPDPBUSD.BCST     660(DX), Z12, Z15
+	VPDPBUSD.BCST     664(DX), Z13, Z15
+	VPDPBUSD.BCST     668(DX), Z14, Z15
+	VCVTDQ2PS         Z15, Z15
+	VMULPS            (SP), Z15, Z7
+	VPSRLW            $0x04, 256(AX), Z8
+	VPANDD            Z0, Z8, Z8
+	VPSRLW            $0x04, 320(AX), Z9
+	VPANDD            Z0, Z9, Z9
+	VPSRLW            $0x04, 384(AX), Z10
+	VPANDD            Z0, Z10, Z10
+	VPSRLW            $0x04, 448(AX), Z11
+	VPANDD            Z0, Z11, Z11
+	VPSRLW            $0x04, 512(AX), Z12
+	VPANDD            Z0, Z12, Z12
+	VPSRLW            $0x04, 576(AX), Z13
+	VPANDD            Z0, Z13, Z13
+	VPSRLW            $0x04, 640(AX), Z14
+	VPANDD            Z0, Z14, Z14
+	VPSRLW            $0x04, 704(AX), Z15
+	VPANDD            Z0, Z15, Z15
+	VMOVDQA64         Z1, Z16
+	VMOVDQA64         Z1, Z17
+	VPDPBUSD.BCST     32(DX), Z8, Z16
+	VPDPBUSD.BCST     352(DX), Z8, Z17
+	VPDPBUSD.BCST     36(DX), Z9, Z16
+	VPDPBUSD.BCST     356(DX), Z9, Z17
+	VPDPBUSD.BCST     40(DX), Z10, Z16
+	VPDPBUSD.BCST     360(DX), Z10, Z17
+	VPDPBUSD.BCST     44(DX), Z11, Z16
+	VPDPBUSD.BCST     364(DX), Z11, Z17
+	VPDPBUSD.BCST     48(DX), Z12, Z16
+	VPDPBUSD.BCST     368(DX), Z12, Z17
+	VPDPBUSD.BCST     52(DX), Z13, Z16
+	VPDPBUSD.BCST     372(DX), Z13, Z17
+	VPDPBUSD.BCST     56(DX), Z14, Z16
+	VPDPBUSD.BCST     376(DX), Z14, Z17
+	VPDPBUSD.BCST     60(DX), Z15, Z16
+	VPDPBUSD.BCST     380(DX), Z15, Z17
+	VCVTDQ2PS         Z16, Z16
+	VFMADD231PS       64(SP), Z16, Z5
+	VCVTDQ2PS         Z17, Z17
+	VFMADD231PS       64(SP), Z17, Z6
+	VMOVDQA64         Z1, Z16
+	VPDPBUSD.BCST     672(DX), Z8, Z16
+	VPDPBUSD.BCST     676(DX), Z9, Z16
+	VPDPBUSD.BCST     680(DX), Z10, Z16
+	VPDPBUSD.BCST     684(DX), Z11, Z16
+	VPDPBUSD.BCST     688(DX), Z12, Z16
+	VPDPBUSD.BCST     692(DX), Z13, Z16
+	VPDPBUSD.BCST     696(DX), Z14, Z16
+	VPDPBUSD.BCST     700(DX), Z15, Z16
+	VCVTDQ2PS         Z16, Z16
+	VFMADD231PS       64(SP), Z16, Z7
+	VPANDD            768(AX), Z0, Z8
+	VPANDD            832(AX), Z0, Z9
+	VPANDD            896(AX), Z0, Z10
+	VPANDD            960(AX), Z0, Z11
+	VPANDD            1024(AX), Z0, Z12
+	VPANDD            1088(AX), Z0, Z13
+	VPANDD            1152(AX), Z0, Z14
+	VPANDD            1216(AX), Z0, Z15
+	VMOVDQA64         Z1, Z16
+	VMOVDQA64         Z1, Z17
+	VPDPBUSD.BCST     64(DX), Z8, Z16
+	VPDPBUSD.BCST     384(DX), Z8, Z17
+	VPDPBUSD.BCST     68(DX), Z9, Z16
+	VPDPBUSD.BCST     388(DX), Z9, Z17
+	VPDPBUSD.BCST     72(DX), Z10, Z16
+	VPDPBUSD.BCST     392(DX), Z10, Z17
+	VPDPBUSD.BCST     76(DX), Z11, Z16
+	VPDPBUSD.BCST     396(DX), Z11, Z17
+	VPDPBUSD.BCST     80(DX), Z12, Z16
+	VPDPBUSD.BCST     400(DX), Z12, Z17
+	VPDPBUSD.BCST     84(DX), Z13, Z16
+	VPDPBUSD.BCST     404(DX), Z13, Z17
+	VPDPBUSD.BCST     88(DX), Z14, Z16
+	VPDPBUSD.BCST     408(DX), Z14, Z17
+	VPDPBUSD.BCST     92(DX), Z15, Z16
+	VPDPBUSD.BCST     412(DX), Z15, Z17
+	VCVTDQ2PS         Z16, Z16
+	VFMADD231PS       128(SP), Z16, Z5
+	VCVTDQ2PS         Z17, Z17
+	VFMADD231PS       128(SP), Z17, Z6
+	VMOVDQA64         Z1, Z16
+	VPDPBUSD.BCST     704(DX), Z8, Z16
+	VPDPBUSD.BCST     708(DX), Z9, Z16
+	VPDPBUSD.BCST     712(DX), Z10, Z16
+	VPDPBUSD.BCST     716(DX), Z11, Z16
+	VPDPBUSD.BCST     720(DX), Z12, Z16
+	VPDPBUSD.BCST     724(DX), Z13, Z16
+	VPDPBUSD.BCST     728(DX), Z14, Z16
+	VPDPBUSD.BCST     732(DX), Z15, Z16
+	VCVTDQ2PS         Z16, Z16
+	VFMADD231PS       128(SP), Z16, Z7
+	VPSRLW            $0x04, 768(AX), Z8
+	VPANDD            Z0, Z8, Z8
+	VPSRLW            $0x04, 832(AX), Z9
+	VPANDD            Z0, Z9, Z9
+	VPSRLW            $0x04, 896(AX), Z10
+	VPANDD            Z0, Z10, Z10
+	VPSRLW            $0x04, 960(AX), Z11
+	VPANDD            Z0, Z11, Z11
+	VPSRLW            $0x04, 1024(AX), Z12
+	VPANDD            Z0, Z12, Z12
+	VPSRLW            $0x04, 1088(AX), Z13
+	VPANDD            Z0, Z13, Z13
+	VPSRLW            $0x04, 1152(AX), Z14
+	VPANDD            Z0, Z14, Z14
+	VPSRLW            $0x04, 1216(AX), Z15
+	VPANDD            Z0, Z15, Z15
+	VMOVDQA64         Z1, Z16
+	VMOVDQA64         Z1, Z17
+	VPDPBUSD.BCST     96(DX), Z8, Z16
+	VPDPBUSD.BCST     416(DX), Z8, Z17
+	VPDPBUSD.BCST     100(DX), Z9, Z16
+	VPDPBUSD.BCST     420(DX), Z9, Z17
+	VPDPBUSD.BCST     104(DX), Z10, Z16
+	VPDPBUSD.BCST     424(DX), Z10, Z17
+	VPDPBUSD.BCST     108(DX), Z11, Z16
+	VPDPBUSD.BCST     428(DX), Z11, Z17
+	VPDPBUSD.BCST     112(DX), Z12, Z16
+	VPDPBUSD.BCST     432(DX), Z12, Z17
+	VPDPBUSD.BCST     116(DX), Z13, Z16
+	VPDPBUSD.BCST     436(DX), Z13, Z17
+	VPDPBUSD.BCST     120(DX), Z14, Z16
+	VPDPBUSD.BCST     440(DX), Z14, Z17
+	VPDPBUSD.BCST     124(DX), Z15, Z16
+	VPDPBUSD.BCST     444(DX), Z15, Z17
+	VCVTDQ2PS         Z16, Z16
+	VFMADD231PS       192(SP), Z16, Z5
+	VCVTDQ2PS         Z17, Z17
+	VFMADD231PS       192(SP), Z17, Z6
+	VMOVDQA64         Z1, Z16
+	VPDPBUSD.BCST     736(DX), Z8, Z16
+	VPDPBUSD.BCST     740(DX), Z9, Z16
+	VPDPBUSD.BCST     744(DX), Z10, Z16
+	VPDPBUSD.BCST     748(DX), Z11, Z16
+	VPDPBUSD.BCST     752(DX), Z12, Z16
+	VPDPBUSD.BCST     756(DX), Z13, Z16
+	VPDPBUSD.BCST     760(DX), Z14, Z16
+	VPDPBUSD.BCST     764(DX), Z15, Z16
+	VCVTDQ2PS         Z16, Z16
+	VFMADD231PS       192(SP), Z16, Z7
+	VPANDD            1280(AX), Z0, Z8
+	VPANDD            1344(AX), Z0, Z9
+	VPANDD            1408(AX), Z0, Z10
+	VPANDD            1472(AX), Z0, Z11
+	VPANDD            1536(AX), Z0, Z12
+	VPANDD            1600(AX), Z0, Z13
+	VPANDD            1664(AX), Z0, Z14
+	VPANDD            1728(AX), Z0, Z15
+	VMOVDQA64         Z1, Z16
+	VMOVDQA64         Z1, Z17
+	VPDPBUSD.BCST     128(DX), Z8, Z16
+	VPDPBUSD.BCST     448(DX), Z8, Z17
+	VPDPBUSD.BCST     132(DX), Z9, Z16
+	VPDPBUSD.BCST     452(DX), Z9, Z17
+	VPDPBUSD.BCST     136(DX), Z10, Z16
+	VPDPBUSD.BCST     456(DX), Z10, Z17
+	VPDPBUSD.BCST     140(DX), Z11, Z16
+	VPDPBUSD.BCST     460(DX), Z11, Z17
+	VPDPBUSD.BCST     144(DX), Z12, Z16
+	VPDPBUSD.BCST     464(DX), Z12, Z17
+	VPDPBUSD.BCST     148(DX), Z13, Z16
+	VPDPBUSD.BCST     468(DX), Z13, Z17
+	VPDPBUSD.BCST     152(DX), Z14, Z16
+	VPDPBUSD.BCST     472(DX), Z14, Z17
+	VPDPBUSD.BCST     156(DX), Z15, Z16
+	VPDPBUSD.BCST     476(DX), Z15, Z17
+	VCVTDQ2PS         Z16, Z16
+	VFMADD231PS       256(SP), Z16, Z5
+	VCVTDQ2PS         Z17, Z17
+	VFMADD231PS       256(SP), Z17, Z6
+	VMOVDQA64         Z1, Z16
+	VPDPBUSD.BCST     768(DX), Z8, Z16
+	VPDPBUSD.BCST     772(DX), Z9, Z16
+	VPDPBUSD.BCST     776(DX), Z10, Z16
+	VPDPBUSD.BCST     780(DX), Z11, Z16
+	VPDPBUSD.BCST     784(DX), Z12, Z16
+	VPDPBUSD.BCST     788(DX), Z13, Z16
+	VPDPBUSD.BCST     792(DX), Z14, Z16
+	VPDPBUSD.BCST     796(DX), Z15, Z16
+	VCVTDQ2PS         Z16, Z16
+	VFMADD231PS       256(SP), Z16, Z7
+	VPSRLW            $0x04, 1280(AX), Z8
+	VPANDD            Z0, Z8, Z8
+	VPSRLW            $0x04, 1344(AX), Z9
+	VPANDD            Z0, Z9, Z9
+	VPSRLW            $0x04, 1408(AX), Z10
+	VPANDD            Z0, Z10, Z10
+	VPSRLW            $0x04, 1472(AX), Z11
+	VPANDD            Z0, Z11, Z11
+	VPSRLW            $0x04, 1536(AX), Z12
+	VPANDD            Z0, Z12, Z12
+	VPSRLW            $0x04, 1600(AX), Z13
+	VPANDD            Z0, Z13, Z13
+	VPSRLW            $0x04, 1664(AX), Z14
+	VPANDD            Z0, Z14, Z14
+	VPSRLW            $0x04, 1728(AX), Z15
+	VPANDD            Z0, Z15, Z15
+	VMOVDQA64         Z1, Z16
+	VMOVDQA64         Z1, Z17
+	VPDPBUSD.BCST     160(DX), Z8, Z16
+	VPDPBUSD.BCST     480(DX), Z8, Z17
+	VPDPBUSD.BCST     164(DX), Z9, Z16
+	VPDPBUSD.BCST     484(DX), Z9, Z17
+	VPDPBUSD.BCST     168(DX), Z10, Z16
+	VPDPBUSD.BCST     488(DX), Z10, Z17
+	VPDPBUSD.BCST     172(DX), Z11, Z16
+	VPDPBUSD.BCST     492(DX), Z11, Z17
+	VPDPBUSD.BCST     176(DX), Z12, Z16
+	VPDPBUSD.BCST     496(DX), Z12, Z17
+	VPDPBUSD.BCST     180(DX), Z13, Z16
+	VPDPBUSD.BCST     500(DX), Z13, Z17
+	VPDPBUSD.BCST     184(DX), Z14, Z16
+	VPDPBUSD.BCST     504(DX), Z14, Z17
+	VPDPBUSD.BCST     188(DX), Z15, Z16
+	VPDPBUSD.BCST     508(DX), Z15, Z17
+	VCVTDQ2PS         Z16, Z16
+	VFMADD231PS       320(SP), Z16, Z5
+	VCVTDQ2PS         Z17, Z17
+	VFMADD231PS       320(SP), Z17, Z6
+	VMOVDQA64         Z1, Z16
+	VPDPBUSD.BCST     800(DX), Z8, Z16
+	VPDPBUSD.BCST     804(DX), Z9, Z16
+	VPDPBUSD.BCST     808(DX), Z10, Z16
+	VPDPBUSD.BCST     812(DX), Z11, Z16
+	VPDPBUSD.BCST     816(DX), Z12, Z16
+	VPDPBUSD.BCST     820(DX), Z13, Z16
+	VPDPBUSD.BCST     824(DX), Z14, Z16
+	VPDPBUSD.BCST     828(DX), Z15, Z16
+	VCVTDQ2PS         Z16, Z16
+	VFMADD231PS       320(SP), Z16, Z7
+	VPANDD            1792(AX), Z0, Z8
+	VPANDD            1856(AX), Z0, Z9
+	VPANDD            1920(AX), Z0, Z10
+	VPANDD            1984(AX), Z0, Z11
+	VPANDD            2048(AX), Z0, Z12
+	VPANDD            2112(AX), Z0, Z13
+	VPANDD            2176(AX), Z0, Z14
+	VPANDD            2240(AX), Z0, Z15
+	VMOVDQA64         Z1, Z16
+	VMOVDQA64         Z1, Z17
+	VPDPBUSD.BCST     192(DX), Z8, Z16
+	VPDPBUSD.BCST     512(DX), Z8, Z17
+	VPDPBUSD.BCST     196(DX), Z9, Z16
+	VPDPBUSD.BCST     516(DX), Z9, Z17
+	VPDPBUSD.BCST     200(DX), Z10, Z16
+	VPDPBUSD.BCST     520(DX), Z10, Z17
+	VPDPBUSD.BCST     204(DX), Z11, Z16
+	VPDPBUSD.BCST     524(DX), Z11, Z17
+	VPDPBUSD.BCST     208(DX), Z12, Z16
+	VPDPBUSD.BCST     528(DX), Z12, Z17
+	VPDPBUSD.BCST     212(DX), Z13, Z16
+	VPDPBUSD.BCST     532(DX), Z13, Z17
+	VPDPBUSD.BCST     216(DX), Z14, Z16
+	VPDPBUSD.BCST     536(DX), Z14, Z17
+	VPDPBUSD.BCST     220(DX), Z15, Z16
+	VPDPBUSD.BCST     540(DX), Z15, Z17
+	VCVTDQ2PS         Z16, Z16
+	VFMADD231PS       384(SP), Z16, Z5
+	VCVTDQ2PS         Z17, Z17
+	VFMADD231PS       384(SP), Z17, Z6
+	VMOVDQA64         Z1, Z16
+	VPDPBUSD.BCST     832(DX), Z8, Z16
+	VPDPBUSD.BCST     836(DX), Z9, Z16
+	VPDPBUSD.BCST     840(DX), Z10, Z16
+	VPDPBUSD.BCST     844(DX), Z11, Z16
+	VPDPBUSD.BCST     848(DX), Z12, Z16
+	VPDPBUSD.BCST     852(DX), Z13, Z16
+	VPDPBUSD.BCST     856(DX), Z14, Z16
+	VPDPBUSD.BCST     860(DX), Z15, Z16
+	VCVTDQ2PS         Z16, Z16
+	VFMADD231PS       384(SP), Z16, Z7
+	VPSRLW            $0x04, 1792(AX), Z8
+	VPANDD            Z0, Z8, Z8
+	VPSRLW            $0x04, 1856(AX), Z9
+	VPANDD            Z0, Z9, Z9
+	VPSRLW            $0x04, 1920(AX), Z10
+	VPANDD            Z0, Z10, Z10
+	VPSRLW            $0x04, 1984(AX), Z11
+	VPANDD            Z0, Z11, Z11
+	VPSRLW            $0x04, 2048(AX), Z12
+	VPANDD            Z0, Z12, Z12
+	VPSRLW            $0x04, 2112(AX), Z13
+	VPANDD            Z0, Z13, Z13
+	VPSRLW            $0x04, 2176(AX), Z14
+	VPANDD            Z0, Z14, Z14
+	VPSRLW            $0x04, 2240(AX), Z15
+	VPANDD            Z0, Z15, Z15
+	VMOVDQA64         Z1, Z16
+	VMOVDQA64         Z1, Z17
+	VPDPBUSD.BCST     224(DX), Z8, Z16
+	VPDPBUSD.BCST     544(DX), Z8, Z17
+	VPDPBUSD.BCST     228(DX), Z9, Z16
+	VPDPBUSD.BCST     548(DX), Z9, Z17
+	VPDPBUSD.BCST     232(DX), Z10, Z16
+	VPDPBUSD.BCST     552(DX), Z10, Z17
+	VPDPBUSD.BCST     236(DX), Z11, Z16
+	VPDPBUSD.BCST     556(DX), Z11, Z17
+	VPDPBUSD.BCST     240(DX), Z12, Z16
+	VPDPBUSD.BCST     560(DX), Z12, Z17
+	VPDPBUSD.BCST     244(DX), Z13, Z16
+	VPDPBUSD.BCST     564(DX), Z13, Z17
+	VPDPBUSD.BCST     248(DX), Z14, Z16
+	VPDPBUSD.BCST     568(DX), Z14, Z17
+	VPDPBUSD.BCST     252(DX), Z15, Z16
+	VPDPBUSD.BCST     572(DX), Z15, Z17
+	VCVTDQ2PS         Z16, Z16
+	VFMADD231PS       448(SP), Z16, Z5
+	VCVTDQ2PS         Z17, Z17
+	VFMADD231PS       448(SP), Z17, Z6
+	VMOVDQA64         Z1, Z16
+	VPDPBUSD.BCST     864(DX), Z8, Z16
+	VPDPBUSD.BCST     868(DX), Z9, Z16
+	VPDPBUSD.BCST     872(DX), Z10, Z16
+	VPDPBUSD.BCST     876(DX), Z11, Z16
+	VPDPBUSD.BCST     880(DX), Z12, Z16
+	VPDPBUSD.BCST     884(DX), Z13, Z16
+	VPDPBUSD.BCST     888(DX), Z14, Z16
+	VPDPBUSD.BCST     892(DX), Z15, Z16
+	VCVTDQ2PS         Z16, Z16
+	VFMADD231PS       448(SP), Z16, Z7
+	VMOVUPS           512(SP), Z8
+	VFNMADD231PS.BCST 260(DX), Z8, Z5
+	VFNMADD231PS.BCST 580(DX), Z8, Z6
+	VFNMADD231PS.BCST 900(DX), Z8, Z7
+	VMOVUPS           576(SP), Z8
+	VFNMADD231PS.BCST 264(DX), Z8, Z5
+	VFNMADD231PS.BCST 584(DX), Z8, Z6
+	VFNMADD231PS.BCST 904(DX), Z8, Z7
+	VMOVUPS           640(SP), Z8
+	VFNMADD231PS.BCST 268(DX), Z8, Z5
+	VFNMADD231PS.BCST 588(DX), Z8, Z6
+	VFNMADD231PS.BCST 908(DX), Z8, Z7
+	VMOVUPS           704(SP), Z8
+	VFNMADD231PS.BCST 272(DX), Z8, Z5
+	VFNMADD231PS.BCST 592(DX), Z8, Z6
+	VFNMADD231PS.BCST 912(DX), Z8, Z7
+	VMOVUPS           768(SP), Z8
+	VFNMADD231PS.BCST 276(DX), Z8, Z5
+	VFNMADD231PS.BCST 596(DX), Z8, Z6
+	VFNMADD231PS.BCST 916(DX), Z8, Z7
+	VMOVUPS           832(SP), Z8
+	VFNMADD231PS.BCST 280(DX), Z8, Z5
+	VFNMADD231PS.BCST 600(DX), Z8, Z6
+	VFNMADD231PS.BCST 920(DX), Z8, Z7
+	VMOVUPS           896(SP), Z8
+	VFNMADD231PS.BCST 284(DX), Z8, Z5
+	VFNMADD231PS.BCST 604(DX), Z8, Z6
+	VFNMADD231PS.BCST 924(DX), Z8, Z7
+	VMOVUPS           960(SP), Z8
+	VFNMADD231PS.BCST 288(DX), Z8, Z5
+	VFNMADD231PS.BCST 608(DX), Z8, Z6
+	VFNMADD231PS.BCST 928(DX), Z8, Z7
+	VFMADD231PS.BCST  256(DX), Z5, Z2
+	VFMADD231PS.BCST  576(DX), Z6, Z3
+	VFMADD231PS.BCST  896(DX), Z7, Z4
+	ADDQ              $0x00000900, AX
+	ADDQ              $0x000003c0, DX
+	DECQ              CX
+	JNZ               block
+	MOVQ              y+24(FP), AX
+	MOVQ              ys+32(FP), CX
+	SHLQ              $0x02, CX
+	VMOVUPS           Z2, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z3, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z4, (AX)
+	VZEROUPPER
+	RET
+
+// func q4_Ktile16R4(w *byte, nb int, at *byte, y *float32, ys int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VNNI
+TEXT ·q4_Ktile16R4(SB), $1024-40
+	MOVQ         w+0(FP), AX
+	MOVQ         nb+8(FP), CX
+	MOVQ         at+16(FP), DX
+	MOVL         $0x0f0f0f0f, BX
+	VPBROADCASTD BX, Z0
+	VPXORD       Z1, Z1, Z1
+	VMOVDQA64    Z1, Z2
+	VMOVDQA64    Z1, Z3
+	VMOVDQA64    Z1, Z4
+	VMOVDQA64    Z1, Z5
+
+block:
+	MOVL              $0x3f3f3f3f, BX
+	VPBROADCASTD      BX, Z6
+	MOVL              $0x000000ff, BX
+	VPBROADCASTD      BX, Z7
+	MOVL              $0x30303030, BX
+	VPBROADCASTD      BX, Z8
+	VMOVDQU64         64(AX), Z9
+	VMOVDQU64         128(AX), Z10
+	VMOVDQU64         192(AX), Z11
+	VPANDD            Z6, Z9, Z12
+	VPANDD            Z6, Z10, Z6
+	VPSRLD            $0x02, Z9, Z13
+	VPANDD            Z8, Z13, Z13
+	VPANDD            Z0, Z11, Z9
+	VPORD             Z13, Z9, Z9
+	VPSRLD            $0x02, Z10, Z13
+	VPANDD            Z8, Z13, Z13
+	VPSRLD            $0x04, Z11, Z8
+	VPANDD            Z0, Z8, Z8
+	VPORD             Z13, Z8, Z8
+	VCVTPH2PS         (AX), Z10
+	VCVTPH2PS         32(AX), Z11
+	VPANDD            Z7, Z12, Z13
+	VCVTDQ2PS         Z13, Z13
+	VMULPS            Z10, Z13, Z13
+	VMOVUPS           Z13, (SP)
+	VPANDD            Z7, Z6, Z13
+	VCVTDQ2PS         Z13, Z13
+	VMULPS            Z11, Z13, Z13
+	VMOVUPS           Z13, 512(SP)
+	VPSRLD            $0x08, Z12, Z13
+	VPANDD            Z7, Z13, Z13
+	VCVTDQ2PS         Z13, Z13
+	VMULPS            Z10, Z13, Z13
+	VMOVUPS           Z13, 64(SP)
+	VPSRLD            $0x08, Z6, Z13
+	VPANDD            Z7, Z13, Z13
+	VCVTDQ2PS         Z13, Z13
+	VMULPS            Z11, Z13, Z13
+	VMOVUPS           Z13, 576(SP)
+	VPSRLD            $0x10, Z12, Z13
+	VPANDD            Z7, Z13, Z13
+	VCVTDQ2PS         Z13, Z13
+	VMULPS            Z10, Z13, Z13
+	VMOVUPS           Z13, 128(SP)
+	VPSRLD            $0x10, Z6, Z13
+	VPANDD            Z7, Z13, Z13
+	VCVTDQ2PS         Z13, Z13
+	VMULPS            Z11, Z13, Z13
+	VMOVUPS           Z13, 640(SP)
+	VPSRLD            $0x18, Z12, Z12
+	VCVTDQ2PS         Z12, Z12
+	VMULPS            Z10, Z12, Z12
+	VMOVUPS           Z12, 192(SP)
+	VPSRLD            $0x18, Z6, Z6
+	VCVTDQ2PS         Z6, Z6
+	VMULPS            Z11, Z6, Z6
+	VMOVUPS           Z6, 704(SP)
+	VPANDD            Z7, Z9, Z6
+	VCVTDQ2PS         Z6, Z6
+	VMULPS            Z10, Z6, Z6
+	VMOVUPS           Z6, 256(SP)
+	VPANDD            Z7, Z8, Z6
+	VCVTDQ2PS         Z6, Z6
+	VMULPS            Z11, Z6, Z6
+	VMOVUPS           Z6, 768(SP)
+	VPSRLD            $0x08, Z9, Z6
+	VPANDD            Z7, Z6, Z6
+	VCVTDQ2PS         Z6, Z6
+	VMULPS            Z10, Z6, Z6
+	VMOVUPS           Z6, 320(SP)
+	VPSRLD            $0x08, Z8, Z6
+	VPANDD            Z7, Z6, Z6
+	VCVTDQ2PS         Z6, Z6
+	VMULPS            Z11, Z6, Z6
+	VMOVUPS           Z6, 832(SP)
+	VPSRLD            $0x10, Z9, Z6
+	VPANDD            Z7, Z6, Z6
+	VCVTDQ2PS         Z6, Z6
+	VMULPS            Z10, Z6, Z6
+	VMOVUPS           Z6, 384(SP)
+	VPSRLD            $0x10, Z8, Z6
+	VPANDD            Z7, Z6, Z6
+	VCVTDQ2PS         Z6, Z6
+	VMULPS            Z11, Z6, Z6
+	VMOVUPS           Z6, 896(SP)
+	VPSRLD            $0x18, Z9, Z6
+	VCVTDQ2PS         Z6, Z6
+	VMULPS            Z10, Z6, Z6
+	VMOVUPS           Z6, 448(SP)
+	VPSRLD            $0x18, Z8, Z6
+	VCVTDQ2PS         Z6, Z6
+	VMULPS            Z11, Z6, Z6
+	VMOVUPS           Z6, 960(SP)
+	VPANDD            256(AX), Z0, Z8
+	VPANDD            320(AX), Z0, Z10
+	VPANDD            384(AX), Z0, Z11
+	VPANDD            448(AX), Z0, Z12
+	VPANDD            512(AX), Z0, Z13
+	VPANDD            576(AX), Z0, Z14
+	VPANDD            640(AX), Z0, Z15
+	VPANDD            704(AX), Z0, Z16
+	VMOVDQA64         Z1, Z6
+	VMOVDQA64         Z1, Z7
+	VPDPBUSD.BCST     (DX), Z8, Z6
+	VPDPBUSD.BCST     320(DX), Z8, Z7
+	VPDPBUSD.BCST     4(DX), Z10, Z6
+	VPDPBUSD.BCST     324(DX), Z10, Z7
+	VPDPBUSD.BCST     8(DX), Z11, Z6
+	VPDPBUSD.BCST     328(DX), Z11, Z7
+	VPDPBUSD.BCST     12(DX), Z12, Z6
+	VPDPBUSD.BCST     332(DX), Z12, Z7
+	VPDPBUSD.BCST     16(DX), Z13, Z6
+	VPDPBUSD.BCST     336(DX), Z13, Z7
+	VPDPBUSD.BCST     20(DX), Z14, Z6
+	VPDPBUSD.BCST     340(DX), Z14, Z7
+	VPDPBUSD.BCST     24(DX), Z15, Z6
+	VPDPBUSD.BCST     344(DX), Z15, Z7
+	VPDPBUSD.BCST     28(DX), Z16, Z6
+	VPDPBUSD.BCST     348(DX), Z16, Z7
+	VCVTDQ2PS         Z6, Z6
+	VMULPS            (SP), Z6, Z6
+	VCVTDQ2PS         Z7, Z7
+	VMULPS            (SP), Z7, Z7
+	VMOVDQA64         Z1, Z17
+	VMOVDQA64         Z1, Z9
+	VPDPBUSD.BCST     640(DX), Z8, Z17
+	VPDPBUSD.BCST     960(DX), Z8, Z9
+	VPDPBUSD.BCST     644(DX), Z10, Z17
+	VPDPBUSD.BCST     964(DX), Z10, Z9
+	VPDPBUSD.BCST     648(DX), Z11, Z17
+	VPDPBUSD.BCST     968(DX), Z11, Z9
+	VPDPBUSD.BCST     652(DX), Z12, Z17
+	VPDPBUSD.BCST     972(DX), Z12, Z9
+	VPDPBUSD.BCST     656(DX), Z13, Z17
+	VPDPBUSD.BCST     976(DX), Z13, Z9
+	VPDPBUSD.BCST     660(DX), Z14, Z17
+	VPDPBUSD.BCST     980(DX), Z14, Z9
+	VPDPBUSD.BCST     664(DX), Z15, Z17
+	VPDPBUSD.BCST     984(DX), Z15, Z9
+	VPDPBUSD.BCST     668(DX), Z16, Z17
+	VPDPBUSD.BCST     988(DX), Z16, Z9
+	VCVTDQ2PS         Z17, Z17
+	VMULPS            (SP), Z17, Z8
+	VCVTDQ2PS         Z9, Z9
+	VMULPS            (SP), Z9, Z9
+	VPSRLW            $0x04, 256(AX), Z10
+	VPANDD            Z0, Z10, Z10
+	VPSRLW            $0x04, 320(AX), Z11
+	VPANDD            Z0, Z11, Z11
+	VPSRLW            $0x04, 384(AX), Z12
+	VPANDD            Z0, Z12, Z12
+	VPSRLW            $0x04, 448(AX), Z13
+	VPANDD            Z0, Z13, Z13
+	VPSRLW            $0x04, 512(AX), Z14
+	VPANDD            Z0, Z14, Z14
+	VPSRLW            $0x04, 576(AX), Z15
+	VPANDD            Z0, Z15, Z15
+	VPSRLW            $0x04, 640(AX), Z16
+	VPANDD            Z0, Z16, Z16
+	VPSRLW            $0x04, 704(AX), Z17
+	VPANDD            Z0, Z17, Z17
+	VMOVDQA64         Z1, Z18
+	VMOVDQA64         Z1, Z19
+	VPDPBUSD.BCST     32(DX), Z10, Z18
+	VPDPBUSD.BCST     352(DX), Z10, Z19
+	VPDPBUSD.BCST     36(DX), Z11, Z18
+	VPDPBUSD.BCST     356(DX), Z11, Z19
+	VPDPBUSD.BCST     40(DX), Z12, Z18
+	VPDPBUSD.BCST     360(DX), Z12, Z19
+	VPDPBUSD.BCST     44(DX), Z13, Z18
+	VPDPBUSD.BCST     364(DX), Z13, Z19
+	VPDPBUSD.BCST     48(DX), Z14, Z18
+	VPDPBUSD.BCST     368(DX), Z14, Z19
+	VPDPBUSD.BCST     52(DX), Z15, Z18
+	VPDPBUSD.BCST     372(DX), Z15, Z19
+	VPDPBUSD.BCST     56(DX), Z16, Z18
+	VPDPBUSD.BCST     376(DX), Z16, Z19
+	VPDPBUSD.BCST     60(DX), Z17, Z18
+	VPDPBUSD.BCST     380(DX), Z17, Z19
+	VCVTDQ2PS         Z18, Z18
+	VFMADD231PS       64(SP), Z18, Z6
+	VCVTDQ2PS         Z19, Z19
+	VFMADD231PS       64(SP), Z19, Z7
+	VMOVDQA64         Z1, Z18
+	VMOVDQA64         Z1, Z19
+	VPDPBUSD.BCST     672(DX), Z10, Z18
+	VPDPBUSD.BCST     992(DX), Z10, Z19
+	VPDPBUSD.BCST     676(DX), Z11, Z18
+	VPDPBUSD.BCST     996(DX), Z11, Z19
+	VPDPBUSD.BCST     680(DX), Z12, Z18
+	VPDPBUSD.BCST     1000(DX), Z12, Z19
+	VPDPBUSD.BCST     684(DX), Z13, Z18
+	VPDPBUSD.BCST     1004(DX), Z13, Z19
+	VPDPBUSD.BCST     688(DX), Z14, Z18
+	VPDPBUSD.BCST     1008(DX), Z14, Z19
+	VPDPBUSD.BCST     692(DX), Z15, Z18
+	VPDPBUSD.BCST     1012(DX), Z15, Z19
+	VPDPBUSD.BCST     696(DX), Z16, Z18
+	VPDPBUSD.BCST     1016(DX), Z16, Z19
+	VPDPBUSD.BCST     700(DX), Z17, Z18
+	VPDPBUSD.BCST     1020(DX), Z17, Z19
+	VCVTDQ2PS         Z18, Z18
+	VFMADD231PS       64(SP), Z18, Z8
+	VCVTDQ2PS         Z19, Z19
+	VFMADD231PS       64(SP), Z19, Z9
+	VPANDD            768(AX), Z0, Z10
+	VPANDD            832(AX), Z0, Z11
+	VPANDD            896(AX), Z0, Z12
+	VPANDD            960(AX), Z0, Z13
+	VPANDD            1024(AX), Z0, Z14
+	VPANDD            1088(AX), Z0, Z15
+	VPANDD            1152(AX), Z0, Z16
+	VPANDD            1216(AX), Z0, Z17
+	VMOVDQA64         Z1, Z18
+	VMOVDQA64         Z1, Z19
+	VPDPBUSD.BCST     64(DX), Z10, Z18
+	VPDPBUSD.BCST     384(DX), Z10, Z19
+	VPDPBUSD.BCST     68(DX), Z11, Z18
+	VPDPBUSD.BCST     388(DX), Z11, Z19
+	VPDPBUSD.BCST     72(DX), Z12, Z18
+	VPDPBUSD.BCST     392(DX), Z12, Z19
+	VPDPBUSD.BCST     76(DX), Z13, Z18
+	VPDPBUSD.BCST     396(DX), Z13, Z19
+	VPDPBUSD.BCST     80(DX), Z14, Z18
+	VPDPBUSD.BCST     400(DX), Z14, Z19
+	VPDPBUSD.BCST     84(DX), Z15, Z18
+	VPDPBUSD.BCST     404(DX), Z15, Z19
+	VPDPBUSD.BCST     88(DX), Z16, Z18
+	VPDPBUSD.BCST     408(DX), Z16, Z19
+	VPDPBUSD.BCST     92(DX), Z17, Z18
+	VPDPBUSD.BCST     412(DX), Z17, Z19
+	VCVTDQ2PS         Z18, Z18
+	VFMADD231PS       128(SP), Z18, Z6
+	VCVTDQ2PS         Z19, Z19
+	VFMADD231PS       128(SP), Z19, Z7
+	VMOVDQA64         Z1, Z18
+	VMOVDQA64         Z1, Z19
+	VPDPBUSD.BCST     704(DX), Z10, Z18
+	VPDPBUSD.BCST     1024(DX), Z10, Z19
+	VPDPBUSD.BCST     708(DX), Z11, Z18
+	VPDPBUSD.BCST     1028(DX), Z11, Z19
+	VPDPBUSD.BCST     712(DX), Z12, Z18
+	VPDPBUSD.BCST     1032(DX), Z12, Z19
+	VPDPBUSD.BCST     716(DX), Z13, Z18
+	VPDPBUSD.BCST     1036(DX), Z13, Z19
+	VPDPBUSD.BCST     720(DX), Z14, Z18
+	VPDPBUSD.BCST     1040(DX), Z14, Z19
+	VPDPBUSD.BCST     724(DX), Z15, Z18
+	VPDPBUSD.BCST     1044(DX), Z15, Z19
+	VPDPBUSD.BCST     728(DX), Z16, Z18
+	VPDPBUSD.BCST     1048(DX), Z16, Z19
+	VPDPBUSD.BCST     732(DX), Z17, Z18
+	VPDPBUSD.BCST     1052(DX), Z17, Z19
+	VCVTDQ2PS         Z18, Z18
+	VFMADD231PS       128(SP), Z18, Z8
+	VCVTDQ2PS         Z19, Z19
+	VFMADD231PS       128(SP), Z19, Z9
+	VPSRLW            $0x04, 768(AX), Z10
+	VPANDD            Z0, Z10, Z10
+	VPSRLW            $0x04, 832(AX), Z11
+	VPANDD            Z0, Z11, Z11
+	VPSRLW            $0x04, 896(AX), Z12
+	VPANDD            Z0, Z12, Z12
+	VPSRLW            $0x04, 960(AX), Z13
+	VPANDD            Z0, Z13, Z13
+	VPSRLW            $0x04, 1024(AX), Z14
+	VPANDD            Z0, Z14, Z14
+	VPSRLW            $0x04, 1088(AX), Z15
+	VPANDD            Z0, Z15, Z15
+	VPSRLW            $0x04, 1152(AX), Z16
+	VPANDD            Z0, Z16, Z16
+	VPSRLW            $0x04, 1216(AX), Z17
+	VPANDD            Z0, Z17, Z17
+	VMOVDQA64         Z1, Z18
+	VMOVDQA64         Z1, Z19
+	VPDPBUSD.BCST     96(DX), Z10, Z18
+	VPDPBUSD.BCST     416(DX), Z10, Z19
+	VPDPBUSD.BCST     100(DX), Z11, Z18
+	VPDPBUSD.BCST     420(DX), Z11, Z19
+	VPDPBUSD.BCST     104(DX), Z12, Z18
+	VPDPBUSD.BCST     424(DX), Z12, Z19
+	VPDPBUSD.BCST     108(DX), Z13, Z18
+	VPDPBUSD.BCST     428(DX), Z13, Z19
+	VPDPBUSD.BCST     112(DX), Z14, Z18
+	VPDPBUSD.BCST     432(DX), Z14, Z19
+	VPDPBUSD.BCST     116(DX), Z15, Z18
+	VPDPBUSD.BCST     436(DX), Z15, Z19
+	VPDPBUSD.BCST     120(DX), Z16, Z18
+	VPDPBUSD.BCST     440(DX), Z16, Z19
+	VPDPBUSD.BCST     124(DX), Z17, Z18
+	VPDPBUSD.BCST     444(DX), Z17, Z19
+	VCVTDQ2PS         Z18, Z18
+	VFMADD231PS       192(SP), Z18, Z6
+	VCVTDQ2PS         Z19, Z19
+	VFMADD231PS       192(SP), Z19, Z7
+	VMOVDQA64         Z1, Z18
+	VMOVDQA64         Z1, Z19
+	VPDPBUSD.BCST     736(DX), Z10, Z18
+	VPDPBUSD.BCST     1056(DX), Z10, Z19
+	VPDPBUSD.BCST     740(DX), Z11, Z18
+	VPDPBUSD.BCST     1060(DX), Z11, Z19
+	VPDPBUSD.BCST     744(DX), Z12, Z18
+	VPDPBUSD.BCST     1064(DX), Z12, Z19
+	VPDPBUSD.BCST     748(DX), Z13, Z18
+	VPDPBUSD.BCST     1068(DX), Z13, Z19
+	VPDPBUSD.BCST     752(DX), Z14, Z18
+	VPDPBUSD.BCST     1072(DX), Z14, Z19
+	VPDPBUSD.BCST     756(DX), Z15, Z18
+	VPDPBUSD.BCST     1076(DX), Z15, Z19
+	VPDPBUSD.BCST     760(DX), Z16, Z18
+	VPDPBUSD.BCST     1080(DX), Z16, Z19
+	VPDPBUSD.BCST     764(DX), Z17, Z18
+	VPDPBUSD.BCST     1084(DX), Z17, Z19
+	VCVTDQ2PS         Z18, Z18
+	VFMADD231PS       192(SP), Z18, Z8
+	VCVTDQ2PS         Z19, Z19
+	VFMADD231PS       192(SP), Z19, Z9
+	VPANDD            1280(AX), Z0, Z10
+	VPANDD            1344(AX), Z0, Z11
+	VPANDD            1408(AX), Z0, Z12
+	VPANDD            1472(AX), Z0, Z13
+	VPANDD            1536(AX), Z0, Z14
+	VPANDD            1600(AX), Z0, Z15
+	VPANDD            1664(AX), Z0, Z16
+	VPANDD            1728(AX), Z0, Z17
+	VMOVDQA64         Z1, Z18
+	VMOVDQA64         Z1, Z19
+	VPDPBUSD.BCST     128(DX), Z10, Z18
+	VPDPBUSD.BCST     448(DX), Z10, Z19
+	VPDPBUSD.BCST     132(DX), Z11, Z18
+	VPDPBUSD.BCST     452(DX), Z11, Z19
+	VPDPBUSD.BCST     136(DX), Z12, Z18
+	VPDPBUSD.BCST     456(DX), Z12, Z19
+	VPDPBUSD.BCST     140(DX), Z13, Z18
+	VPDPBUSD.BCST     460(DX), Z13, Z19
+	VPDPBUSD.BCST     144(DX), Z14, Z18
+	VPDPBUSD.BCST     464(DX), Z14, Z19
+	VPDPBUSD.BCST     148(DX), Z15, Z18
+	VPDPBUSD.BCST     468(DX), Z15, Z19
+	VPDPBUSD.BCST     152(DX), Z16, Z18
+	VPDPBUSD.BCST     472(DX), Z16, Z19
+	VPDPBUSD.BCST     156(DX), Z17, Z18
+	VPDPBUSD.BCST     476(DX), Z17, Z19
+	VCVTDQ2PS         Z18, Z18
+	VFMADD231PS       256(SP), Z18, Z6
+	VCVTDQ2PS         Z19, Z19
+	VFMADD231PS       256(SP), Z19, Z7
+	VMOVDQA64         Z1, Z18
+	VMOVDQA64         Z1, Z19
+	VPDPBUSD.BCST     768(DX), Z10, Z18
+	VPDPBUSD.BCST     1088(DX), Z10, Z19
+	VPDPBUSD.BCST     772(DX), Z11, Z18
+	VPDPBUSD.BCST     1092(DX), Z11, Z19
+	VPDPBUSD.BCST     776(DX), Z12, Z18
+	VPDPBUSD.BCST     1096(DX), Z12, Z19
+	VPDPBUSD.BCST     780(DX), Z13, Z18
+	VPDPBUSD.BCST     1100(DX), Z13, Z19
+	VPDPBUSD.BCST     784(DX), Z14, Z18
+	VPDPBUSD.BCST     1104(DX), Z14, Z19
+	VPDPBUSD.BCST     788(DX), Z15, Z18
+	VPDPBUSD.BCST     1108(DX), Z15, Z19
+	VPDPBUSD.BCST     792(DX), Z16, Z18
+	VPDPBUSD.BCST     1112(DX), Z16, Z19
+	VPDPBUSD.BCST     796(DX), Z17, Z18
+	VPDPBUSD.BCST     1116(DX), Z17, Z19
+	VCVTDQ2PS         Z18, Z18
+	VFMADD231PS       256(SP), Z18, Z8
+	VCVTDQ2PS         Z19, Z19
+	VFMADD231PS       256(SP), Z19, Z9
+	VPSRLW            $0x04, 1280(AX), Z10
+	VPANDD            Z0, Z10, Z10
+	VPSRLW            $0x04, 1344(AX), Z11
+	VPANDD            Z0, Z11, Z11
+	VPSRLW            $0x04, 1408(AX), Z12
+	VPANDD            Z0, Z12, Z12
+	VPSRLW            $0x04, 1472(AX), Z13
+	VPANDD            Z0, Z13, Z13
+	VPSRLW            $0x04, 1536(AX), Z14
+	VPANDD            Z0, Z14, Z14
+	VPSRLW            $0x04, 1600(AX), Z15
+	VPANDD            Z0, Z15, Z15
+	VPSRLW            $0x04, 1664(AX), Z16
+	VPANDD            Z0, Z16, Z16
+	VPSRLW            $0x04, 1728(AX), Z17
+	VPANDD            Z0, Z17, Z17
+	VMOVDQA64         Z1, Z18
+	VMOVDQA64         Z1, Z19
+	VPDPBUSD.BCST     160(DX), Z10, Z18
+	VPDPBUSD.BCST     480(DX), Z10, Z19
+	VPDPBUSD.BCST     164(DX), Z11, Z18
+	VPDPBUSD.BCST     484(DX), Z11, Z19
+	VPDPBUSD.BCST     168(DX), Z12, Z18
+	VPDPBUSD.BCST     488(DX), Z12, Z19
+	VPDPBUSD.BCST     172(DX), Z13, Z18
+	VPDPBUSD.BCST     492(DX), Z13, Z19
+	VPDPBUSD.BCST     176(DX), Z14, Z18
+	VPDPBUSD.BCST     496(DX), Z14, Z19
+	VPDPBUSD.BCST     180(DX), Z15, Z18
+	VPDPBUSD.BCST     500(DX), Z15, Z19
+	VPDPBUSD.BCST     184(DX), Z16, Z18
+	VPDPBUSD.BCST     504(DX), Z16, Z19
+	VPDPBUSD.BCST     188(DX), Z17, Z18
+	VPDPBUSD.BCST     508(DX), Z17, Z19
+	VCVTDQ2PS         Z18, Z18
+	VFMADD231PS       320(SP), Z18, Z6
+	VCVTDQ2PS         Z19, Z19
+	VFMADD231PS       320(SP), Z19, Z7
+	VMOVDQA64         Z1, Z18
+	VMOVDQA64         Z1, Z19
+	VPDPBUSD.BCST     800(DX), Z10, Z18
+	VPDPBUSD.BCST     1120(DX), Z10, Z19
+	VPDPBUSD.BCST     804(DX), Z11, Z18
+	VPDPBUSD.BCST     1124(DX), Z11, Z19
+	VPDPBUSD.BCST     808(DX), Z12, Z18
+	VPDPBUSD.BCST     1128(DX), Z12, Z19
+	VPDPBUSD.BCST     812(DX), Z13, Z18
+	VPDPBUSD.BCST     1132(DX), Z13, Z19
+	VPDPBUSD.BCST     816(DX), Z14, Z18
+	VPDPBUSD.BCST     1136(DX), Z14, Z19
+	VPDPBUSD.BCST     820(DX), Z15, Z18
+	VPDPBUSD.BCST     1140(DX), Z15, Z19
+	VPDPBUSD.BCST     824(DX), Z16, Z18
+	VPDPBUSD.BCST     1144(DX), Z16, Z19
+	VPDPBUSD.BCST     828(DX), Z17, Z18
+	VPDPBUSD.BCST     1148(DX), Z17, Z19
+	VCVTDQ2PS         Z18, Z18
+	VFMADD231PS       320(SP), Z18, Z8
+	VCVTDQ2PS         Z19, Z19
+	VFMADD231PS       320(SP), Z19, Z9
+	VPANDD            1792(AX), Z0, Z10
+	VPANDD            1856(AX), Z0, Z11
+	VPANDD            1920(AX), Z0, Z12
+	VPANDD            1984(AX), Z0, Z13
+	VPANDD            2048(AX), Z0, Z14
+	VPANDD            2112(AX), Z0, Z15
+	VPANDD            2176(AX), Z0, Z16
+	VPANDD            2240(AX), Z0, Z17
+	VMOVDQA64         Z1, Z18
+	VMOVDQA64         Z1, Z19
+	VPDPBUSD.BCST     192(DX), Z10, Z18
+	VPDPBUSD.BCST     512(DX), Z10, Z19
+	VPDPBUSD.BCST     196(DX), Z11, Z18
+	VPDPBUSD.BCST     516(DX), Z11, Z19
+	VPDPBUSD.BCST     200(DX), Z12, Z18
+	VPDPBUSD.BCST     520(DX), Z12, Z19
+	VPDPBUSD.BCST     204(DX), Z13, Z18
+	VPDPBUSD.BCST     524(DX), Z13, Z19
+	VPDPBUSD.BCST     208(DX), Z14, Z18
+	VPDPBUSD.BCST     528(DX), Z14, Z19
+	VPDPBUSD.BCST     212(DX), Z15, Z18
+	VPDPBUSD.BCST     532(DX), Z15, Z19
+	VPDPBUSD.BCST     216(DX), Z16, Z18
+	VPDPBUSD.BCST     536(DX), Z16, Z19
+	VPDPBUSD.BCST     220(DX), Z17, Z18
+	VPDPBUSD.BCST     540(DX), Z17, Z19
+	VCVTDQ2PS         Z18, Z18
+	VFMADD231PS       384(SP), Z18, Z6
+	VCVTDQ2PS         Z19, Z19
+	VFMADD231PS       384(SP), Z19, Z7
+	VMOVDQA64         Z1, Z18
+	VMOVDQA64         Z1, Z19
+	VPDPBUSD.BCST     832(DX), Z10, Z18
+	VPDPBUSD.BCST     1152(DX), Z10, Z19
+	VPDPBUSD.BCST     836(DX), Z11, Z18
+	VPDPBUSD.BCST     1156(DX), Z11, Z19
+	VPDPBUSD.BCST     840(DX), Z12, Z18
+	VPDPBUSD.BCST     1160(DX), Z12, Z19
+	VPDPBUSD.BCST     844(DX), Z13, Z18
+	VPDPBUSD.BCST     1164(DX), Z13, Z19
+	VPDPBUSD.BCST     848(DX), Z14, Z18
+	VPDPBUSD.BCST     1168(DX), Z14, Z19
+	VPDPBUSD.BCST     852(DX), Z15, Z18
+	VPDPBUSD.BCST     1172(DX), Z15, Z19
+	VPDPBUSD.BCST     856(DX), Z16, Z18
+	VPDPBUSD.BCST     1176(DX), Z16, Z19
+	VPDPBUSD.BCST     860(DX), Z17, Z18
+	VPDPBUSD.BCST     1180(DX), Z17, Z19
+	VCVTDQ2PS         Z18, Z18
+	VFMADD231PS       384(SP), Z18, Z8
+	VCVTDQ2PS         Z19, Z19
+	VFMADD231PS       384(SP), Z19, Z9
+	VPSRLW            $0x04, 1792(AX), Z10
+	VPANDD            Z0, Z10, Z10
+	VPSRLW            $0x04, 1856(AX), Z11
+	VPANDD            Z0, Z11, Z11
+	VPSRLW            $0x04, 1920(AX), Z12
+	VPANDD            Z0, Z12, Z12
+	VPSRLW            $0x04, 1984(AX), Z13
+	VPANDD            Z0, Z13, Z13
+	VPSRLW            $0x04, 2048(AX), Z14
+	VPANDD            Z0, Z14, Z14
+	VPSRLW            $0x04, 2112(AX), Z15
+	VPANDD            Z0, Z15, Z15
+	VPSRLW            $0x04, 2176(AX), Z16
+	VPANDD            Z0, Z16, Z16
+	VPSRLW            $0x04, 2240(AX), Z17
+	VPANDD            Z0, Z17, Z17
+	VMOVDQA64         Z1, Z18
+	VMOVDQA64         Z1, Z19
+	VPDPBUSD.BCST     224(DX), Z10, Z18
+	VPDPBUSD.BCST     544(DX), Z10, Z19
+	VPDPBUSD.BCST     228(DX), Z11, Z18
+	VPDPBUSD.BCST     548(DX), Z11, Z19
+	VPDPBUSD.BCST     232(DX), Z12, Z18
+	VPDPBUSD.BCST     552(DX), Z12, Z19
+	VPDPBUSD.BCST     236(DX), Z13, Z18
+	VPDPBUSD.BCST     556(DX), Z13, Z19
+	VPDPBUSD.BCST     240(DX), Z14, Z18
+	VPDPBUSD.BCST     560(DX), Z14, Z19
+	VPDPBUSD.BCST     244(DX), Z15, Z18
+	VPDPBUSD.BCST     564(DX), Z15, Z19
+	VPDPBUSD.BCST     248(DX), Z16, Z18
+	VPDPBUSD.BCST     568(DX), Z16, Z19
+	VPDPBUSD.BCST     252(DX), Z17, Z18
+	VPDPBUSD.BCST     572(DX), Z17, Z19
+	VCVTDQ2PS         Z18, Z18
+	VFMADD231PS       448(SP), Z18, Z6
+	VCVTDQ2PS         Z19, Z19
+	VFMADD231PS       448(SP), Z19, Z7
+	VMOVDQA64         Z1, Z18
+	VMOVDQA64         Z1, Z19
+	VPDPBUSD.BCST     864(DX), Z10, Z18
+	VPDPBUSD.BCST     1184(DX), Z10, Z19
+	VPDPBUSD.BCST     868(DX), Z11, Z18
+	VPDPBUSD.BCST     1188(DX), Z11, Z19
+	VPDPBUSD.BCST     872(DX), Z12, Z18
+	VPDPBUSD.BCST     1192(DX), Z12, Z19
+	VPDPBUSD.BCST     876(DX), Z13, Z18
+	VPDPBUSD.BCST     1196(DX), Z13, Z19
+	VPDPBUSD.BCST     880(DX), Z14, Z18
+	VPDPBUSD.BCST     1200(DX), Z14, Z19
+	VPDPBUSD.BCST     884(DX), Z15, Z18
+	VPDPBUSD.BCST     1204(DX), Z15, Z19
+	VPDPBUSD.BCST     888(DX), Z16, Z18
+	VPDPBUSD.BCST     1208(DX), Z16, Z19
+	VPDPBUSD.BCST     892(DX), Z17, Z18
+	VPDPBUSD.BCST     1212(DX), Z17, Z19
+	VCVTDQ2PS         Z18, Z18
+	VFMADD231PS       448(SP), Z18, Z8
+	VCVTDQ2PS         Z19, Z19
+	VFMADD231PS       448(SP), Z19, Z9
+	VMOVUPS           512(SP), Z10
+	VFNMADD231PS.BCST 260(DX), Z10, Z6
+	VFNMADD231PS.BCST 580(DX), Z10, Z7
+	VFNMADD231PS.BCST 900(DX), Z10, Z8
+	VFNMADD231PS.BCST 1220(DX), Z10, Z9
+	VMOVUPS           576(SP), Z10
+	VFNMADD231PS.BCST 264(DX), Z10, Z6
+	VFNMADD231PS.BCST 584(DX), Z10, Z7
+	VFNMADD231PS.BCST 904(DX), Z10, Z8
+	VFNMADD231PS.BCST 1224(DX), Z10, Z9
+	VMOVUPS           640(SP), Z10
+	VFNMADD231PS.BCST 268(DX), Z10, Z6
+	VFNMADD231PS.BCST 588(DX), Z10, Z7
+	VFNMADD231PS.BCST 908(DX), Z10, Z8
+	VFNMADD231PS.BCST 1228(DX), Z10, Z9
+	VMOVUPS           704(SP), Z10
+	VFNMADD231PS.BCST 272(DX), Z10, Z6
+	VFNMADD231PS.BCST 592(DX), Z10, Z7
+	VFNMADD231PS.BCST 912(DX), Z10, Z8
+	VFNMADD231PS.BCST 1232(DX), Z10, Z9
+	VMOVUPS           768(SP), Z10
+	VFNMADD231PS.BCST 276(DX), Z10, Z6
+	VFNMADD231PS.BCST 596(DX), Z10, Z7
+	VFNMADD231PS.BCST 916(DX), Z10, Z8
+	VFNMADD231PS.BCST 1236(DX), Z10, Z9
+	VMOVUPS           832(SP), Z10
+	VFNMADD231PS.BCST 280(DX), Z10, Z6
+	VFNMADD231PS.BCST 600(DX), Z10, Z7
+	VFNMADD231PS.BCST 920(DX), Z10, Z8
+	VFNMADD231PS.BCST 1240(DX), Z10, Z9
+	VMOVUPS           896(SP), Z10
+	VFNMADD231PS.BCST 284(DX), Z10, Z6
+	VFNMADD231PS.BCST 604(DX), Z10, Z7
+	VFNMADD231PS.BCST 924(DX), Z10, Z8
+	VFNMADD231PS.BCST 1244(DX), Z10, Z9
+	VMOVUPS           960(SP), Z10
+	VFNMADD231PS.BCST 288(DX), Z10, Z6
+	VFNMADD231PS.BCST 608(DX), Z10, Z7
+	VFNMADD231PS.BCST 928(DX), Z10, Z8
+	VFNMADD231PS.BCST 1248(DX), Z10, Z9
+	VFMADD231PS.BCST  256(DX), Z6, Z2
+	VFMADD231PS.BCST  576(DX), Z7, Z3
+	VFMADD231PS.BCST  896(DX), Z8, Z4
+	VFMADD231PS.BCST  1216(DX), Z9, Z5
+	ADDQ              $0x00000900, AX
+	ADDQ              $0x00000500, DX
+	DECQ              CX
+	JNZ               block
+	MOVQ              y+24(FP), AX
+	MOVQ              ys+32(FP), CX
+	SHLQ              $0x02, CX
+	VMOVUPS           Z2, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z3, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z4, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z5, (AX)
+	VZEROUPPER
+	RET
+
+// func q4_Ktile16R5(w *byte, nb int, at *byte, y *float32, ys int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VNNI
+TEXT ·q4_Ktile16R5(SB), $1024-40
+	MOVQ         w+0(FP), AX
+	MOVQ         nb+8(FP), CX
+	MOVQ         at+16(FP), DX
+	MOVL         $0x0f0f0f0f, BX
+	VPBROADCASTD BX, Z0
+	VPXORD       Z1, Z1, Z1
+	VMOVDQA64    Z1, Z2
+	VMOVDQA64    Z1, Z3
+	VMOVDQA64    Z1, Z4
+	VMOVDQA64    Z1, Z5
+	VMOVDQA64    Z1, Z6
+
+block:
+	MOVL              $0x3f3f3f3f, BX
+	VPBROADCASTD      BX, Z7
+	MOVL              $0x000000ff, BX
+	VPBROADCASTD      BX, Z8
+	MOVL              $0x30303030, BX
+	VPBROADCASTD      BX, Z9
+	VMOVDQU64         64(AX), Z10
+	VMOVDQU64         128(AX), Z11
+	VMOVDQU64         192(AX), Z12
+	VPANDD            Z7, Z10, Z13
+	VPANDD            Z7, Z11, Z7
+	VPSRLD            $0x02, Z10, Z14
+	VPANDD            Z9, Z14, Z14
+	VPANDD            Z0, Z12, Z10
+	VPORD             Z14, Z10, Z10
+	VPSRLD            $0x02, Z11, Z14
+	VPANDD            Z9, Z14, Z14
+	VPSRLD            $0x04, Z12, Z9
+	VPANDD            Z0, Z9, Z9
+	VPORD             Z14, Z9, Z9
+	VCVTPH2PS         (AX), Z11
+	VCVTPH2PS         32(AX), Z12
+	VPANDD            Z8, Z13, Z14
+	VCVTDQ2PS         Z14, Z14
+	VMULPS            Z11, Z14, Z14
+	VMOVUPS           Z14, (SP)
+	VPANDD            Z8, Z7, Z14
+	VCVTDQ2PS         Z14, Z14
+	VMULPS            Z12, Z14, Z14
+	VMOVUPS           Z14, 512(SP)
+	VPSRLD            $0x08, Z13, Z14
+	VPANDD            Z8, Z14, Z14
+	VCVTDQ2PS         Z14, Z14
+	VMULPS            Z11, Z14, Z14
+	VMOVUPS           Z14, 64(SP)
+	VPSRLD            $0x08, Z7, Z14
+	VPANDD            Z8, Z14, Z14
+	VCVTDQ2PS         Z14, Z14
+	VMULPS            Z12, Z14, Z14
+	VMOVUPS           Z14, 576(SP)
+	VPSRLD            $0x10, Z13, Z14
+	VPANDD            Z8, Z14, Z14
+	VCVTDQ2PS         Z14, Z14
+	VMULPS            Z11, Z14, Z14
+	VMOVUPS           Z14, 128(SP)
+	VPSRLD            $0x10, Z7, Z14
+	VPANDD            Z8, Z14, Z14
+	VCVTDQ2PS         Z14, Z14
+	VMULPS            Z12, Z14, Z14
+	VMOVUPS           Z14, 640(SP)
+	VPSRLD            $0x18, Z13, Z13
+	VCVTDQ2PS         Z13, Z13
+	VMULPS            Z11, Z13, Z13
+	VMOVUPS           Z13, 192(SP)
+	VPSRLD            $0x18, Z7, Z7
+	VCVTDQ2PS         Z7, Z7
+	VMULPS            Z12, Z7, Z7
+	VMOVUPS           Z7, 704(SP)
+	VPANDD            Z8, Z10, Z7
+	VCVTDQ2PS         Z7, Z7
+	VMULPS            Z11, Z7, Z7
+	VMOVUPS           Z7, 256(SP)
+	VPANDD            Z8, Z9, Z7
+	VCVTDQ2PS         Z7, Z7
+	VMULPS            Z12, Z7, Z7
+	VMOVUPS           Z7, 768(SP)
+	VPSRLD            $0x08, Z10, Z7
+	VPANDD            Z8, Z7, Z7
+	VCVTDQ2PS         Z7, Z7
+	VMULPS            Z11, Z7, Z7
+	VMOVUPS           Z7, 320(SP)
+	VPSRLD            $0x08, Z9, Z7
+	VPANDD            Z8, Z7, Z7
+	VCVTDQ2PS         Z7, Z7
+	VMULPS            Z12, Z7, Z7
+	VMOVUPS           Z7, 832(SP)
+	VPSRLD            $0x10, Z10, Z7
+	VPANDD            Z8, Z7, Z7
+	VCVTDQ2PS         Z7, Z7
+	VMULPS            Z11, Z7, Z7
+	VMOVUPS           Z7, 384(SP)
+	VPSRLD            $0x10, Z9, Z7
+	VPANDD            Z8, Z7, Z7
+	VCVTDQ2PS         Z7, Z7
+	VMULPS            Z12, Z7, Z7
+	VMOVUPS           Z7, 896(SP)
+	VPSRLD            $0x18, Z10, Z7
+	VCVTDQ2PS         Z7, Z7
+	VMULPS            Z11, Z7, Z7
+	VMOVUPS           Z7, 448(SP)
+	VPSRLD            $0x18, Z9, Z7
+	VCVTDQ2PS         Z7, Z7
+	VMULPS            Z12, Z7, Z7
+	VMOVUPS           Z7, 960(SP)
+	VPANDD            256(AX), Z0, Z11
+	VPANDD            320(AX), Z0, Z12
+	VPANDD            384(AX), Z0, Z13
+	VPANDD            448(AX), Z0, Z14
+	VPANDD            512(AX), Z0, Z15
+	VPANDD            576(AX), Z0, Z16
+	VPANDD            640(AX), Z0, Z17
+	VPANDD            704(AX), Z0, Z18
+	VMOVDQA64         Z1, Z7
+	VMOVDQA64         Z1, Z8
+	VPDPBUSD.BCST     (DX), Z11, Z7
+	VPDPBUSD.BCST     320(DX), Z11, Z8
+	VPDPBUSD.BCST     4(DX), Z12, Z7
+	VPDPBUSD.BCST     324(DX), Z12, Z8
+	VPDPBUSD.BCST     8(DX), Z13, Z7
+	VPDPBUSD.BCST     328(DX), Z13, Z8
+	VPDPBUSD.BCST     12(DX), Z14, Z7
+	VPDPBUSD.BCST     332(DX), Z14, Z8
+	VPDPBUSD.BCST     16(DX), Z15, Z7
+	VPDPBUSD.BCST     336(DX), Z15, Z8
+	VPDPBUSD.BCST     20(DX), Z16, Z7
+	VPDPBUSD.BCST     340(DX), Z16, Z8
+	VPDPBUSD.BCST     24(DX), Z17, Z7
+	VPDPBUSD.BCST     344(DX), Z17, Z8
+	VPDPBUSD.BCST     28(DX), Z18, Z7
+	VPDPBUSD.BCST     348(DX), Z18, Z8
+	VCVTDQ2PS         Z7, Z7
+	VMULPS            (SP), Z7, Z7
+	VCVTDQ2PS         Z8, Z8
+	VMULPS            (SP), Z8, Z8
+	VMOVDQA64         Z1, Z9
+	VMOVDQA64         Z1, Z10
+	VPDPBUSD.BCST     640(DX), Z11, Z9
+	VPDPBUSD.BCST     960(DX), Z11, Z10
+	VPDPBUSD.BCST     644(DX), Z12, Z9
+	VPDPBUSD.BCST     964(DX), Z12, Z10
+	VPDPBUSD.BCST     648(DX), Z13, Z9
+	VPDPBUSD.BCST     968(DX), Z13, Z10
+	VPDPBUSD.BCST     652(DX), Z14, Z9
+	VPDPBUSD.BCST     972(DX), Z14, Z10
+	VPDPBUSD.BCST     656(DX), Z15, Z9
+	VPDPBUSD.BCST     976(DX), Z15, Z10
+	VPDPBUSD.BCST     660(DX), Z16, Z9
+	VPDPBUSD.BCST     980(DX), Z16, Z10
+	VPDPBUSD.BCST     664(DX), Z17, Z9
+	VPDPBUSD.BCST     984(DX), Z17, Z10
+	VPDPBUSD.BCST     668(DX), Z18, Z9
+	VPDPBUSD.BCST     988(DX), Z18, Z10
+	VCVTDQ2PS         Z9, Z9
+	VMULPS            (SP), Z9, Z9
+	VCVTDQ2PS         Z10, Z10
+	VMULPS            (SP), Z10, Z10
+	VMOVDQA64         Z1, Z19
+	VPDPBUSD.BCST     1280(DX), Z11, Z19
+	VPDPBUSD.BCST     1284(DX), Z12, Z19
+	VPDPBUSD.BCST     1288(DX), Z13, Z19
+	VPDPBUSD.BCST     1292(DX), Z14, Z19
+	VPDPBUSD.BCST     1296(DX), Z15, Z19
+	VPDPBUSD.BCST     1300(DX), Z16, Z19
+	VPDPBUSD.BCST     1304(DX), Z17, Z19
+	VPDPBUSD.BCST     1308(DX), Z18, Z19
+	VCVTDQ2PS         Z19, Z19
+	VMULPS            (SP), Z19, Z11
+	VPSRLW            $0x04, 256(AX), Z12
+	VPANDD            Z0, Z12, Z12
+	VPSRLW            $0x04, 320(AX), Z13
+	VPANDD            Z0, Z13, Z13
+	VPSRLW            $0x04, 384(AX), Z14
+	VPANDD            Z0, Z14, Z14
+	VPSRLW            $0x04, 448(AX), Z15
+	VPANDD            Z0, Z15, Z15
+	VPSRLW            $0x04, 512(AX), Z16
+	VPANDD            Z0, Z16, Z16
+	VPSRLW            $0x04, 576(AX), Z17
+	VPANDD            Z0, Z17, Z17
+	VPSRLW            $0x04, 640(AX), Z18
+	VPANDD            Z0, Z18, Z18
+	VPSRLW            $0x04, 704(AX), Z19
+	VPANDD            Z0, Z19, Z19
+	VMOVDQA64         Z1, Z20
+	VMOVDQA64         Z1, Z21
+	VPDPBUSD.BCST     32(DX), Z12, Z20
+	VPDPBUSD.BCST     352(DX), Z12, Z21
+	VPDPBUSD.BCST     36(DX), Z13, Z20
+	VPDPBUSD.BCST     356(DX), Z13, Z21
+	VPDPBUSD.BCST     40(DX), Z14, Z20
+	VPDPBUSD.BCST     360(DX), Z14, Z21
+	VPDPBUSD.BCST     44(DX), Z15, Z20
+	VPDPBUSD.BCST     364(DX), Z15, Z21
+	VPDPBUSD.BCST     48(DX), Z16, Z20
+	VPDPBUSD.BCST     368(DX), Z16, Z21
+	VPDPBUSD.BCST     52(DX), Z17, Z20
+	VPDPBUSD.BCST     372(DX), Z17, Z21
+	VPDPBUSD.BCST     56(DX), Z18, Z20
+	VPDPBUSD.BCST     376(DX), Z18, Z21
+	VPDPBUSD.BCST     60(DX), Z19, Z20
+	VPDPBUSD.BCST     380(DX), Z19, Z21
+	VCVTDQ2PS         Z20, Z20
+	VFMADD231PS       64(SP), Z20, Z7
+	VCVTDQ2PS         Z21, Z21
+	VFMADD231PS       64(SP), Z21, Z8
+	VMOVDQA64         Z1, Z20
+	VMOVDQA64         Z1, Z21
+	VPDPBUSD.BCST     672(DX), Z12, Z20
+	VPDPBUSD.BCST     992(DX), Z12, Z21
+	VPDPBUSD.BCST     676(DX), Z13, Z20
+	VPDPBUSD.BCST     996(DX), Z13, Z21
+	VPDPBUSD.BCST     680(DX), Z14, Z20
+	VPDPBUSD.BCST     1000(DX), Z14, Z21
+	VPDPBUSD.BCST     684(DX), Z15, Z20
+	VPDPBUSD.BCST     1004(DX), Z15, Z21
+	VPDPBUSD.BCST     688(DX), Z16, Z20
+	VPDPBUSD.BCST     1008(DX), Z16, Z21
+	VPDPBUSD.BCST     692(DX), Z17, Z20
+	VPDPBUSD.BCST     1012(DX), Z17, Z21
+	VPDPBUSD.BCST     696(DX), Z18, Z20
+	VPDPBUSD.BCST     1016(DX), Z18, Z21
+	VPDPBUSD.BCST     700(DX), Z19, Z20
+	VPDPBUSD.BCST     1020(DX), Z19, Z21
+	VCVTDQ2PS         Z20, Z20
+	VFMADD231PS       64(SP), Z20, Z9
+	VCVTDQ2PS         Z21, Z21
+	VFMADD231PS       64(SP), Z21, Z10
+	VMOVDQA64         Z1, Z20
+	VPDPBUSD.BCST     1312(DX), Z12, Z20
+	VPDPBUSD.BCST     1316(DX), Z13, Z20
+	VPDPBUSD.BCST     1320(DX), Z14, Z20
+	VPDPBUSD.BCST     1324(DX), Z15, Z20
+	VPDPBUSD.BCST     1328(DX), Z16, Z20
+	VPDPBUSD.BCST     1332(DX), Z17, Z20
+	VPDPBUSD.BCST     1336(DX), Z18, Z20
+	VPDPBUSD.BCST     1340(DX), Z19, Z20
+	VCVTDQ2PS         Z20, Z20
+	VFMADD231PS       64(SP), Z20, Z11
+	VPANDD            768(AX), Z0, Z12
+	VPANDD            832(AX), Z0, Z13
+	VPANDD            896(AX), Z0, Z14
+	VPANDD            960(AX), Z0, Z15
+	VPANDD            1024(AX), Z0, Z16
+	VPANDD            1088(AX), Z0, Z17
+	VPANDD            1152(AX), Z0, Z18
+	VPANDD            1216(AX), Z0, Z19
+	VMOVDQA64         Z1, Z20
+	VMOVDQA64         Z1, Z21
+	VPDPBUSD.BCST     64(DX), Z12, Z20
+	VPDPBUSD.BCST     384(DX), Z12, Z21
+	VPDPBUSD.BCST     68(DX), Z13, Z20
+	VPDPBUSD.BCST     388(DX), Z13, Z21
+	VPDPBUSD.BCST     72(DX), Z14, Z20
+	VPDPBUSD.BCST     392(DX), Z14, Z21
+	VPDPBUSD.BCST     76(DX), Z15, Z20
+	VPDPBUSD.BCST     396(DX), Z15, Z21
+	VPDPBUSD.BCST     80(DX), Z16, Z20
+	VPDPBUSD.BCST     400(DX), Z16, Z21
+	VPDPBUSD.BCST     84(DX), Z17, Z20
+	VPDPBUSD.BCST     404(DX), Z17, Z21
+	VPDPBUSD.BCST     88(DX), Z18, Z20
+	VPDPBUSD.BCST     408(DX), Z18, Z21
+	VPDPBUSD.BCST     92(DX), Z19, Z20
+	VPDPBUSD.BCST     412(DX), Z19, Z21
+	VCVTDQ2PS         Z20, Z20
+	VFMADD231PS       128(SP), Z20, Z7
+	VCVTDQ2PS         Z21, Z21
+	VFMADD231PS       128(SP), Z21, Z8
+	VMOVDQA64         Z1, Z20
+	VMOVDQA64         Z1, Z21
+	VPDPBUSD.BCST     704(DX), Z12, Z20
+	VPDPBUSD.BCST     1024(DX), Z12, Z21
+	VPDPBUSD.BCST     708(DX), Z13, Z20
+	VPDPBUSD.BCST     1028(DX), Z13, Z21
+	VPDPBUSD.BCST     712(DX), Z14, Z20
+	VPDPBUSD.BCST     1032(DX), Z14, Z21
+	VPDPBUSD.BCST     716(DX), Z15, Z20
+	VPDPBUSD.BCST     1036(DX), Z15, Z21
+	VPDPBUSD.BCST     720(DX), Z16, Z20
+	VPDPBUSD.BCST     1040(DX), Z16, Z21
+	VPDPBUSD.BCST     724(DX), Z17, Z20
+	VPDPBUSD.BCST     1044(DX), Z17, Z21
+	VPDPBUSD.BCST     728(DX), Z18, Z20
+	VPDPBUSD.BCST     1048(DX), Z18, Z21
+	VPDPBUSD.BCST     732(DX), Z19, Z20
+	VPDPBUSD.BCST     1052(DX), Z19, Z21
+	VCVTDQ2PS         Z20, Z20
+	VFMADD231PS       128(SP), Z20, Z9
+	VCVTDQ2PS         Z21, Z21
+	VFMADD231PS       128(SP), Z21, Z10
+	VMOVDQA64         Z1, Z20
+	VPDPBUSD.BCST     1344(DX), Z12, Z20
+	VPDPBUSD.BCST     1348(DX), Z13, Z20
+	VPDPBUSD.BCST     1352(DX), Z14, Z20
+	VPDPBUSD.BCST     1356(DX), Z15, Z20
+	VPDPBUSD.BCST     1360(DX), Z16, Z20
+	VPDPBUSD.BCST     1364(DX), Z17, Z20
+	VPDPBUSD.BCST     1368(DX), Z18, Z20
+	VPDPBUSD.BCST     1372(DX), Z19, Z20
+	VCVTDQ2PS         Z20, Z20
+	VFMADD231PS       128(SP), Z20, Z11
+	VPSRLW            $0x04, 768(AX), Z12
+	VPANDD            Z0, Z12, Z12
+	VPSRLW            $0x04, 832(AX), Z13
+	VPANDD            Z0, Z13, Z13
+	VPSRLW            $0x04, 896(AX), Z14
+	VPANDD            Z0, Z14, Z14
+	VPSRLW            $0x04, 960(AX), Z15
+	VPANDD            Z0, Z15, Z15
+	VPSRLW            $0x04, 1024(AX), Z16
+	VPANDD            Z0, Z16, Z16
+	VPSRLW            $0x04, 1088(AX), Z17
+	VPANDD            Z0, Z17, Z17
+	VPSRLW            $0x04, 1152(AX), Z18
+	VPANDD            Z0, Z18, Z18
+	VPSRLW            $0x04, 1216(AX), Z19
+	VPANDD            Z0, Z19, Z19
+	VMOVDQA64         Z1, Z20
+	VMOVDQA64         Z1, Z21
+	VPDPBUSD.BCST     96(DX), Z12, Z20
+	VPDPBUSD.BCST     416(DX), Z12, Z21
+	VPDPBUSD.BCST     100(DX), Z13, Z20
+	VPDPBUSD.BCST     420(DX), Z13, Z21
+	VPDPBUSD.BCST     104(DX), Z14, Z20
+	VPDPBUSD.BCST     424(DX), Z14, Z21
+	VPDPBUSD.BCST     108(DX), Z15, Z20
+	VPDPBUSD.BCST     428(DX), Z15, Z21
+	VPDPBUSD.BCST     112(DX), Z16, Z20
+	VPDPBUSD.BCST     432(DX), Z16, Z21
+	VPDPBUSD.BCST     116(DX), Z17, Z20
+	VPDPBUSD.BCST     436(DX), Z17, Z21
+	VPDPBUSD.BCST     120(DX), Z18, Z20
+	VPDPBUSD.BCST     440(DX), Z18, Z21
+	VPDPBUSD.BCST     124(DX), Z19, Z20
+	VPDPBUSD.BCST     444(DX), Z19, Z21
+	VCVTDQ2PS         Z20, Z20
+	VFMADD231PS       192(SP), Z20, Z7
+	VCVTDQ2PS         Z21, Z21
+	VFMADD231PS       192(SP), Z21, Z8
+	VMOVDQA64         Z1, Z20
+	VMOVDQA64         Z1, Z21
+	VPDPBUSD.BCST     736(DX), Z12, Z20
+	VPDPBUSD.BCST     1056(DX), Z12, Z21
+	VPDPBUSD.BCST     740(DX), Z13, Z20
+	VPDPBUSD.BCST     1060(DX), Z13, Z21
+	VPDPBUSD.BCST     744(DX), Z14, Z20
+	VPDPBUSD.BCST     1064(DX), Z14, Z21
+	VPDPBUSD.BCST     748(DX), Z15, Z20
+	VPDPBUSD.BCST     1068(DX), Z15, Z21
+	VPDPBUSD.BCST     752(DX), Z16, Z20
+	VPDPBUSD.BCST     1072(DX), Z16, Z21
+	VPDPBUSD.BCST     756(DX), Z17, Z20
+	VPDPBUSD.BCST     1076(DX), Z17, Z21
+	VPDPBUSD.BCST     760(DX), Z18, Z20
+	VPDPBUSD.BCST     1080(DX), Z18, Z21
+	VPDPBUSD.BCST     764(DX), Z19, Z20
+	VPDPBUSD.BCST     1084(DX), Z19, Z21
+	VCVTDQ2PS         Z20, Z20
+	VFMADD231PS       192(SP), Z20, Z9
+	VCVTDQ2PS         Z21, Z21
+	VFMADD231PS       192(SP), Z21, Z10
+	VMOVDQA64         Z1, Z20
+	VPDPBUSD.BCST     1376(DX), Z12, Z20
+	VPDPBUSD.BCST     1380(DX), Z13, Z20
+	VPDPBUSD.BCST     1384(DX), Z14, Z20
+	VPDPBUSD.BCST     1388(DX), Z15, Z20
+	VPDPBUSD.BCST     1392(DX), Z16, Z20
+	VPDPBUSD.BCST     1396(DX), Z17, Z20
+	VPDPBUSD.BCST     1400(DX), Z18, Z20
+	VPDPBUSD.BCST     1404(DX), Z19, Z20
+	VCVTDQ2PS         Z20, Z20
+	VFMADD231PS       192(SP), Z20, Z11
+	VPANDD            1280(AX), Z0, Z12
+	VPANDD            1344(AX), Z0, Z13
+	VPANDD            1408(AX), Z0, Z14
+	VPANDD            1472(AX), Z0, Z15
+	VPANDD            1536(AX), Z0, Z16
+	VPANDD            1600(AX), Z0, Z17
+	VPANDD            1664(AX), Z0, Z18
+	VPANDD            1728(AX), Z0, Z19
+	VMOVDQA64         Z1, Z20
+	VMOVDQA64         Z1, Z21
+	VPDPBUSD.BCST     128(DX), Z12, Z20
+	VPDPBUSD.BCST     448(DX), Z12, Z21
+	VPDPBUSD.BCST     132(DX), Z13, Z20
+	VPDPBUSD.BCST     452(DX), Z13, Z21
+	VPDPBUSD.BCST     136(DX), Z14, Z20
+	VPDPBUSD.BCST     456(DX), Z14, Z21
+	VPDPBUSD.BCST     140(DX), Z15, Z20
+	VPDPBUSD.BCST     460(DX), Z15, Z21
+	VPDPBUSD.BCST     144(DX), Z16, Z20
+	VPDPBUSD.BCST     464(DX), Z16, Z21
+	VPDPBUSD.BCST     148(DX), Z17, Z20
+	VPDPBUSD.BCST     468(DX), Z17, Z21
+	VPDPBUSD.BCST     152(DX), Z18, Z20
+	VPDPBUSD.BCST     472(DX), Z18, Z21
+	VPDPBUSD.BCST     156(DX), Z19, Z20
+	VPDPBUSD.BCST     476(DX), Z19, Z21
+	VCVTDQ2PS         Z20, Z20
+	VFMADD231PS       256(SP), Z20, Z7
+	VCVTDQ2PS         Z21, Z21
+	VFMADD231PS       256(SP), Z21, Z8
+	VMOVDQA64         Z1, Z20
+	VMOVDQA64         Z1, Z21
+	VPDPBUSD.BCST     768(DX), Z12, Z20
+	VPDPBUSD.BCST     1088(DX), Z12, Z21
+	VPDPBUSD.BCST     772(DX), Z13, Z20
+	VPDPBUSD.BCST     1092(DX), Z13, Z21
+	VPDPBUSD.BCST     776(DX), Z14, Z20
+	VPDPBUSD.BCST     1096(DX), Z14, Z21
+	VPDPBUSD.BCST     780(DX), Z15, Z20
+	VPDPBUSD.BCST     1100(DX), Z15, Z21
+	VPDPBUSD.BCST     784(DX), Z16, Z20
+	VPDPBUSD.BCST     1104(DX), Z16, Z21
+	VPDPBUSD.BCST     788(DX), Z17, Z20
+	VPDPBUSD.BCST     1108(DX), Z17, Z21
+	VPDPBUSD.BCST     792(DX), Z18, Z20
+	VPDPBUSD.BCST     1112(DX), Z18, Z21
+	VPDPBUSD.BCST     796(DX), Z19, Z20
+	VPDPBUSD.BCST     1116(DX), Z19, Z21
+	VCVTDQ2PS         Z20, Z20
+	VFMADD231PS       256(SP), Z20, Z9
+	VCVTDQ2PS         Z21, Z21
+	VFMADD231PS       256(SP), Z21, Z10
+	VMOVDQA64         Z1, Z20
+	VPDPBUSD.BCST     1408(DX), Z12, Z20
+	VPDPBUSD.BCST     1412(DX), Z13, Z20
+	VPDPBUSD.BCST     1416(DX), Z14, Z20
+	VPDPBUSD.BCST     1420(DX), Z15, Z20
+	VPDPBUSD.BCST     1424(DX), Z16, Z20
+	VPDPBUSD.BCST     1428(DX), Z17, Z20
+	VPDPBUSD.BCST     1432(DX), Z18, Z20
+	VPDPBUSD.BCST     1436(DX), Z19, Z20
+	VCVTDQ2PS         Z20, Z20
+	VFMADD231PS       256(SP), Z20, Z11
+	VPSRLW            $0x04, 1280(AX), Z12
+	VPANDD            Z0, Z12, Z12
+	VPSRLW            $0x04, 1344(AX), Z13
+	VPANDD            Z0, Z13, Z13
+	VPSRLW            $0x04, 1408(AX), Z14
+	VPANDD            Z0, Z14, Z14
+	VPSRLW            $0x04, 1472(AX), Z15
+	VPANDD            Z0, Z15, Z15
+	VPSRLW            $0x04, 1536(AX), Z16
+	VPANDD            Z0, Z16, Z16
+	VPSRLW            $0x04, 1600(AX), Z17
+	VPANDD            Z0, Z17, Z17
+	VPSRLW            $0x04, 1664(AX), Z18
+	VPANDD            Z0, Z18, Z18
+	VPSRLW            $0x04, 1728(AX), Z19
+	VPANDD            Z0, Z19, Z19
+	VMOVDQA64         Z1, Z20
+	VMOVDQA64         Z1, Z21
+	VPDPBUSD.BCST     160(DX), Z12, Z20
+	VPDPBUSD.BCST     480(DX), Z12, Z21
+	VPDPBUSD.BCST     164(DX), Z13, Z20
+	VPDPBUSD.BCST     484(DX), Z13, Z21
+	VPDPBUSD.BCST     168(DX), Z14, Z20
+	VPDPBUSD.BCST     488(DX), Z14, Z21
+	VPDPBUSD.BCST     172(DX), Z15, Z20
+	VPDPBUSD.BCST     492(DX), Z15, Z21
+	VPDPBUSD.BCST     176(DX), Z16, Z20
+	VPDPBUSD.BCST     496(DX), Z16, Z21
+	VPDPBUSD.BCST     180(DX), Z17, Z20
+	VPDPBUSD.BCST     500(DX), Z17, Z21
+	VPDPBUSD.BCST     184(DX), Z18, Z20
+	VPDPBUSD.BCST     504(DX), Z18, Z21
+	VPDPBUSD.BCST     188(DX), Z19, Z20
+	VPDPBUSD.BCST     508(DX), Z19, Z21
+	VCVTDQ2PS         Z20, Z20
+	VFMADD231PS       320(SP), Z20, Z7
+	VCVTDQ2PS         Z21, Z21
+	VFMADD231PS       320(SP), Z21, Z8
+	VMOVDQA64         Z1, Z20
+	VMOVDQA64         Z1, Z21
+	VPDPBUSD.BCST     800(DX), Z12, Z20
+	VPDPBUSD.BCST     1120(DX), Z12, Z21
+	VPDPBUSD.BCST     804(DX), Z13, Z20
+	VPDPBUSD.BCST     1124(DX), Z13, Z21
+	VPDPBUSD.BCST     808(DX), Z14, Z20
+	VPDPBUSD.BCST     1128(DX), Z14, Z21
+	VPDPBUSD.BCST     812(DX), Z15, Z20
+	VPDPBUSD.BCST     1132(DX), Z15, Z21
+	VPDPBUSD.BCST     816(DX), Z16, Z20
+	VPDPBUSD.BCST     1136(DX), Z16, Z21
+	VPDPBUSD.BCST     820(DX), Z17, Z20
+	VPDPBUSD.BCST     1140(DX), Z17, Z21
+	VPDPBUSD.BCST     824(DX), Z18, Z20
+	VPDPBUSD.BCST     1144(DX), Z18, Z21
+	VPDPBUSD.BCST     828(DX), Z19, Z20
+	VPDPBUSD.BCST     1148(DX), Z19, Z21
+	VCVTDQ2PS         Z20, Z20
+	VFMADD231PS       320(SP), Z20, Z9
+	VCVTDQ2PS         Z21, Z21
+	VFMADD231PS       320(SP), Z21, Z10
+	VMOVDQA64         Z1, Z20
+	VPDPBUSD.BCST     1440(DX), Z12, Z20
+	VPDPBUSD.BCST     1444(DX), Z13, Z20
+	VPDPBUSD.BCST     1448(DX), Z14, Z20
+	VPDPBUSD.BCST     1452(DX), Z15, Z20
+	VPDPBUSD.BCST     1456(DX), Z16, Z20
+	VPDPBUSD.BCST     1460(DX), Z17, Z20
+	VPDPBUSD.BCST     1464(DX), Z18, Z20
+	VPDPBUSD.BCST     1468(DX), Z19, Z20
+	VCVTDQ2PS         Z20, Z20
+	VFMADD231PS       320(SP), Z20, Z11
+	VPANDD            1792(AX), Z0, Z12
+	VPANDD            1856(AX), Z0, Z13
+	VPANDD            1920(AX), Z0, Z14
+	VPANDD            1984(AX), Z0, Z15
+	VPANDD            2048(AX), Z0, Z16
+	VPANDD            2112(AX), Z0, Z17
+	VPANDD            2176(AX), Z0, Z18
+	VPANDD            2240(AX), Z0, Z19
+	VMOVDQA64         Z1, Z20
+	VMOVDQA64         Z1, Z21
+	VPDPBUSD.BCST     192(DX), Z12, Z20
+	VPDPBUSD.BCST     512(DX), Z12, Z21
+	VPDPBUSD.BCST     196(DX), Z13, Z20
+	VPDPBUSD.BCST     516(DX), Z13, Z21
+	VPDPBUSD.BCST     200(DX), Z14, Z20
+	VPDPBUSD.BCST     520(DX), Z14, Z21
+	VPDPBUSD.BCST     204(DX), Z15, Z20
+	VPDPBUSD.BCST     524(DX), Z15, Z21
+	VPDPBUSD.BCST     208(DX), Z16, Z20
+	VPDPBUSD.BCST     528(DX), Z16, Z21
+	VPDPBUSD.BCST     212(DX), Z17, Z20
+	VPDPBUSD.BCST     532(DX), Z17, Z21
+	VPDPBUSD.BCST     216(DX), Z18, Z20
+	VPDPBUSD.BCST     536(DX), Z18, Z21
+	VPDPBUSD.BCST     220(DX), Z19, Z20
+	VPDPBUSD.BCST     540(DX), Z19, Z21
+	VCVTDQ2PS         Z20, Z20
+	VFMADD231PS       384(SP), Z20, Z7
+	VCVTDQ2PS         Z21, Z21
+	VFMADD231PS       384(SP), Z21, Z8
+	VMOVDQA64         Z1, Z20
+	VMOVDQA64         Z1, Z21
+	VPDPBUSD.BCST     832(DX), Z12, Z20
+	VPDPBUSD.BCST     1152(DX), Z12, Z21
+	VPDPBUSD.BCST     836(DX), Z13, Z20
+	VPDPBUSD.BCST     1156(DX), Z13, Z21
+	VPDPBUSD.BCST     840(DX), Z14, Z20
+	VPDPBUSD.BCST     1160(DX), Z14, Z21
+	VPDPBUSD.BCST     844(DX), Z15, Z20
+	VPDPBUSD.BCST     1164(DX), Z15, Z21
+	VPDPBUSD.BCST     848(DX), Z16, Z20
+	VPDPBUSD.BCST     1168(DX), Z16, Z21
+	VPDPBUSD.BCST     852(DX), Z17, Z20
+	VPDPBUSD.BCST     1172(DX), Z17, Z21
+	VPDPBUSD.BCST     856(DX), Z18, Z20
+	VPDPBUSD.BCST     1176(DX), Z18, Z21
+	VPDPBUSD.BCST     860(DX), Z19, Z20
+	VPDPBUSD.BCST     1180(DX), Z19, Z21
+	VCVTDQ2PS         Z20, Z20
+	VFMADD231PS       384(SP), Z20, Z9
+	VCVTDQ2PS         Z21, Z21
+	VFMADD231PS       384(SP), Z21, Z10
+	VMOVDQA64         Z1, Z20
+	VPDPBUSD.BCST     1472(DX), Z12, Z20
+	VPDPBUSD.BCST     1476(DX), Z13, Z20
+	VPDPBUSD.BCST     1480(DX), Z14, Z20
+	VPDPBUSD.BCST     1484(DX), Z15, Z20
+	VPDPBUSD.BCST     1488(DX), Z16, Z20
+	VPDPBUSD.BCST     1492(DX), Z17, Z20
+	VPDPBUSD.BCST     1496(DX), Z18, Z20
+	VPDPBUSD.BCST     1500(DX), Z19, Z20
+	VCVTDQ2PS         Z20, Z20
+	VFMADD231PS       384(SP), Z20, Z11
+	VPSRLW            $0x04, 1792(AX), Z12
+	VPANDD            Z0, Z12, Z12
+	VPSRLW            $0x04, 1856(AX), Z13
+	VPANDD            Z0, Z13, Z13
+	VPSRLW            $0x04, 1920(AX), Z14
+	VPANDD            Z0, Z14, Z14
+	VPSRLW            $0x04, 1984(AX), Z15
+	VPANDD            Z0, Z15, Z15
+	VPSRLW            $0x04, 2048(AX), Z16
+	VPANDD            Z0, Z16, Z16
+	VPSRLW            $0x04, 2112(AX), Z17
+	VPANDD            Z0, Z17, Z17
+	VPSRLW            $0x04, 2176(AX), Z18
+	VPANDD            Z0, Z18, Z18
+	VPSRLW            $0x04, 2240(AX), Z19
+	VPANDD            Z0, Z19, Z19
+	VMOVDQA64         Z1, Z20
+	VMOVDQA64         Z1, Z21
+	VPDPBUSD.BCST     224(DX), Z12, Z20
+	VPDPBUSD.BCST     544(DX), Z12, Z21
+	VPDPBUSD.BCST     228(DX), Z13, Z20
+	VPDPBUSD.BCST     548(DX), Z13, Z21
+	VPDPBUSD.BCST     232(DX), Z14, Z20
+	VPDPBUSD.BCST     552(DX), Z14, Z21
+	VPDPBUSD.BCST     236(DX), Z15, Z20
+	VPDPBUSD.BCST     556(DX), Z15, Z21
+	VPDPBUSD.BCST     240(DX), Z16, Z20
+	VPDPBUSD.BCST     560(DX), Z16, Z21
+	VPDPBUSD.BCST     244(DX), Z17, Z20
+	VPDPBUSD.BCST     564(DX), Z17, Z21
+	VPDPBUSD.BCST     248(DX), Z18, Z20
+	VPDPBUSD.BCST     568(DX), Z18, Z21
+	VPDPBUSD.BCST     252(DX), Z19, Z20
+	VPDPBUSD.BCST     572(DX), Z19, Z21
+	VCVTDQ2PS         Z20, Z20
+	VFMADD231PS       448(SP), Z20, Z7
+	VCVTDQ2PS         Z21, Z21
+	VFMADD231PS       448(SP), Z21, Z8
+	VMOVDQA64         Z1, Z20
+	VMOVDQA64         Z1, Z21
+	VPDPBUSD.BCST     864(DX), Z12, Z20
+	VPDPBUSD.BCST     1184(DX), Z12, Z21
+	VPDPBUSD.BCST     868(DX), Z13, Z20
+	VPDPBUSD.BCST     1188(DX), Z13, Z21
+	VPDPBUSD.BCST     872(DX), Z14, Z20
+	VPDPBUSD.BCST     1192(DX), Z14, Z21
+	VPDPBUSD.BCST     876(DX), Z15, Z20
+	VPDPBUSD.BCST     1196(DX), Z15, Z21
+	VPDPBUSD.BCST     880(DX), Z16, Z20
+	VPDPBUSD.BCST     1200(DX), Z16, Z21
+	VPDPBUSD.BCST     884(DX), Z17, Z20
+	VPDPBUSD.BCST     1204(DX), Z17, Z21
+	VPDPBUSD.BCST     888(DX), Z18, Z20
+	VPDPBUSD.BCST     1208(DX), Z18, Z21
+	VPDPBUSD.BCST     892(DX), Z19, Z20
+	VPDPBUSD.BCST     1212(DX), Z19, Z21
+	VCVTDQ2PS         Z20, Z20
+	VFMADD231PS       448(SP), Z20, Z9
+	VCVTDQ2PS         Z21, Z21
+	VFMADD231PS       448(SP), Z21, Z10
+	VMOVDQA64         Z1, Z20
+	VPDPBUSD.BCST     1504(DX), Z12, Z20
+	VPDPBUSD.BCST     1508(DX), Z13, Z20
+	VPDPBUSD.BCST     1512(DX), Z14, Z20
+	VPDPBUSD.BCST     1516(DX), Z15, Z20
+	VPDPBUSD.BCST     1520(DX), Z16, Z20
+	VPDPBUSD.BCST     1524(DX), Z17, Z20
+	VPDPBUSD.BCST     1528(DX), Z18, Z20
+	VPDPBUSD.BCST     1532(DX), Z19, Z20
+	VCVTDQ2PS         Z20, Z20
+	VFMADD231PS       448(SP), Z20, Z11
+	VMOVUPS           512(SP), Z12
+	VFNMADD231PS.BCST 260(DX), Z12, Z7
+	VFNMADD231PS.BCST 580(DX), Z12, Z8
+	VFNMADD231PS.BCST 900(DX), Z12, Z9
+	VFNMADD231PS.BCST 1220(DX), Z12, Z10
+	VFNMADD231PS.BCST 1540(DX), Z12, Z11
+	VMOVUPS           576(SP), Z12
+	VFNMADD231PS.BCST 264(DX), Z12, Z7
+	VFNMADD231PS.BCST 584(DX), Z12, Z8
+	VFNMADD231PS.BCST 904(DX), Z12, Z9
+	VFNMADD231PS.BCST 1224(DX), Z12, Z10
+	VFNMADD231PS.BCST 1544(DX), Z12, Z11
+	VMOVUPS           640(SP), Z12
+	VFNMADD231PS.BCST 268(DX), Z12, Z7
+	VFNMADD231PS.BCST 588(DX), Z12, Z8
+	VFNMADD231PS.BCST 908(DX), Z12, Z9
+	VFNMADD231PS.BCST 1228(DX), Z12, Z10
+	VFNMADD231PS.BCST 1548(DX), Z12, Z11
+	VMOVUPS           704(SP), Z12
+	VFNMADD231PS.BCST 272(DX), Z12, Z7
+	VFNMADD231PS.BCST 592(DX), Z12, Z8
+	VFNMADD231PS.BCST 912(DX), Z12, Z9
+	VFNMADD231PS.BCST 1232(DX), Z12, Z10
+	VFNMADD231PS.BCST 1552(DX), Z12, Z11
+	VMOVUPS           768(SP), Z12
+	VFNMADD231PS.BCST 276(DX), Z12, Z7
+	VFNMADD231PS.BCST 596(DX), Z12, Z8
+	VFNMADD231PS.BCST 916(DX), Z12, Z9
+	VFNMADD231PS.BCST 1236(DX), Z12, Z10
+	VFNMADD231PS.BCST 1556(DX), Z12, Z11
+	VMOVUPS           832(SP), Z12
+	VFNMADD231PS.BCST 280(DX), Z12, Z7
+	VFNMADD231PS.BCST 600(DX), Z12, Z8
+	VFNMADD231PS.BCST 920(DX), Z12, Z9
+	VFNMADD231PS.BCST 1240(DX), Z12, Z10
+	VFNMADD231PS.BCST 1560(DX), Z12, Z11
+	VMOVUPS           896(SP), Z12
+	VFNMADD231PS.BCST 284(DX), Z12, Z7
+	VFNMADD231PS.BCST 604(DX), Z12, Z8
+	VFNMADD231PS.BCST 924(DX), Z12, Z9
+	VFNMADD231PS.BCST 1244(DX), Z12, Z10
+	VFNMADD231PS.BCST 1564(DX), Z12, Z11
+	VMOVUPS           960(SP), Z12
+	VFNMADD231PS.BCST 288(DX), Z12, Z7
+	VFNMADD231PS.BCST 608(DX), Z12, Z8
+	VFNMADD231PS.BCST 928(DX), Z12, Z9
+	VFNMADD231PS.BCST 1248(DX), Z12, Z10
+	VFNMADD231PS.BCST 1568(DX), Z12, Z11
+	VFMADD231PS.BCST  256(DX), Z7, Z2
+	VFMADD231PS.BCST  576(DX), Z8, Z3
+	VFMADD231PS.BCST  896(DX), Z9, Z4
+	VFMADD231PS.BCST  1216(DX), Z10, Z5
+	VFMADD231PS.BCST  1536(DX), Z11, Z6
+	ADDQ              $0x00000900, AX
+	ADDQ              $0x00000640, DX
+	DECQ              CX
+	JNZ               block
+	MOVQ              y+24(FP), AX
+	MOVQ              ys+32(FP), CX
+	SHLQ              $0x02, CX
+	VMOVUPS           Z2, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z3, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z4, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z5, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z6, (AX)
+	VZEROUPPER
+	RET
+
+// func q4_Ktile16R6(w *byte, nb int, at *byte, y *float32, ys int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VNNI
+TEXT ·q4_Ktile16R6(SB), $1024-40
+	MOVQ         w+0(FP), AX
+	MOVQ         nb+8(FP), CX
+	MOVQ         at+16(FP), DX
+	MOVL         $0x0f0f0f0f, BX
+	VPBROADCASTD BX, Z0
+	VPXORD       Z1, Z1, Z1
+	VMOVDQA64    Z1, Z2
+	VMOVDQA64    Z1, Z3
+	VMOVDQA64    Z1, Z4
+	VMOVDQA64    Z1, Z5
+	VMOVDQA64    Z1, Z6
+	VMOVDQA64    Z1, Z7
+
+block:
+	MOVL              $0x3f3f3f3f, BX
+	VPBROADCASTD      BX, Z8
+	MOVL              $0x000000ff, BX
+	VPBROADCASTD      BX, Z9
+	MOVL              $0x30303030, BX
+	VPBROADCASTD      BX, Z10
+	VMOVDQU64         64(AX), Z11
+	VMOVDQU64         128(AX), Z12
+	VMOVDQU64         192(AX), Z13
+	VPANDD            Z8, Z11, Z14
+	VPANDD            Z8, Z12, Z8
+	VPSRLD            $0x02, Z11, Z15
+	VPANDD            Z10, Z15, Z15
+	VPANDD            Z0, Z13, Z11
+	VPORD             Z15, Z11, Z11
+	VPSRLD            $0x02, Z12, Z15
+	VPANDD            Z10, Z15, Z15
+	VPSRLD            $0x04, Z13, Z10
+	VPANDD            Z0, Z10, Z10
+	VPORD             Z15, Z10, Z10
+	VCVTPH2PS         (AX), Z12
+	VCVTPH2PS         32(AX), Z13
+	VPANDD            Z9, Z14, Z15
+	VCVTDQ2PS         Z15, Z15
+	VMULPS            Z12, Z15, Z15
+	VMOVUPS           Z15, (SP)
+	VPANDD            Z9, Z8, Z15
+	VCVTDQ2PS         Z15, Z15
+	VMULPS            Z13, Z15, Z15
+	VMOVUPS           Z15, 512(SP)
+	VPSRLD            $0x08, Z14, Z15
+	VPANDD            Z9, Z15, Z15
+	VCVTDQ2PS         Z15, Z15
+	VMULPS            Z12, Z15, Z15
+	VMOVUPS           Z15, 64(SP)
+	VPSRLD            $0x08, Z8, Z15
+	VPANDD            Z9, Z15, Z15
+	VCVTDQ2PS         Z15, Z15
+	VMULPS            Z13, Z15, Z15
+	VMOVUPS           Z15, 576(SP)
+	VPSRLD            $0x10, Z14, Z15
+	VPANDD            Z9, Z15, Z15
+	VCVTDQ2PS         Z15, Z15
+	VMULPS            Z12, Z15, Z15
+	VMOVUPS           Z15, 128(SP)
+	VPSRLD            $0x10, Z8, Z15
+	VPANDD            Z9, Z15, Z15
+	VCVTDQ2PS         Z15, Z15
+	VMULPS            Z13, Z15, Z15
+	VMOVUPS           Z15, 640(SP)
+	VPSRLD            $0x18, Z14, Z14
+	VCVTDQ2PS         Z14, Z14
+	VMULPS            Z12, Z14, Z14
+	VMOVUPS           Z14, 192(SP)
+	VPSRLD            $0x18, Z8, Z8
+	VCVTDQ2PS         Z8, Z8
+	VMULPS            Z13, Z8, Z8
+	VMOVUPS           Z8, 704(SP)
+	VPANDD            Z9, Z11, Z8
+	VCVTDQ2PS         Z8, Z8
+	VMULPS            Z12, Z8, Z8
+	VMOVUPS           Z8, 256(SP)
+	VPANDD            Z9, Z10, Z8
+	VCVTDQ2PS         Z8, Z8
+	VMULPS            Z13, Z8, Z8
+	VMOVUPS           Z8, 768(SP)
+	VPSRLD            $0x08, Z11, Z8
+	VPANDD            Z9, Z8, Z8
+	VCVTDQ2PS         Z8, Z8
+	VMULPS            Z12, Z8, Z8
+	VMOVUPS           Z8, 320(SP)
+	VPSRLD            $0x08, Z10, Z8
+	VPANDD            Z9, Z8, Z8
+	VCVTDQ2PS         Z8, Z8
+	VMULPS            Z13, Z8, Z8
+	VMOVUPS           Z8, 832(SP)
+	VPSRLD            $0x10, Z11, Z8
+	VPANDD            Z9, Z8, Z8
+	VCVTDQ2PS         Z8, Z8
+	VMULPS            Z12, Z8, Z8
+	VMOVUPS           Z8, 384(SP)
+	VPSRLD            $0x10, Z10, Z8
+	VPANDD            Z9, Z8, Z8
+	VCVTDQ2PS         Z8, Z8
+	VMULPS            Z13, Z8, Z8
+	VMOVUPS           Z8, 896(SP)
+	VPSRLD            $0x18, Z11, Z8
+	VCVTDQ2PS         Z8, Z8
+	VMULPS            Z12, Z8, Z8
+	VMOVUPS           Z8, 448(SP)
+	VPSRLD            $0x18, Z10, Z8
+	VCVTDQ2PS         Z8, Z8
+	VMULPS            Z13, Z8, Z8
+	VMOVUPS           Z8, 960(SP)
+	VPANDD            256(AX), Z0, Z12
+	VPANDD            320(AX), Z0, Z14
+	VPANDD            384(AX), Z0, Z15
+	VPANDD            448(AX), Z0, Z16
+	VPANDD            512(AX), Z0, Z17
+	VPANDD            576(AX), Z0, Z18
+	VPANDD            640(AX), Z0, Z19
+	VPANDD            704(AX), Z0, Z20
+	VMOVDQA64         Z1, Z8
+	VMOVDQA64         Z1, Z9
+	VPDPBUSD.BCST     (DX), Z12, Z8
+	VPDPBUSD.BCST     320(DX), Z12, Z9
+	VPDPBUSD.BCST     4(DX), Z14, Z8
+	VPDPBUSD.BCST     324(DX), Z14, Z9
+	VPDPBUSD.BCST     8(DX), Z15, Z8
+	VPDPBUSD.BCST     328(DX), Z15, Z9
+	VPDPBUSD.BCST     12(DX), Z16, Z8
+	VPDPBUSD.BCST     332(DX), Z16, Z9
+	VPDPBUSD.BCST     16(DX), Z17, Z8
+	VPDPBUSD.BCST     336(DX), Z17, Z9
+	VPDPBUSD.BCST     20(DX), Z18, Z8
+	VPDPBUSD.BCST     340(DX), Z18, Z9
+	VPDPBUSD.BCST     24(DX), Z19, Z8
+	VPDPBUSD.BCST     344(DX), Z19, Z9
+	VPDPBUSD.BCST     28(DX), Z20, Z8
+	VPDPBUSD.BCST     348(DX), Z20, Z9
+	VCVTDQ2PS         Z8, Z8
+	VMULPS            (SP), Z8, Z8
+	VCVTDQ2PS         Z9, Z9
+	VMULPS            (SP), Z9, Z9
+	VMOVDQA64         Z1, Z10
+	VMOVDQA64         Z1, Z11
+	VPDPBUSD.BCST     640(DX), Z12, Z10
+	VPDPBUSD.BCST     960(DX), Z12, Z11
+	VPDPBUSD.BCST     644(DX), Z14, Z10
+	VPDPBUSD.BCST     964(DX), Z14, Z11
+	VPDPBUSD.BCST     648(DX), Z15, Z10
+	VPDPBUSD.BCST     968(DX), Z15, Z11
+	VPDPBUSD.BCST     652(DX), Z16, Z10
+	VPDPBUSD.BCST     972(DX), Z16, Z11
+	VPDPBUSD.BCST     656(DX), Z17, Z10
+	VPDPBUSD.BCST     976(DX), Z17, Z11
+	VPDPBUSD.BCST     660(DX), Z18, Z10
+	VPDPBUSD.BCST     980(DX), Z18, Z11
+	VPDPBUSD.BCST     664(DX), Z19, Z10
+	VPDPBUSD.BCST     984(DX), Z19, Z11
+	VPDPBUSD.BCST     668(DX), Z20, Z10
+	VPDPBUSD.BCST     988(DX), Z20, Z11
+	VCVTDQ2PS         Z10, Z10
+	VMULPS            (SP), Z10, Z10
+	VCVTDQ2PS         Z11, Z11
+	VMULPS            (SP), Z11, Z11
+	VMOVDQA64         Z1, Z21
+	VMOVDQA64         Z1, Z13
+	VPDPBUSD.BCST     1280(DX), Z12, Z21
+	VPDPBUSD.BCST     1600(DX), Z12, Z13
+	VPDPBUSD.BCST     1284(DX), Z14, Z21
+	VPDPBUSD.BCST     1604(DX), Z14, Z13
+	VPDPBUSD.BCST     1288(DX), Z15, Z21
+	VPDPBUSD.BCST     1608(DX), Z15, Z13
+	VPDPBUSD.BCST     1292(DX), Z16, Z21
+	VPDPBUSD.BCST     1612(DX), Z16, Z13
+	VPDPBUSD.BCST     1296(DX), Z17, Z21
+	VPDPBUSD.BCST     1616(DX), Z17, Z13
+	VPDPBUSD.BCST     1300(DX), Z18, Z21
+	VPDPBUSD.BCST     1620(DX), Z18, Z13
+	VPDPBUSD.BCST     1304(DX), Z19, Z21
+	VPDPBUSD.BCST     1624(DX), Z19, Z13
+	VPDPBUSD.BCST     1308(DX), Z20, Z21
+	VPDPBUSD.BCST     1628(DX), Z20, Z13
+	VCVTDQ2PS         Z21, Z21
+	VMULPS            (SP), Z21, Z12
+	VCVTDQ2PS         Z13, Z13
+	VMULPS            (SP), Z13, Z13
+	VPSRLW            $0x04, 256(AX), Z14
+	VPANDD            Z0, Z14, Z14
+	VPSRLW            $0x04, 320(AX), Z15
+	VPANDD            Z0, Z15, Z15
+	VPSRLW            $0x04, 384(AX), Z16
+	VPANDD            Z0, Z16, Z16
+	VPSRLW            $0x04, 448(AX), Z17
+	VPANDD            Z0, Z17, Z17
+	VPSRLW            $0x04, 512(AX), Z18
+	VPANDD            Z0, Z18, Z18
+	VPSRLW            $0x04, 576(AX), Z19
+	VPANDD            Z0, Z19, Z19
+	VPSRLW            $0x04, 640(AX), Z20
+	VPANDD            Z0, Z20, Z20
+	VPSRLW            $0x04, 704(AX), Z21
+	VPANDD            Z0, Z21, Z21
+	VMOVDQA64         Z1, Z22
+	VMOVDQA64         Z1, Z23
+	VPDPBUSD.BCST     32(DX), Z14, Z22
+	VPDPBUSD.BCST     352(DX), Z14, Z23
+	VPDPBUSD.BCST     36(DX), Z15, Z22
+	VPDPBUSD.BCST     356(DX), Z15, Z23
+	VPDPBUSD.BCST     40(DX), Z16, Z22
+	VPDPBUSD.BCST     360(DX), Z16, Z23
+	VPDPBUSD.BCST     44(DX), Z17, Z22
+	VPDPBUSD.BCST     364(DX), Z17, Z23
+	VPDPBUSD.BCST     48(DX), Z18, Z22
+	VPDPBUSD.BCST     368(DX), Z18, Z23
+	VPDPBUSD.BCST     52(DX), Z19, Z22
+	VPDPBUSD.BCST     372(DX), Z19, Z23
+	VPDPBUSD.BCST     56(DX), Z20, Z22
+	VPDPBUSD.BCST     376(DX), Z20, Z23
+	VPDPBUSD.BCST     60(DX), Z21, Z22
+	VPDPBUSD.BCST     380(DX), Z21, Z23
+	VCVTDQ2PS         Z22, Z22
+	VFMADD231PS       64(SP), Z22, Z8
+	VCVTDQ2PS         Z23, Z23
+	VFMADD231PS       64(SP), Z23, Z9
+	VMOVDQA64         Z1, Z22
+	VMOVDQA64         Z1, Z23
+	VPDPBUSD.BCST     672(DX), Z14, Z22
+	VPDPBUSD.BCST     992(DX), Z14, Z23
+	VPDPBUSD.BCST     676(DX), Z15, Z22
+	VPDPBUSD.BCST     996(DX), Z15, Z23
+	VPDPBUSD.BCST     680(DX), Z16, Z22
+	VPDPBUSD.BCST     1000(DX), Z16, Z23
+	VPDPBUSD.BCST     684(DX), Z17, Z22
+	VPDPBUSD.BCST     1004(DX), Z17, Z23
+	VPDPBUSD.BCST     688(DX), Z18, Z22
+	VPDPBUSD.BCST     1008(DX), Z18, Z23
+	VPDPBUSD.BCST     692(DX), Z19, Z22
+	VPDPBUSD.BCST     1012(DX), Z19, Z23
+	VPDPBUSD.BCST     696(DX), Z20, Z22
+	VPDPBUSD.BCST     1016(DX), Z20, Z23
+	VPDPBUSD.BCST     700(DX), Z21, Z22
+	VPDPBUSD.BCST     1020(DX), Z21, Z23
+	VCVTDQ2PS         Z22, Z22
+	VFMADD231PS       64(SP), Z22, Z10
+	VCVTDQ2PS         Z23, Z23
+	VFMADD231PS       64(SP), Z23, Z11
+	VMOVDQA64         Z1, Z22
+	VMOVDQA64         Z1, Z23
+	VPDPBUSD.BCST     1312(DX), Z14, Z22
+	VPDPBUSD.BCST     1632(DX), Z14, Z23
+	VPDPBUSD.BCST     1316(DX), Z15, Z22
+	VPDPBUSD.BCST     1636(DX), Z15, Z23
+	VPDPBUSD.BCST     1320(DX), Z16, Z22
+	VPDPBUSD.BCST     1640(DX), Z16, Z23
+	VPDPBUSD.BCST     1324(DX), Z17, Z22
+	VPDPBUSD.BCST     1644(DX), Z17, Z23
+	VPDPBUSD.BCST     1328(DX), Z18, Z22
+	VPDPBUSD.BCST     1648(DX), Z18, Z23
+	VPDPBUSD.BCST     1332(DX), Z19, Z22
+	VPDPBUSD.BCST     1652(DX), Z19, Z23
+	VPDPBUSD.BCST     1336(DX), Z20, Z22
+	VPDPBUSD.BCST     1656(DX), Z20, Z23
+	VPDPBUSD.BCST     1340(DX), Z21, Z22
+	VPDPBUSD.BCST     1660(DX), Z21, Z23
+	VCVTDQ2PS         Z22, Z22
+	VFMADD231PS       64(SP), Z22, Z12
+	VCVTDQ2PS         Z23, Z23
+	VFMADD231PS       64(SP), Z23, Z13
+	VPANDD            768(AX), Z0, Z14
+	VPANDD            832(AX), Z0, Z15
+	VPANDD            896(AX), Z0, Z16
+	VPANDD            960(AX), Z0, Z17
+	VPANDD            1024(AX), Z0, Z18
+	VPANDD            1088(AX), Z0, Z19
+	VPANDD            1152(AX), Z0, Z20
+	VPANDD            1216(AX), Z0, Z21
+	VMOVDQA64         Z1, Z22
+	VMOVDQA64         Z1, Z23
+	VPDPBUSD.BCST     64(DX), Z14, Z22
+	VPDPBUSD.BCST     384(DX), Z14, Z23
+	VPDPBUSD.BCST     68(DX), Z15, Z22
+	VPDPBUSD.BCST     388(DX), Z15, Z23
+	VPDPBUSD.BCST     72(DX), Z16, Z22
+	VPDPBUSD.BCST     392(DX), Z16, Z23
+	VPDPBUSD.BCST     76(DX), Z17, Z22
+	VPDPBUSD.BCST     396(DX), Z17, Z23
+	VPDPBUSD.BCST     80(DX), Z18, Z22
+	VPDPBUSD.BCST     400(DX), Z18, Z23
+	VPDPBUSD.BCST     84(DX), Z19, Z22
+	VPDPBUSD.BCST     404(DX), Z19, Z23
+	VPDPBUSD.BCST     88(DX), Z20, Z22
+	VPDPBUSD.BCST     408(DX), Z20, Z23
+	VPDPBUSD.BCST     92(DX), Z21, Z22
+	VPDPBUSD.BCST     412(DX), Z21, Z23
+	VCVTDQ2PS         Z22, Z22
+	VFMADD231PS       128(SP), Z22, Z8
+	VCVTDQ2PS         Z23, Z23
+	VFMADD231PS       128(SP), Z23, Z9
+	VMOVDQA64         Z1, Z22
+	VMOVDQA64         Z1, Z23
+	VPDPBUSD.BCST     704(DX), Z14, Z22
+	VPDPBUSD.BCST     1024(DX), Z14, Z23
+	VPDPBUSD.BCST     708(DX), Z15, Z22
+	VPDPBUSD.BCST     1028(DX), Z15, Z23
+	VPDPBUSD.BCST     712(DX), Z16, Z22
+	VPDPBUSD.BCST     1032(DX), Z16, Z23
+	VPDPBUSD.BCST     716(DX), Z17, Z22
+	VPDPBUSD.BCST     1036(DX), Z17, Z23
+	VPDPBUSD.BCST     720(DX), Z18, Z22
+	VPDPBUSD.BCST     1040(DX), Z18, Z23
+	VPDPBUSD.BCST     724(DX), Z19, Z22
+	VPDPBUSD.BCST     1044(DX), Z19, Z23
+	VPDPBUSD.BCST     728(DX), Z20, Z22
+	VPDPBUSD.BCST     1048(DX), Z20, Z23
+	VPDPBUSD.BCST     732(DX), Z21, Z22
+	VPDPBUSD.BCST     1052(DX), Z21, Z23
+	VCVTDQ2PS         Z22, Z22
+	VFMADD231PS       128(SP), Z22, Z10
+	VCVTDQ2PS         Z23, Z23
+	VFMADD231PS       128(SP), Z23, Z11
+	VMOVDQA64         Z1, Z22
+	VMOVDQA64         Z1, Z23
+	VPDPBUSD.BCST     1344(DX), Z14, Z22
+	VPDPBUSD.BCST     1664(DX), Z14, Z23
+	VPDPBUSD.BCST     1348(DX), Z15, Z22
+	VPDPBUSD.BCST     1668(DX), Z15, Z23
+	VPDPBUSD.BCST     1352(DX), Z16, Z22
+	VPDPBUSD.BCST     1672(DX), Z16, Z23
+	VPDPBUSD.BCST     1356(DX), Z17, Z22
+	VPDPBUSD.BCST     1676(DX), Z17, Z23
+	VPDPBUSD.BCST     1360(DX), Z18, Z22
+	VPDPBUSD.BCST     1680(DX), Z18, Z23
+	VPDPBUSD.BCST     1364(DX), Z19, Z22
+	VPDPBUSD.BCST     1684(DX), Z19, Z23
+	VPDPBUSD.BCST     1368(DX), Z20, Z22
+	VPDPBUSD.BCST     1688(DX), Z20, Z23
+	VPDPBUSD.BCST     1372(DX), Z21, Z22
+	VPDPBUSD.BCST     1692(DX), Z21, Z23
+	VCVTDQ2PS         Z22, Z22
+	VFMADD231PS       128(SP), Z22, Z12
+	VCVTDQ2PS         Z23, Z23
+	VFMADD231PS       128(SP), Z23, Z13
+	VPSRLW            $0x04, 768(AX), Z14
+	VPANDD            Z0, Z14, Z14
+	VPSRLW            $0x04, 832(AX), Z15
+	VPANDD            Z0, Z15, Z15
+	VPSRLW            $0x04, 896(AX), Z16
+	VPANDD            Z0, Z16, Z16
+	VPSRLW            $0x04, 960(AX), Z17
+	VPANDD            Z0, Z17, Z17
+	VPSRLW            $0x04, 1024(AX), Z18
+	VPANDD            Z0, Z18, Z18
+	VPSRLW            $0x04, 1088(AX), Z19
+	VPANDD            Z0, Z19, Z19
+	VPSRLW            $0x04, 1152(AX), Z20
+	VPANDD            Z0, Z20, Z20
+	VPSRLW            $0x04, 1216(AX), Z21
+	VPANDD            Z0, Z21, Z21
+	VMOVDQA64         Z1, Z22
+	VMOVDQA64         Z1, Z23
+	VPDPBUSD.BCST     96(DX), Z14, Z22
+	VPDPBUSD.BCST     416(DX), Z14, Z23
+	VPDPBUSD.BCST     100(DX), Z15, Z22
+	VPDPBUSD.BCST     420(DX), Z15, Z23
+	VPDPBUSD.BCST     104(DX), Z16, Z22
+	VPDPBUSD.BCST     424(DX), Z16, Z23
+	VPDPBUSD.BCST     108(DX), Z17, Z22
+	VPDPBUSD.BCST     428(DX), Z17, Z23
+	VPDPBUSD.BCST     112(DX), Z18, Z22
+	VPDPBUSD.BCST     432(DX), Z18, Z23
+	VPDPBUSD.BCST     116(DX), Z19, Z22
+	VPDPBUSD.BCST     436(DX), Z19, Z23
+	VPDPBUSD.BCST     120(DX), Z20, Z22
+	VPDPBUSD.BCST     440(DX), Z20, Z23
+	VPDPBUSD.BCST     124(DX), Z21, Z22
+	VPDPBUSD.BCST     444(DX), Z21, Z23
+	VCVTDQ2PS         Z22, Z22
+	VFMADD231PS       192(SP), Z22, Z8
+	VCVTDQ2PS         Z23, Z23
+	VFMADD231PS       192(SP), Z23, Z9
+	VMOVDQA64         Z1, Z22
+	VMOVDQA64         Z1, Z23
+	VPDPBUSD.BCST     736(DX), Z14, Z22
+	VPDPBUSD.BCST     1056(DX), Z14, Z23
+	VPDPBUSD.BCST     740(DX), Z15, Z22
+	VPDPBUSD.BCST     1060(DX), Z15, Z23
+	VPDPBUSD.BCST     744(DX), Z16, Z22
+	VPDPBUSD.BCST     1064(DX), Z16, Z23
+	VPDPBUSD.BCST     748(DX), Z17, Z22
+	VPDPBUSD.BCST     1068(DX), Z17, Z23
+	VPDPBUSD.BCST     752(DX), Z18, Z22
+	VPDPBUSD.BCST     1072(DX), Z18, Z23
+	VPDPBUSD.BCST     756(DX), Z19, Z22
+	VPDPBUSD.BCST     1076(DX), Z19, Z23
+	VPDPBUSD.BCST     760(DX), Z20, Z22
+	VPDPBUSD.BCST     1080(DX), Z20, Z23
+	VPDPBUSD.BCST     764(DX), Z21, Z22
+	VPDPBUSD.BCST     1084(DX), Z21, Z23
+	VCVTDQ2PS         Z22, Z22
+	VFMADD231PS       192(SP), Z22, Z10
+	VCVTDQ2PS         Z23, Z23
+	VFMADD231PS       192(SP), Z23, Z11
+	VMOVDQA64         Z1, Z22
+	VMOVDQA64         Z1, Z23
+	VPDPBUSD.BCST     1376(DX), Z14, Z22
+	VPDPBUSD.BCST     1696(DX), Z14, Z23
+	VPDPBUSD.BCST     1380(DX), Z15, Z22
+	VPDPBUSD.BCST     1700(DX), Z15, Z23
+	VPDPBUSD.BCST     1384(DX), Z16, Z22
+	VPDPBUSD.BCST     1704(DX), Z16, Z23
+	VPDPBUSD.BCST     1388(DX), Z17, Z22
+	VPDPBUSD.BCST     1708(DX), Z17, Z23
+	VPDPBUSD.BCST     1392(DX), Z18, Z22
+	VPDPBUSD.BCST     1712(DX), Z18, Z23
+	VPDPBUSD.BCST     1396(DX), Z19, Z22
+	VPDPBUSD.BCST     1716(DX), Z19, Z23
+	VPDPBUSD.BCST     1400(DX), Z20, Z22
+	VPDPBUSD.BCST     1720(DX), Z20, Z23
+	VPDPBUSD.BCST     1404(DX), Z21, Z22
+	VPDPBUSD.BCST     1724(DX), Z21, Z23
+	VCVTDQ2PS         Z22, Z22
+	VFMADD231PS       192(SP), Z22, Z12
+	VCVTDQ2PS         Z23, Z23
+	VFMADD231PS       192(SP), Z23, Z13
+	VPANDD            1280(AX), Z0, Z14
+	VPANDD            1344(AX), Z0, Z15
+	VPANDD            1408(AX), Z0, Z16
+	VPANDD            1472(AX), Z0, Z17
+	VPANDD            1536(AX), Z0, Z18
+	VPANDD            1600(AX), Z0, Z19
+	VPANDD            1664(AX), Z0, Z20
+	VPANDD            1728(AX), Z0, Z21
+	VMOVDQA64         Z1, Z22
+	VMOVDQA64         Z1, Z23
+	VPDPBUSD.BCST     128(DX), Z14, Z22
+	VPDPBUSD.BCST     448(DX), Z14, Z23
+	VPDPBUSD.BCST     132(DX), Z15, Z22
+	VPDPBUSD.BCST     452(DX), Z15, Z23
+	VPDPBUSD.BCST     136(DX), Z16, Z22
+	VPDPBUSD.BCST     456(DX), Z16, Z23
+	VPDPBUSD.BCST     140(DX), Z17, Z22
+	VPDPBUSD.BCST     460(DX), Z17, Z23
+	VPDPBUSD.BCST     144(DX), Z18, Z22
+	VPDPBUSD.BCST     464(DX), Z18, Z23
+	VPDPBUSD.BCST     148(DX), Z19, Z22
+	VPDPBUSD.BCST     468(DX), Z19, Z23
+	VPDPBUSD.BCST     152(DX), Z20, Z22
+	VPDPBUSD.BCST     472(DX), Z20, Z23
+	VPDPBUSD.BCST     156(DX), Z21, Z22
+	VPDPBUSD.BCST     476(DX), Z21, Z23
+	VCVTDQ2PS         Z22, Z22
+	VFMADD231PS       256(SP), Z22, Z8
+	VCVTDQ2PS         Z23, Z23
+	VFMADD231PS       256(SP), Z23, Z9
+	VMOVDQA64         Z1, Z22
+	VMOVDQA64         Z1, Z23
+	VPDPBUSD.BCST     768(DX), Z14, Z22
+	VPDPBUSD.BCST     1088(DX), Z14, Z23
+	VPDPBUSD.BCST     772(DX), Z15, Z22
+	VPDPBUSD.BCST     1092(DX), Z15, Z23
+	VPDPBUSD.BCST     776(DX), Z16, Z22
+	VPDPBUSD.BCST     1096(DX), Z16, Z23
+	VPDPBUSD.BCST     780(DX), Z17, Z22
+	VPDPBUSD.BCST     1100(DX), Z17, Z23
+	VPDPBUSD.BCST     784(DX), Z18, Z22
+	VPDPBUSD.BCST     1104(DX), Z18, Z23
+	VPDPBUSD.BCST     788(DX), Z19, Z22
+	VPDPBUSD.BCST     1108(DX), Z19, Z23
+	VPDPBUSD.BCST     792(DX), Z20, Z22
+	VPDPBUSD.BCST     1112(DX), Z20, Z23
+	VPDPBUSD.BCST     796(DX), Z21, Z22
+	VPDPBUSD.BCST     1116(DX), Z21, Z23
+	VCVTDQ2PS         Z22, Z22
+	VFMADD231PS       256(SP), Z22, Z10
+	VCVTDQ2PS         Z23, Z23
+	VFMADD231PS       256(SP), Z23, Z11
+	VMOVDQA64         Z1, Z22
+	VMOVDQA64         Z1, Z23
+	VPDPBUSD.BCST     1408(DX), Z14, Z22
+	VPDPBUSD.BCST     1728(DX), Z14, Z23
+	VPDPBUSD.BCST     1412(DX), Z15, Z22
+	VPDPBUSD.BCST     1732(DX), Z15, Z23
+	VPDPBUSD.BCST     1416(DX), Z16, Z22
+	VPDPBUSD.BCST     1736(DX), Z16, Z23
+	VPDPBUSD.BCST     1420(DX), Z17, Z22
+	VPDPBUSD.BCST     1740(DX), Z17, Z23
+	VPDPBUSD.BCST     1424(DX), Z18, Z22
+	VPDPBUSD.BCST     1744(DX), Z18, Z23
+	VPDPBUSD.BCST     1428(DX), Z19, Z22
+	VPDPBUSD.BCST     1748(DX), Z19, Z23
+	VPDPBUSD.BCST     1432(DX), Z20, Z22
+	VPDPBUSD.BCST     1752(DX), Z20, Z23
+	VPDPBUSD.BCST     1436(DX), Z21, Z22
+	VPDPBUSD.BCST     1756(DX), Z21, Z23
+	VCVTDQ2PS         Z22, Z22
+	VFMADD231PS       256(SP), Z22, Z12
+	VCVTDQ2PS         Z23, Z23
+	VFMADD231PS       256(SP), Z23, Z13
+	VPSRLW            $0x04, 1280(AX), Z14
+	VPANDD            Z0, Z14, Z14
+	VPSRLW            $0x04, 1344(AX), Z15
+	VPANDD            Z0, Z15, Z15
+	VPSRLW            $0x04, 1408(AX), Z16
+	VPANDD            Z0, Z16, Z16
+	VPSRLW            $0x04, 1472(AX), Z17
+	VPANDD            Z0, Z17, Z17
+	VPSRLW            $0x04, 1536(AX), Z18
+	VPANDD            Z0, Z18, Z18
+	VPSRLW            $0x04, 1600(AX), Z19
+	VPANDD            Z0, Z19, Z19
+	VPSRLW            $0x04, 1664(AX), Z20
+	VPANDD            Z0, Z20, Z20
+	VPSRLW            $0x04, 1728(AX), Z21
+	VPANDD            Z0, Z21, Z21
+	VMOVDQA64         Z1, Z22
+	VMOVDQA64         Z1, Z23
+	VPDPBUSD.BCST     160(DX), Z14, Z22
+	VPDPBUSD.BCST     480(DX), Z14, Z23
+	VPDPBUSD.BCST     164(DX), Z15, Z22
+	VPDPBUSD.BCST     484(DX), Z15, Z23
+	VPDPBUSD.BCST     168(DX), Z16, Z22
+	VPDPBUSD.BCST     488(DX), Z16, Z23
+	VPDPBUSD.BCST     172(DX), Z17, Z22
+	VPDPBUSD.BCST     492(DX), Z17, Z23
+	VPDPBUSD.BCST     176(DX), Z18, Z22
+	VPDPBUSD.BCST     496(DX), Z18, Z23
+	VPDPBUSD.BCST     180(DX), Z19, Z22
+	VPDPBUSD.BCST     500(DX), Z19, Z23
+	VPDPBUSD.BCST     184(DX), Z20, Z22
+	VPDPBUSD.BCST     504(DX), Z20, Z23
+	VPDPBUSD.BCST     188(DX), Z21, Z22
+	VPDPBUSD.BCST     508(DX), Z21, Z23
+	VCVTDQ2PS         Z22, Z22
+	VFMADD231PS       320(SP), Z22, Z8
+	VCVTDQ2PS         Z23, Z23
+	VFMADD231PS       320(SP), Z23, Z9
+	VMOVDQA64         Z1, Z22
+	VMOVDQA64         Z1, Z23
+	VPDPBUSD.BCST     800(DX), Z14, Z22
+	VPDPBUSD.BCST     1120(DX), Z14, Z23
+	VPDPBUSD.BCST     804(DX), Z15, Z22
+	VPDPBUSD.BCST     1124(DX), Z15, Z23
+	VPDPBUSD.BCST     808(DX), Z16, Z22
+	VPDPBUSD.BCST     1128(DX), Z16, Z23
+	VPDPBUSD.BCST     812(DX), Z17, Z22
+	VPDPBUSD.BCST     1132(DX), Z17, Z23
+	VPDPBUSD.BCST     816(DX), Z18, Z22
+	VPDPBUSD.BCST     1136(DX), Z18, Z23
+	VPDPBUSD.BCST     820(DX), Z19, Z22
+	VPDPBUSD.BCST     1140(DX), Z19, Z23
+	VPDPBUSD.BCST     824(DX), Z20, Z22
+	VPDPBUSD.BCST     1144(DX), Z20, Z23
+	VPDPBUSD.BCST     828(DX), Z21, Z22
+	VPDPBUSD.BCST     1148(DX), Z21, Z23
+	VCVTDQ2PS         Z22, Z22
+	VFMADD231PS       320(SP), Z22, Z10
+	VCVTDQ2PS         Z23, Z23
+	VFMADD231PS       320(SP), Z23, Z11
+	VMOVDQA64         Z1, Z22
+	VMOVDQA64         Z1, Z23
+	VPDPBUSD.BCST     1440(DX), Z14, Z22
+	VPDPBUSD.BCST     1760(DX), Z14, Z23
+	VPDPBUSD.BCST     1444(DX), Z15, Z22
+	VPDPBUSD.BCST     1764(DX), Z15, Z23
+	VPDPBUSD.BCST     1448(DX), Z16, Z22
+	VPDPBUSD.BCST     1768(DX), Z16, Z23
+	VPDPBUSD.BCST     1452(DX), Z17, Z22
+	VPDPBUSD.BCST     1772(DX), Z17, Z23
+	VPDPBUSD.BCST     1456(DX), Z18, Z22
+	VPDPBUSD.BCST     1776(DX), Z18, Z23
+	VPDPBUSD.BCST     1460(DX), Z19, Z22
+	VPDPBUSD.BCST     1780(DX), Z19, Z23
+	VPDPBUSD.BCST     1464(DX), Z20, Z22
+	VPDPBUSD.BCST     1784(DX), Z20, Z23
+	VPDPBUSD.BCST     1468(DX), Z21, Z22
+	VPDPBUSD.BCST     1788(DX), Z21, Z23
+	VCVTDQ2PS         Z22, Z22
+	VFMADD231PS       320(SP), Z22, Z12
+	VCVTDQ2PS         Z23, Z23
+	VFMADD231PS       320(SP), Z23, Z13
+	VPANDD            1792(AX), Z0, Z14
+	VPANDD            1856(AX), Z0, Z15
+	VPANDD            1920(AX), Z0, Z16
+	VPANDD            1984(AX), Z0, Z17
+	VPANDD            2048(AX), Z0, Z18
+	VPANDD            2112(AX), Z0, Z19
+	VPANDD            2176(AX), Z0, Z20
+	VPANDD            2240(AX), Z0, Z21
+	VMOVDQA64         Z1, Z22
+	VMOVDQA64         Z1, Z23
+	VPDPBUSD.BCST     192(DX), Z14, Z22
+	VPDPBUSD.BCST     512(DX), Z14, Z23
+	VPDPBUSD.BCST     196(DX), Z15, Z22
+	VPDPBUSD.BCST     516(DX), Z15, Z23
+	VPDPBUSD.BCST     200(DX), Z16, Z22
+	VPDPBUSD.BCST     520(DX), Z16, Z23
+	VPDPBUSD.BCST     204(DX), Z17, Z22
+	VPDPBUSD.BCST     524(DX), Z17, Z23
+	VPDPBUSD.BCST     208(DX), Z18, Z22
+	VPDPBUSD.BCST     528(DX), Z18, Z23
+	VPDPBUSD.BCST     212(DX), Z19, Z22
+	VPDPBUSD.BCST     532(DX), Z19, Z23
+	VPDPBUSD.BCST     216(DX), Z20, Z22
+	VPDPBUSD.BCST     536(DX), Z20, Z23
+	VPDPBUSD.BCST     220(DX), Z21, Z22
+	VPDPBUSD.BCST     540(DX), Z21, Z23
+	VCVTDQ2PS         Z22, Z22
+	VFMADD231PS       384(SP), Z22, Z8
+	VCVTDQ2PS         Z23, Z23
+	VFMADD231PS       384(SP), Z23, Z9
+	VMOVDQA64         Z1, Z22
+	VMOVDQA64         Z1, Z23
+	VPDPBUSD.BCST     832(DX), Z14, Z22
+	VPDPBUSD.BCST     1152(DX), Z14, Z23
+	VPDPBUSD.BCST     836(DX), Z15, Z22
+	VPDPBUSD.BCST     1156(DX), Z15, Z23
+	VPDPBUSD.BCST     840(DX), Z16, Z22
+	VPDPBUSD.BCST     1160(DX), Z16, Z23
+	VPDPBUSD.BCST     844(DX), Z17, Z22
+	VPDPBUSD.BCST     1164(DX), Z17, Z23
+	VPDPBUSD.BCST     848(DX), Z18, Z22
+	VPDPBUSD.BCST     1168(DX), Z18, Z23
+	VPDPBUSD.BCST     852(DX), Z19, Z22
+	VPDPBUSD.BCST     1172(DX), Z19, Z23
+	VPDPBUSD.BCST     856(DX), Z20, Z22
+	VPDPBUSD.BCST     1176(DX), Z20, Z23
+	VPDPBUSD.BCST     860(DX), Z21, Z22
+	VPDPBUSD.BCST     1180(DX), Z21, Z23
+	VCVTDQ2PS         Z22, Z22
+	VFMADD231PS       384(SP), Z22, Z10
+	VCVTDQ2PS         Z23, Z23
+	VFMADD231PS       384(SP), Z23, Z11
+	VMOVDQA64         Z1, Z22
+	VMOVDQA64         Z1, Z23
+	VPDPBUSD.BCST     1472(DX), Z14, Z22
+	VPDPBUSD.BCST     1792(DX), Z14, Z23
+	VPDPBUSD.BCST     1476(DX), Z15, Z22
+	VPDPBUSD.BCST     1796(DX), Z15, Z23
+	VPDPBUSD.BCST     1480(DX), Z16, Z22
+	VPDPBUSD.BCST     1800(DX), Z16, Z23
+	VPDPBUSD.BCST     1484(DX), Z17, Z22
+	VPDPBUSD.BCST     1804(DX), Z17, Z23
+	VPDPBUSD.BCST     1488(DX), Z18, Z22
+	VPDPBUSD.BCST     1808(DX), Z18, Z23
+	VPDPBUSD.BCST     1492(DX), Z19, Z22
+	VPDPBUSD.BCST     1812(DX), Z19, Z23
+	VPDPBUSD.BCST     1496(DX), Z20, Z22
+	VPDPBUSD.BCST     1816(DX), Z20, Z23
+	VPDPBUSD.BCST     1500(DX), Z21, Z22
+	VPDPBUSD.BCST     1820(DX), Z21, Z23
+	VCVTDQ2PS         Z22, Z22
+	VFMADD231PS       384(SP), Z22, Z12
+	VCVTDQ2PS         Z23, Z23
+	VFMADD231PS       384(SP), Z23, Z13
+	VPSRLW            $0x04, 1792(AX), Z14
+	VPANDD            Z0, Z14, Z14
+	VPSRLW            $0x04, 1856(AX), Z15
+	VPANDD            Z0, Z15, Z15
+	VPSRLW            $0x04, 1920(AX), Z16
+	VPANDD            Z0, Z16, Z16
+	VPSRLW            $0x04, 1984(AX), Z17
+	VPANDD            Z0, Z17, Z17
+	VPSRLW            $0x04, 2048(AX), Z18
+	VPANDD            Z0, Z18, Z18
+	VPSRLW            $0x04, 2112(AX), Z19
+	VPANDD            Z0, Z19, Z19
+	VPSRLW            $0x04, 2176(AX), Z20
+	VPANDD            Z0, Z20, Z20
+	VPSRLW            $0x04, 2240(AX), Z21
+	VPANDD            Z0, Z21, Z21
+	VMOVDQA64         Z1, Z22
+	VMOVDQA64         Z1, Z23
+	VPDPBUSD.BCST     224(DX), Z14, Z22
+	VPDPBUSD.BCST     544(DX), Z14, Z23
+	VPDPBUSD.BCST     228(DX), Z15, Z22
+	VPDPBUSD.BCST     548(DX), Z15, Z23
+	VPDPBUSD.BCST     232(DX), Z16, Z22
+	VPDPBUSD.BCST     552(DX), Z16, Z23
+	VPDPBUSD.BCST     236(DX), Z17, Z22
+	VPDPBUSD.BCST     556(DX), Z17, Z23
+	VPDPBUSD.BCST     240(DX), Z18, Z22
+	VPDPBUSD.BCST     560(DX), Z18, Z23
+	VPDPBUSD.BCST     244(DX), Z19, Z22
+	VPDPBUSD.BCST     564(DX), Z19, Z23
+	VPDPBUSD.BCST     248(DX), Z20, Z22
+	VPDPBUSD.BCST     568(DX), Z20, Z23
+	VPDPBUSD.BCST     252(DX), Z21, Z22
+	VPDPBUSD.BCST     572(DX), Z21, Z23
+	VCVTDQ2PS         Z22, Z22
+	VFMADD231PS       448(SP), Z22, Z8
+	VCVTDQ2PS         Z23, Z23
+	VFMADD231PS       448(SP), Z23, Z9
+	VMOVDQA64         Z1, Z22
+	VMOVDQA64         Z1, Z23
+	VPDPBUSD.BCST     864(DX), Z14, Z22
+	VPDPBUSD.BCST     1184(DX), Z14, Z23
+	VPDPBUSD.BCST     868(DX), Z15, Z22
+	VPDPBUSD.BCST     1188(DX), Z15, Z23
+	VPDPBUSD.BCST     872(DX), Z16, Z22
+	VPDPBUSD.BCST     1192(DX), Z16, Z23
+	VPDPBUSD.BCST     876(DX), Z17, Z22
+	VPDPBUSD.BCST     1196(DX), Z17, Z23
+	VPDPBUSD.BCST     880(DX), Z18, Z22
+	VPDPBUSD.BCST     1200(DX), Z18, Z23
+	VPDPBUSD.BCST     884(DX), Z19, Z22
+	VPDPBUSD.BCST     1204(DX), Z19, Z23
+	VPDPBUSD.BCST     888(DX), Z20, Z22
+	VPDPBUSD.BCST     1208(DX), Z20, Z23
+	VPDPBUSD.BCST     892(DX), Z21, Z22
+	VPDPBUSD.BCST     1212(DX), Z21, Z23
+	VCVTDQ2PS         Z22, Z22
+	VFMADD231PS       448(SP), Z22, Z10
+	VCVTDQ2PS         Z23, Z23
+	VFMADD231PS       448(SP), Z23, Z11
+	VMOVDQA64         Z1, Z22
+	VMOVDQA64         Z1, Z23
+	VPDPBUSD.BCST     1504(DX), Z14, Z22
+	VPDPBUSD.BCST     1824(DX), Z14, Z23
+	VPDPBUSD.BCST     1508(DX), Z15, Z22
+	VPDPBUSD.BCST     1828(DX), Z15, Z23
+	VPDPBUSD.BCST     1512(DX), Z16, Z22
+	VPDPBUSD.BCST     1832(DX), Z16, Z23
+	VPDPBUSD.BCST     1516(DX), Z17, Z22
+	VPDPBUSD.BCST     1836(DX), Z17, Z23
+	VPDPBUSD.BCST     1520(DX), Z18, Z22
+	VPDPBUSD.BCST     1840(DX), Z18, Z23
+	VPDPBUSD.BCST     1524(DX), Z19, Z22
+	VPDPBUSD.BCST     1844(DX), Z19, Z23
+	VPDPBUSD.BCST     1528(DX), Z20, Z22
+	VPDPBUSD.BCST     1848(DX), Z20, Z23
+	VPDPBUSD.BCST     1532(DX), Z21, Z22
+	VPDPBUSD.BCST     1852(DX), Z21, Z23
+	VCVTDQ2PS         Z22, Z22
+	VFMADD231PS       448(SP), Z22, Z12
+	VCVTDQ2PS         Z23, Z23
+	VFMADD231PS       448(SP), Z23, Z13
+	VMOVUPS           512(SP), Z14
+	VFNMADD231PS.BCST 260(DX), Z14, Z8
+	VFNMADD231PS.BCST 580(DX), Z14, Z9
+	VFNMADD231PS.BCST 900(DX), Z14, Z10
+	VFNMADD231PS.BCST 1220(DX), Z14, Z11
+	VFNMADD231PS.BCST 1540(DX), Z14, Z12
+	VFNMADD231PS.BCST 1860(DX), Z14, Z13
+	VMOVUPS           576(SP), Z14
+	VFNMADD231PS.BCST 264(DX), Z14, Z8
+	VFNMADD231PS.BCST 584(DX), Z14, Z9
+	VFNMADD231PS.BCST 904(DX), Z14, Z10
+	VFNMADD231PS.BCST 1224(DX), Z14, Z11
+	VFNMADD231PS.BCST 1544(DX), Z14, Z12
+	VFNMADD231PS.BCST 1864(DX), Z14, Z13
+	VMOVUPS           640(SP), Z14
+	VFNMADD231PS.BCST 268(DX), Z14, Z8
+	VFNMADD231PS.BCST 588(DX), Z14, Z9
+	VFNMADD231PS.BCST 908(DX), Z14, Z10
+	VFNMADD231PS.BCST 1228(DX), Z14, Z11
+	VFNMADD231PS.BCST 1548(DX), Z14, Z12
+	VFNMADD231PS.BCST 1868(DX), Z14, Z13
+	VMOVUPS           704(SP), Z14
+	VFNMADD231PS.BCST 272(DX), Z14, Z8
+	VFNMADD231PS.BCST 592(DX), Z14, Z9
+	VFNMADD231PS.BCST 912(DX), Z14, Z10
+	VFNMADD231PS.BCST 1232(DX), Z14, Z11
+	VFNMADD231PS.BCST 1552(DX), Z14, Z12
+	VFNMADD231PS.BCST 1872(DX), Z14, Z13
+	VMOVUPS           768(SP), Z14
+	VFNMADD231PS.BCST 276(DX), Z14, Z8
+	VFNMADD231PS.BCST 596(DX), Z14, Z9
+	VFNMADD231PS.BCST 916(DX), Z14, Z10
+	VFNMADD231PS.BCST 1236(DX), Z14, Z11
+	VFNMADD231PS.BCST 1556(DX), Z14, Z12
+	VFNMADD231PS.BCST 1876(DX), Z14, Z13
+	VMOVUPS           832(SP), Z14
+	VFNMADD231PS.BCST 280(DX), Z14, Z8
+	VFNMADD231PS.BCST 600(DX), Z14, Z9
+	VFNMADD231PS.BCST 920(DX), Z14, Z10
+	VFNMADD231PS.BCST 1240(DX), Z14, Z11
+	VFNMADD231PS.BCST 1560(DX), Z14, Z12
+	VFNMADD231PS.BCST 1880(DX), Z14, Z13
+	VMOVUPS           896(SP), Z14
+	VFNMADD231PS.BCST 284(DX), Z14, Z8
+	VFNMADD231PS.BCST 604(DX), Z14, Z9
+	VFNMADD231PS.BCST 924(DX), Z14, Z10
+	VFNMADD231PS.BCST 1244(DX), Z14, Z11
+	VFNMADD231PS.BCST 1564(DX), Z14, Z12
+	VFNMADD231PS.BCST 1884(DX), Z14, Z13
+	VMOVUPS           960(SP), Z14
+	VFNMADD231PS.BCST 288(DX), Z14, Z8
+	VFNMADD231PS.BCST 608(DX), Z14, Z9
+	VFNMADD231PS.BCST 928(DX), Z14, Z10
+	VFNMADD231PS.BCST 1248(DX), Z14, Z11
+	VFNMADD231PS.BCST 1568(DX), Z14, Z12
+	VFNMADD231PS.BCST 1888(DX), Z14, Z13
+	VFMADD231PS.BCST  256(DX), Z8, Z2
+	VFMADD231PS.BCST  576(DX), Z9, Z3
+	VFMADD231PS.BCST  896(DX), Z10, Z4
+	VFMADD231PS.BCST  1216(DX), Z11, Z5
+	VFMADD231PS.BCST  1536(DX), Z12, Z6
+	VFMADD231PS.BCST  1856(DX), Z13, Z7
+	ADDQ              $0x00000900, AX
+	ADDQ              $0x00000780, DX
+	DECQ              CX
+	JNZ               block
+	MOVQ              y+24(FP), AX
+	MOVQ              ys+32(FP), CX
+	SHLQ              $0x02, CX
+	VMOVUPS           Z2, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z3, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z4, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z5, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z6, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z7, (AX)
+	VZEROUPPER
+	RET
+
+// func q4_Ktile16R7(w *byte, nb int, at *byte, y *float32, ys int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VNNI
+TEXT ·q4_Ktile16R7(SB), $1024-40
+	MOVQ         w+0(FP), AX
+	MOVQ         nb+8(FP), CX
+	MOVQ         at+16(FP), DX
+	MOVL         $0x0f0f0f0f, BX
+	VPBROADCASTD BX, Z0
+	VPXORD       Z1, Z1, Z1
+	VMOVDQA64    Z1, Z2
+	VMOVDQA64    Z1, Z3
+	VMOVDQA64    Z1, Z4
+	VMOVDQA64    Z1, Z5
+	VMOVDQA64    Z1, Z6
+	VMOVDQA64    Z1, Z7
+	VMOVDQA64    Z1, Z8
+
+block:
+	MOVL              $0x3f3f3f3f, BX
+	VPBROADCASTD      BX, Z9
+	MOVL              $0x000000ff, BX
+	VPBROADCASTD      BX, Z10
+	MOVL              $0x30303030, BX
+	VPBROADCASTD      BX, Z11
+	VMOVDQU64         64(AX), Z12
+	VMOVDQU64         128(AX), Z13
+	VMOVDQU64         192(AX), Z14
+	VPANDD            Z9, Z12, Z15
+	VPANDD            Z9, Z13, Z9
+	VPSRLD            $0x02, Z12, Z16
+	VPANDD            Z11, Z16, Z16
+	VPANDD            Z0, Z14, Z12
+	VPORD             Z16, Z12, Z12
+	VPSRLD            $0x02, Z13, Z16
+	VPANDD            Z11, Z16, Z16
+	VPSRLD            $0x04, Z14, Z11
+	VPANDD            Z0, Z11, Z11
+	VPORD             Z16, Z11, Z11
+	VCVTPH2PS         (AX), Z13
+	VCVTPH2PS         32(AX), Z14
+	VPANDD            Z10, Z15, Z16
+	VCVTDQ2PS         Z16, Z16
+	VMULPS            Z13, Z16, Z16
+	VMOVUPS           Z16, (SP)
+	VPANDD            Z10, Z9, Z16
+	VCVTDQ2PS         Z16, Z16
+	VMULPS            Z14, Z16, Z16
+	VMOVUPS           Z16, 512(SP)
+	VPSRLD            $0x08, Z15, Z16
+	VPANDD            Z10, Z16, Z16
+	VCVTDQ2PS         Z16, Z16
+	VMULPS            Z13, Z16, Z16
+	VMOVUPS           Z16, 64(SP)
+	VPSRLD            $0x08, Z9, Z16
+	VPANDD            Z10, Z16, Z16
+	VCVTDQ2PS         Z16, Z16
+	VMULPS            Z14, Z16, Z16
+	VMOVUPS           Z16, 576(SP)
+	VPSRLD            $0x10, Z15, Z16
+	VPANDD            Z10, Z16, Z16
+	VCVTDQ2PS         Z16, Z16
+	VMULPS            Z13, Z16, Z16
+	VMOVUPS           Z16, 128(SP)
+	VPSRLD            $0x10, Z9, Z16
+	VPANDD            Z10, Z16, Z16
+	VCVTDQ2PS         Z16, Z16
+	VMULPS            Z14, Z16, Z16
+	VMOVUPS           Z16, 640(SP)
+	VPSRLD            $0x18, Z15, Z15
+	VCVTDQ2PS         Z15, Z15
+	VMULPS            Z13, Z15, Z15
+	VMOVUPS           Z15, 192(SP)
+	VPSRLD            $0x18, Z9, Z9
+	VCVTDQ2PS         Z9, Z9
+	VMULPS            Z14, Z9, Z9
+	VMOVUPS           Z9, 704(SP)
+	VPANDD            Z10, Z12, Z9
+	VCVTDQ2PS         Z9, Z9
+	VMULPS            Z13, Z9, Z9
+	VMOVUPS           Z9, 256(SP)
+	VPANDD            Z10, Z11, Z9
+	VCVTDQ2PS         Z9, Z9
+	VMULPS            Z14, Z9, Z9
+	VMOVUPS           Z9, 768(SP)
+	VPSRLD            $0x08, Z12, Z9
+	VPANDD            Z10, Z9, Z9
+	VCVTDQ2PS         Z9, Z9
+	VMULPS            Z13, Z9, Z9
+	VMOVUPS           Z9, 320(SP)
+	VPSRLD            $0x08, Z11, Z9
+	VPANDD            Z10, Z9, Z9
+	VCVTDQ2PS         Z9, Z9
+	VMULPS            Z14, Z9, Z9
+	VMOVUPS           Z9, 832(SP)
+	VPSRLD            $0x10, Z12, Z9
+	VPANDD            Z10, Z9, Z9
+	VCVTDQ2PS         Z9, Z9
+	VMULPS            Z13, Z9, Z9
+	VMOVUPS           Z9, 384(SP)
+	VPSRLD            $0x10, Z11, Z9
+	VPANDD            Z10, Z9, Z9
+	VCVTDQ2PS         Z9, Z9
+	VMULPS            Z14, Z9, Z9
+	VMOVUPS           Z9, 896(SP)
+	VPSRLD            $0x18, Z12, Z9
+	VCVTDQ2PS         Z9, Z9
+	VMULPS            Z13, Z9, Z9
+	VMOVUPS           Z9, 448(SP)
+	VPSRLD            $0x18, Z11, Z9
+	VCVTDQ2PS         Z9, Z9
+	VMULPS            Z14, Z9, Z9
+	VMOVUPS           Z9, 960(SP)
+	VPANDD            256(AX), Z0, Z15
+	VPANDD            320(AX), Z0, Z16
+	VPANDD            384(AX), Z0, Z17
+	VPANDD            448(AX), Z0, Z18
+	VPANDD            512(AX), Z0, Z19
+	VPANDD            576(AX), Z0, Z20
+	VPANDD            640(AX), Z0, Z21
+	VPANDD            704(AX), Z0, Z22
+	VMOVDQA64         Z1, Z9
+	VMOVDQA64         Z1, Z10
+	VPDPBUSD.BCST     (DX), Z15, Z9
+	VPDPBUSD.BCST     320(DX), Z15, Z10
+	VPDPBUSD.BCST     4(DX), Z16, Z9
+	VPDPBUSD.BCST     324(DX), Z16, Z10
+	VPDPBUSD.BCST     8(DX), Z17, Z9
+	VPDPBUSD.BCST     328(DX), Z17, Z10
+	VPDPBUSD.BCST     12(DX), Z18, Z9
+	VPDPBUSD.BCST     332(DX), Z18, Z10
+	VPDPBUSD.BCST     16(DX), Z19, Z9
+	VPDPBUSD.BCST     336(DX), Z19, Z10
+	VPDPBUSD.BCST     20(DX), Z20, Z9
+	VPDPBUSD.BCST     340(DX), Z20, Z10
+	VPDPBUSD.BCST     24(DX), Z21, Z9
+	VPDPBUSD.BCST     344(DX), Z21, Z10
+	VPDPBUSD.BCST     28(DX), Z22, Z9
+	VPDPBUSD.BCST     348(DX), Z22, Z10
+	VCVTDQ2PS         Z9, Z9
+	VMULPS            (SP), Z9, Z9
+	VCVTDQ2PS         Z10, Z10
+	VMULPS            (SP), Z10, Z10
+	VMOVDQA64         Z1, Z11
+	VMOVDQA64         Z1, Z12
+	VPDPBUSD.BCST     640(DX), Z15, Z11
+	VPDPBUSD.BCST     960(DX), Z15, Z12
+	VPDPBUSD.BCST     644(DX), Z16, Z11
+	VPDPBUSD.BCST     964(DX), Z16, Z12
+	VPDPBUSD.BCST     648(DX), Z17, Z11
+	VPDPBUSD.BCST     968(DX), Z17, Z12
+	VPDPBUSD.BCST     652(DX), Z18, Z11
+	VPDPBUSD.BCST     972(DX), Z18, Z12
+	VPDPBUSD.BCST     656(DX), Z19, Z11
+	VPDPBUSD.BCST     976(DX), Z19, Z12
+	VPDPBUSD.BCST     660(DX), Z20, Z11
+	VPDPBUSD.BCST     980(DX), Z20, Z12
+	VPDPBUSD.BCST     664(DX), Z21, Z11
+	VPDPBUSD.BCST     984(DX), Z21, Z12
+	VPDPBUSD.BCST     668(DX), Z22, Z11
+	VPDPBUSD.BCST     988(DX), Z22, Z12
+	VCVTDQ2PS         Z11, Z11
+	VMULPS            (SP), Z11, Z11
+	VCVTDQ2PS         Z12, Z12
+	VMULPS            (SP), Z12, Z12
+	VMOVDQA64         Z1, Z13
+	VMOVDQA64         Z1, Z14
+	VPDPBUSD.BCST     1280(DX), Z15, Z13
+	VPDPBUSD.BCST     1600(DX), Z15, Z14
+	VPDPBUSD.BCST     1284(DX), Z16, Z13
+	VPDPBUSD.BCST     1604(DX), Z16, Z14
+	VPDPBUSD.BCST     1288(DX), Z17, Z13
+	VPDPBUSD.BCST     1608(DX), Z17, Z14
+	VPDPBUSD.BCST     1292(DX), Z18, Z13
+	VPDPBUSD.BCST     1612(DX), Z18, Z14
+	VPDPBUSD.BCST     1296(DX), Z19, Z13
+	VPDPBUSD.BCST     1616(DX), Z19, Z14
+	VPDPBUSD.BCST     1300(DX), Z20, Z13
+	VPDPBUSD.BCST     1620(DX), Z20, Z14
+	VPDPBUSD.BCST     1304(DX), Z21, Z13
+	VPDPBUSD.BCST     1624(DX), Z21, Z14
+	VPDPBUSD.BCST     1308(DX), Z22, Z13
+	VPDPBUSD.BCST     1628(DX), Z22, Z14
+	VCVTDQ2PS         Z13, Z13
+	VMULPS            (SP), Z13, Z13
+	VCVTDQ2PS         Z14, Z14
+	VMULPS            (SP), Z14, Z14
+	VMOVDQA64         Z1, Z23
+	VPDPBUSD.BCST     1920(DX), Z15, Z23
+	VPDPBUSD.BCST     1924(DX), Z16, Z23
+	VPDPBUSD.BCST     1928(DX), Z17, Z23
+	VPDPBUSD.BCST     1932(DX), Z18, Z23
+	VPDPBUSD.BCST     1936(DX), Z19, Z23
+	VPDPBUSD.BCST     1940(DX), Z20, Z23
+	VPDPBUSD.BCST     1944(DX), Z21, Z23
+	VPDPBUSD.BCST     1948(DX), Z22, Z23
+	VCVTDQ2PS         Z23, Z23
+	VMULPS            (SP), Z23, Z15
+	VPSRLW            $0x04, 256(AX), Z16
+	VPANDD            Z0, Z16, Z16
+	VPSRLW            $0x04, 320(AX), Z17
+	VPANDD            Z0, Z17, Z17
+	VPSRLW            $0x04, 384(AX), Z18
+	VPANDD            Z0, Z18, Z18
+	VPSRLW            $0x04, 448(AX), Z19
+	VPANDD            Z0, Z19, Z19
+	VPSRLW            $0x04, 512(AX), Z20
+	VPANDD            Z0, Z20, Z20
+	VPSRLW            $0x04, 576(AX), Z21
+	VPANDD            Z0, Z21, Z21
+	VPSRLW            $0x04, 640(AX), Z22
+	VPANDD            Z0, Z22, Z22
+	VPSRLW            $0x04, 704(AX), Z23
+	VPANDD            Z0, Z23, Z23
+	VMOVDQA64         Z1, Z24
+	VMOVDQA64         Z1, Z25
+	VPDPBUSD.BCST     32(DX), Z16, Z24
+	VPDPBUSD.BCST     352(DX), Z16, Z25
+	VPDPBUSD.BCST     36(DX), Z17, Z24
+	VPDPBUSD.BCST     356(DX), Z17, Z25
+	VPDPBUSD.BCST     40(DX), Z18, Z24
+	VPDPBUSD.BCST     360(DX), Z18, Z25
+	VPDPBUSD.BCST     44(DX), Z19, Z24
+	VPDPBUSD.BCST     364(DX), Z19, Z25
+	VPDPBUSD.BCST     48(DX), Z20, Z24
+	VPDPBUSD.BCST     368(DX), Z20, Z25
+	VPDPBUSD.BCST     52(DX), Z21, Z24
+	VPDPBUSD.BCST     372(DX), Z21, Z25
+	VPDPBUSD.BCST     56(DX), Z22, Z24
+	VPDPBUSD.BCST     376(DX), Z22, Z25
+	VPDPBUSD.BCST     60(DX), Z23, Z24
+	VPDPBUSD.BCST     380(DX), Z23, Z25
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       64(SP), Z24, Z9
+	VCVTDQ2PS         Z25, Z25
+	VFMADD231PS       64(SP), Z25, Z10
+	VMOVDQA64         Z1, Z24
+	VMOVDQA64         Z1, Z25
+	VPDPBUSD.BCST     672(DX), Z16, Z24
+	VPDPBUSD.BCST     992(DX), Z16, Z25
+	VPDPBUSD.BCST     676(DX), Z17, Z24
+	VPDPBUSD.BCST     996(DX), Z17, Z25
+	VPDPBUSD.BCST     680(DX), Z18, Z24
+	VPDPBUSD.BCST     1000(DX), Z18, Z25
+	VPDPBUSD.BCST     684(DX), Z19, Z24
+	VPDPBUSD.BCST     1004(DX), Z19, Z25
+	VPDPBUSD.BCST     688(DX), Z20, Z24
+	VPDPBUSD.BCST     1008(DX), Z20, Z25
+	VPDPBUSD.BCST     692(DX), Z21, Z24
+	VPDPBUSD.BCST     1012(DX), Z21, Z25
+	VPDPBUSD.BCST     696(DX), Z22, Z24
+	VPDPBUSD.BCST     1016(DX), Z22, Z25
+	VPDPBUSD.BCST     700(DX), Z23, Z24
+	VPDPBUSD.BCST     1020(DX), Z23, Z25
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       64(SP), Z24, Z11
+	VCVTDQ2PS         Z25, Z25
+	VFMADD231PS       64(SP), Z25, Z12
+	VMOVDQA64         Z1, Z24
+	VMOVDQA64         Z1, Z25
+	VPDPBUSD.BCST     1312(DX), Z16, Z24
+	VPDPBUSD.BCST     1632(DX), Z16, Z25
+	VPDPBUSD.BCST     1316(DX), Z17, Z24
+	VPDPBUSD.BCST     1636(DX), Z17, Z25
+	VPDPBUSD.BCST     1320(DX), Z18, Z24
+	VPDPBUSD.BCST     1640(DX), Z18, Z25
+	VPDPBUSD.BCST     1324(DX), Z19, Z24
+	VPDPBUSD.BCST     1644(DX), Z19, Z25
+	VPDPBUSD.BCST     1328(DX), Z20, Z24
+	VPDPBUSD.BCST     1648(DX), Z20, Z25
+	VPDPBUSD.BCST     1332(DX), Z21, Z24
+	VPDPBUSD.BCST     1652(DX), Z21, Z25
+	VPDPBUSD.BCST     1336(DX), Z22, Z24
+	VPDPBUSD.BCST     1656(DX), Z22, Z25
+	VPDPBUSD.BCST     1340(DX), Z23, Z24
+	VPDPBUSD.BCST     1660(DX), Z23, Z25
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       64(SP), Z24, Z13
+	VCVTDQ2PS         Z25, Z25
+	VFMADD231PS       64(SP), Z25, Z14
+	VMOVDQA64         Z1, Z24
+	VPDPBUSD.BCST     1952(DX), Z16, Z24
+	VPDPBUSD.BCST     1956(DX), Z17, Z24
+	VPDPBUSD.BCST     1960(DX), Z18, Z24
+	VPDPBUSD.BCST     1964(DX), Z19, Z24
+	VPDPBUSD.BCST     1968(DX), Z20, Z24
+	VPDPBUSD.BCST     1972(DX), Z21, Z24
+	VPDPBUSD.BCST     1976(DX), Z22, Z24
+	VPDPBUSD.BCST     1980(DX), Z23, Z24
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       64(SP), Z24, Z15
+	VPANDD            768(AX), Z0, Z16
+	VPANDD            832(AX), Z0, Z17
+	VPANDD            896(AX), Z0, Z18
+	VPANDD            960(AX), Z0, Z19
+	VPANDD            1024(AX), Z0, Z20
+	VPANDD            1088(AX), Z0, Z21
+	VPANDD            1152(AX), Z0, Z22
+	VPANDD            1216(AX), Z0, Z23
+	VMOVDQA64         Z1, Z24
+	VMOVDQA64         Z1, Z25
+	VPDPBUSD.BCST     64(DX), Z16, Z24
+	VPDPBUSD.BCST     384(DX), Z16, Z25
+	VPDPBUSD.BCST     68(DX), Z17, Z24
+	VPDPBUSD.BCST     388(DX), Z17, Z25
+	VPDPBUSD.BCST     72(DX), Z18, Z24
+	VPDPBUSD.BCST     392(DX), Z18, Z25
+	VPDPBUSD.BCST     76(DX), Z19, Z24
+	VPDPBUSD.BCST     396(DX), Z19, Z25
+	VPDPBUSD.BCST     80(DX), Z20, Z24
+	VPDPBUSD.BCST     400(DX), Z20, Z25
+	VPDPBUSD.BCST     84(DX), Z21, Z24
+	VPDPBUSD.BCST     404(DX), Z21, Z25
+	VPDPBUSD.BCST     88(DX), Z22, Z24
+	VPDPBUSD.BCST     408(DX), Z22, Z25
+	VPDPBUSD.BCST     92(DX), Z23, Z24
+	VPDPBUSD.BCST     412(DX), Z23, Z25
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       128(SP), Z24, Z9
+	VCVTDQ2PS         Z25, Z25
+	VFMADD231PS       128(SP), Z25, Z10
+	VMOVDQA64         Z1, Z24
+	VMOVDQA64         Z1, Z25
+	VPDPBUSD.BCST     704(DX), Z16, Z24
+	VPDPBUSD.BCST     1024(DX), Z16, Z25
+	VPDPBUSD.BCST     708(DX), Z17, Z24
+	VPDPBUSD.BCST     1028(DX), Z17, Z25
+	VPDPBUSD.BCST     712(DX), Z18, Z24
+	VPDPBUSD.BCST     1032(DX), Z18, Z25
+	VPDPBUSD.BCST     716(DX), Z19, Z24
+	VPDPBUSD.BCST     1036(DX), Z19, Z25
+	VPDPBUSD.BCST     720(DX), Z20, Z24
+	VPDPBUSD.BCST     1040(DX), Z20, Z25
+	VPDPBUSD.BCST     724(DX), Z21, Z24
+	VPDPBUSD.BCST     1044(DX), Z21, Z25
+	VPDPBUSD.BCST     728(DX), Z22, Z24
+	VPDPBUSD.BCST     1048(DX), Z22, Z25
+	VPDPBUSD.BCST     732(DX), Z23, Z24
+	VPDPBUSD.BCST     1052(DX), Z23, Z25
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       128(SP), Z24, Z11
+	VCVTDQ2PS         Z25, Z25
+	VFMADD231PS       128(SP), Z25, Z12
+	VMOVDQA64         Z1, Z24
+	VMOVDQA64         Z1, Z25
+	VPDPBUSD.BCST     1344(DX), Z16, Z24
+	VPDPBUSD.BCST     1664(DX), Z16, Z25
+	VPDPBUSD.BCST     1348(DX), Z17, Z24
+	VPDPBUSD.BCST     1668(DX), Z17, Z25
+	VPDPBUSD.BCST     1352(DX), Z18, Z24
+	VPDPBUSD.BCST     1672(DX), Z18, Z25
+	VPDPBUSD.BCST     1356(DX), Z19, Z24
+	VPDPBUSD.BCST     1676(DX), Z19, Z25
+	VPDPBUSD.BCST     1360(DX), Z20, Z24
+	VPDPBUSD.BCST     1680(DX), Z20, Z25
+	VPDPBUSD.BCST     1364(DX), Z21, Z24
+	VPDPBUSD.BCST     1684(DX), Z21, Z25
+	VPDPBUSD.BCST     1368(DX), Z22, Z24
+	VPDPBUSD.BCST     1688(DX), Z22, Z25
+	VPDPBUSD.BCST     1372(DX), Z23, Z24
+	VPDPBUSD.BCST     1692(DX), Z23, Z25
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       128(SP), Z24, Z13
+	VCVTDQ2PS         Z25, Z25
+	VFMADD231PS       128(SP), Z25, Z14
+	VMOVDQA64         Z1, Z24
+	VPDPBUSD.BCST     1984(DX), Z16, Z24
+	VPDPBUSD.BCST     1988(DX), Z17, Z24
+	VPDPBUSD.BCST     1992(DX), Z18, Z24
+	VPDPBUSD.BCST     1996(DX), Z19, Z24
+	VPDPBUSD.BCST     2000(DX), Z20, Z24
+	VPDPBUSD.BCST     2004(DX), Z21, Z24
+	VPDPBUSD.BCST     2008(DX), Z22, Z24
+	VPDPBUSD.BCST     2012(DX), Z23, Z24
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       128(SP), Z24, Z15
+	VPSRLW            $0x04, 768(AX), Z16
+	VPANDD            Z0, Z16, Z16
+	VPSRLW            $0x04, 832(AX), Z17
+	VPANDD            Z0, Z17, Z17
+	VPSRLW            $0x04, 896(AX), Z18
+	VPANDD            Z0, Z18, Z18
+	VPSRLW            $0x04, 960(AX), Z19
+	VPANDD            Z0, Z19, Z19
+	VPSRLW            $0x04, 1024(AX), Z20
+	VPANDD            Z0, Z20, Z20
+	VPSRLW            $0x04, 1088(AX), Z21
+	VPANDD            Z0, Z21, Z21
+	VPSRLW            $0x04, 1152(AX), Z22
+	VPANDD            Z0, Z22, Z22
+	VPSRLW            $0x04, 1216(AX), Z23
+	VPANDD            Z0, Z23, Z23
+	VMOVDQA64         Z1, Z24
+	VMOVDQA64         Z1, Z25
+	VPDPBUSD.BCST     96(DX), Z16, Z24
+	VPDPBUSD.BCST     416(DX), Z16, Z25
+	VPDPBUSD.BCST     100(DX), Z17, Z24
+	VPDPBUSD.BCST     420(DX), Z17, Z25
+	VPDPBUSD.BCST     104(DX), Z18, Z24
+	VPDPBUSD.BCST     424(DX), Z18, Z25
+	VPDPBUSD.BCST     108(DX), Z19, Z24
+	VPDPBUSD.BCST     428(DX), Z19, Z25
+	VPDPBUSD.BCST     112(DX), Z20, Z24
+	VPDPBUSD.BCST     432(DX), Z20, Z25
+	VPDPBUSD.BCST     116(DX), Z21, Z24
+	VPDPBUSD.BCST     436(DX), Z21, Z25
+	VPDPBUSD.BCST     120(DX), Z22, Z24
+	VPDPBUSD.BCST     440(DX), Z22, Z25
+	VPDPBUSD.BCST     124(DX), Z23, Z24
+	VPDPBUSD.BCST     444(DX), Z23, Z25
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       192(SP), Z24, Z9
+	VCVTDQ2PS         Z25, Z25
+	VFMADD231PS       192(SP), Z25, Z10
+	VMOVDQA64         Z1, Z24
+	VMOVDQA64         Z1, Z25
+	VPDPBUSD.BCST     736(DX), Z16, Z24
+	VPDPBUSD.BCST     1056(DX), Z16, Z25
+	VPDPBUSD.BCST     740(DX), Z17, Z24
+	VPDPBUSD.BCST     1060(DX), Z17, Z25
+	VPDPBUSD.BCST     744(DX), Z18, Z24
+	VPDPBUSD.BCST     1064(DX), Z18, Z25
+	VPDPBUSD.BCST     748(DX), Z19, Z24
+	VPDPBUSD.BCST     1068(DX), Z19, Z25
+	VPDPBUSD.BCST     752(DX), Z20, Z24
+	VPDPBUSD.BCST     1072(DX), Z20, Z25
+	VPDPBUSD.BCST     756(DX), Z21, Z24
+	VPDPBUSD.BCST     1076(DX), Z21, Z25
+	VPDPBUSD.BCST     760(DX), Z22, Z24
+	VPDPBUSD.BCST     1080(DX), Z22, Z25
+	VPDPBUSD.BCST     764(DX), Z23, Z24
+	VPDPBUSD.BCST     1084(DX), Z23, Z25
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       192(SP), Z24, Z11
+	VCVTDQ2PS         Z25, Z25
+	VFMADD231PS       192(SP), Z25, Z12
+	VMOVDQA64         Z1, Z24
+	VMOVDQA64         Z1, Z25
+	VPDPBUSD.BCST     1376(DX), Z16, Z24
+	VPDPBUSD.BCST     1696(DX), Z16, Z25
+	VPDPBUSD.BCST     1380(DX), Z17, Z24
+	VPDPBUSD.BCST     1700(DX), Z17, Z25
+	VPDPBUSD.BCST     1384(DX), Z18, Z24
+	VPDPBUSD.BCST     1704(DX), Z18, Z25
+	VPDPBUSD.BCST     1388(DX), Z19, Z24
+	VPDPBUSD.BCST     1708(DX), Z19, Z25
+	VPDPBUSD.BCST     1392(DX), Z20, Z24
+	VPDPBUSD.BCST     1712(DX), Z20, Z25
+	VPDPBUSD.BCST     1396(DX), Z21, Z24
+	VPDPBUSD.BCST     1716(DX), Z21, Z25
+	VPDPBUSD.BCST     1400(DX), Z22, Z24
+	VPDPBUSD.BCST     1720(DX), Z22, Z25
+	VPDPBUSD.BCST     1404(DX), Z23, Z24
+	VPDPBUSD.BCST     1724(DX), Z23, Z25
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       192(SP), Z24, Z13
+	VCVTDQ2PS         Z25, Z25
+	VFMADD231PS       192(SP), Z25, Z14
+	VMOVDQA64         Z1, Z24
+	VPDPBUSD.BCST     2016(DX), Z16, Z24
+	VPDPBUSD.BCST     2020(DX), Z17, Z24
+	VPDPBUSD.BCST     2024(DX), Z18, Z24
+	VPDPBUSD.BCST     2028(DX), Z19, Z24
+	VPDPBUSD.BCST     2032(DX), Z20, Z24
+	VPDPBUSD.BCST     2036(DX), Z21, Z24
+	VPDPBUSD.BCST     2040(DX), Z22, Z24
+	VPDPBUSD.BCST     2044(DX), Z23, Z24
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       192(SP), Z24, Z15
+	VPANDD            1280(AX), Z0, Z16
+	VPANDD            1344(AX), Z0, Z17
+	VPANDD            1408(AX), Z0, Z18
+	VPANDD            1472(AX), Z0, Z19
+	VPANDD            1536(AX), Z0, Z20
+	VPANDD            1600(AX), Z0, Z21
+	VPANDD            1664(AX), Z0, Z22
+	VPANDD            1728(AX), Z0, Z23
+	VMOVDQA64         Z1, Z24
+	VMOVDQA64         Z1, Z25
+	VPDPBUSD.BCST     128(DX), Z16, Z24
+	VPDPBUSD.BCST     448(DX), Z16, Z25
+	VPDPBUSD.BCST     132(DX), Z17, Z24
+	VPDPBUSD.BCST     452(DX), Z17, Z25
+	VPDPBUSD.BCST     136(DX), Z18, Z24
+	VPDPBUSD.BCST     456(DX), Z18, Z25
+	VPDPBUSD.BCST     140(DX), Z19, Z24
+	VPDPBUSD.BCST     460(DX), Z19, Z25
+	VPDPBUSD.BCST     144(DX), Z20, Z24
+	VPDPBUSD.BCST     464(DX), Z20, Z25
+	VPDPBUSD.BCST     148(DX), Z21, Z24
+	VPDPBUSD.BCST     468(DX), Z21, Z25
+	VPDPBUSD.BCST     152(DX), Z22, Z24
+	VPDPBUSD.BCST     472(DX), Z22, Z25
+	VPDPBUSD.BCST     156(DX), Z23, Z24
+	VPDPBUSD.BCST     476(DX), Z23, Z25
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       256(SP), Z24, Z9
+	VCVTDQ2PS         Z25, Z25
+	VFMADD231PS       256(SP), Z25, Z10
+	VMOVDQA64         Z1, Z24
+	VMOVDQA64         Z1, Z25
+	VPDPBUSD.BCST     768(DX), Z16, Z24
+	VPDPBUSD.BCST     1088(DX), Z16, Z25
+	VPDPBUSD.BCST     772(DX), Z17, Z24
+	VPDPBUSD.BCST     1092(DX), Z17, Z25
+	VPDPBUSD.BCST     776(DX), Z18, Z24
+	VPDPBUSD.BCST     1096(DX), Z18, Z25
+	VPDPBUSD.BCST     780(DX), Z19, Z24
+	VPDPBUSD.BCST     1100(DX), Z19, Z25
+	VPDPBUSD.BCST     784(DX), Z20, Z24
+	VPDPBUSD.BCST     1104(DX), Z20, Z25
+	VPDPBUSD.BCST     788(DX), Z21, Z24
+	VPDPBUSD.BCST     1108(DX), Z21, Z25
+	VPDPBUSD.BCST     792(DX), Z22, Z24
+	VPDPBUSD.BCST     1112(DX), Z22, Z25
+	VPDPBUSD.BCST     796(DX), Z23, Z24
+	VPDPBUSD.BCST     1116(DX), Z23, Z25
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       256(SP), Z24, Z11
+	VCVTDQ2PS         Z25, Z25
+	VFMADD231PS       256(SP), Z25, Z12
+	VMOVDQA64         Z1, Z24
+	VMOVDQA64         Z1, Z25
+	VPDPBUSD.BCST     1408(DX), Z16, Z24
+	VPDPBUSD.BCST     1728(DX), Z16, Z25
+	VPDPBUSD.BCST     1412(DX), Z17, Z24
+	VPDPBUSD.BCST     1732(DX), Z17, Z25
+	VPDPBUSD.BCST     1416(DX), Z18, Z24
+	VPDPBUSD.BCST     1736(DX), Z18, Z25
+	VPDPBUSD.BCST     1420(DX), Z19, Z24
+	VPDPBUSD.BCST     1740(DX), Z19, Z25
+	VPDPBUSD.BCST     1424(DX), Z20, Z24
+	VPDPBUSD.BCST     1744(DX), Z20, Z25
+	VPDPBUSD.BCST     1428(DX), Z21, Z24
+	VPDPBUSD.BCST     1748(DX), Z21, Z25
+	VPDPBUSD.BCST     1432(DX), Z22, Z24
+	VPDPBUSD.BCST     1752(DX), Z22, Z25
+	VPDPBUSD.BCST     1436(DX), Z23, Z24
+	VPDPBUSD.BCST     1756(DX), Z23, Z25
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       256(SP), Z24, Z13
+	VCVTDQ2PS         Z25, Z25
+	VFMADD231PS       256(SP), Z25, Z14
+	VMOVDQA64         Z1, Z24
+	VPDPBUSD.BCST     2048(DX), Z16, Z24
+	VPDPBUSD.BCST     2052(DX), Z17, Z24
+	VPDPBUSD.BCST     2056(DX), Z18, Z24
+	VPDPBUSD.BCST     2060(DX), Z19, Z24
+	VPDPBUSD.BCST     2064(DX), Z20, Z24
+	VPDPBUSD.BCST     2068(DX), Z21, Z24
+	VPDPBUSD.BCST     2072(DX), Z22, Z24
+	VPDPBUSD.BCST     2076(DX), Z23, Z24
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       256(SP), Z24, Z15
+	VPSRLW            $0x04, 1280(AX), Z16
+	VPANDD            Z0, Z16, Z16
+	VPSRLW            $0x04, 1344(AX), Z17
+	VPANDD            Z0, Z17, Z17
+	VPSRLW            $0x04, 1408(AX), Z18
+	VPANDD            Z0, Z18, Z18
+	VPSRLW            $0x04, 1472(AX), Z19
+	VPANDD            Z0, Z19, Z19
+	VPSRLW            $0x04, 1536(AX), Z20
+	VPANDD            Z0, Z20, Z20
+	VPSRLW            $0x04, 1600(AX), Z21
+	VPANDD            Z0, Z21, Z21
+	VPSRLW            $0x04, 1664(AX), Z22
+	VPANDD            Z0, Z22, Z22
+	VPSRLW            $0x04, 1728(AX), Z23
+	VPANDD            Z0, Z23, Z23
+	VMOVDQA64         Z1, Z24
+	VMOVDQA64         Z1, Z25
+	VPDPBUSD.BCST     160(DX), Z16, Z24
+	VPDPBUSD.BCST     480(DX), Z16, Z25
+	VPDPBUSD.BCST     164(DX), Z17, Z24
+	VPDPBUSD.BCST     484(DX), Z17, Z25
+	VPDPBUSD.BCST     168(DX), Z18, Z24
+	VPDPBUSD.BCST     488(DX), Z18, Z25
+	VPDPBUSD.BCST     172(DX), Z19, Z24
+	VPDPBUSD.BCST     492(DX), Z19, Z25
+	VPDPBUSD.BCST     176(DX), Z20, Z24
+	VPDPBUSD.BCST     496(DX), Z20, Z25
+	VPDPBUSD.BCST     180(DX), Z21, Z24
+	VPDPBUSD.BCST     500(DX), Z21, Z25
+	VPDPBUSD.BCST     184(DX), Z22, Z24
+	VPDPBUSD.BCST     504(DX), Z22, Z25
+	VPDPBUSD.BCST     188(DX), Z23, Z24
+	VPDPBUSD.BCST     508(DX), Z23, Z25
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       320(SP), Z24, Z9
+	VCVTDQ2PS         Z25, Z25
+	VFMADD231PS       320(SP), Z25, Z10
+	VMOVDQA64         Z1, Z24
+	VMOVDQA64         Z1, Z25
+	VPDPBUSD.BCST     800(DX), Z16, Z24
+	VPDPBUSD.BCST     1120(DX), Z16, Z25
+	VPDPBUSD.BCST     804(DX), Z17, Z24
+	VPDPBUSD.BCST     1124(DX), Z17, Z25
+	VPDPBUSD.BCST     808(DX), Z18, Z24
+	VPDPBUSD.BCST     1128(DX), Z18, Z25
+	VPDPBUSD.BCST     812(DX), Z19, Z24
+	VPDPBUSD.BCST     1132(DX), Z19, Z25
+	VPDPBUSD.BCST     816(DX), Z20, Z24
+	VPDPBUSD.BCST     1136(DX), Z20, Z25
+	VPDPBUSD.BCST     820(DX), Z21, Z24
+	VPDPBUSD.BCST     1140(DX), Z21, Z25
+	VPDPBUSD.BCST     824(DX), Z22, Z24
+	VPDPBUSD.BCST     1144(DX), Z22, Z25
+	VPDPBUSD.BCST     828(DX), Z23, Z24
+	VPDPBUSD.BCST     1148(DX), Z23, Z25
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       320(SP), Z24, Z11
+	VCVTDQ2PS         Z25, Z25
+	VFMADD231PS       320(SP), Z25, Z12
+	VMOVDQA64         Z1, Z24
+	VMOVDQA64         Z1, Z25
+	VPDPBUSD.BCST     1440(DX), Z16, Z24
+	VPDPBUSD.BCST     1760(DX), Z16, Z25
+	VPDPBUSD.BCST     1444(DX), Z17, Z24
+	VPDPBUSD.BCST     1764(DX), Z17, Z25
+	VPDPBUSD.BCST     1448(DX), Z18, Z24
+	VPDPBUSD.BCST     1768(DX), Z18, Z25
+	VPDPBUSD.BCST     1452(DX), Z19, Z24
+	VPDPBUSD.BCST     1772(DX), Z19, Z25
+	VPDPBUSD.BCST     1456(DX), Z20, Z24
+	VPDPBUSD.BCST     1776(DX), Z20, Z25
+	VPDPBUSD.BCST     1460(DX), Z21, Z24
+	VPDPBUSD.BCST     1780(DX), Z21, Z25
+	VPDPBUSD.BCST     1464(DX), Z22, Z24
+	VPDPBUSD.BCST     1784(DX), Z22, Z25
+	VPDPBUSD.BCST     1468(DX), Z23, Z24
+	VPDPBUSD.BCST     1788(DX), Z23, Z25
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       320(SP), Z24, Z13
+	VCVTDQ2PS         Z25, Z25
+	VFMADD231PS       320(SP), Z25, Z14
+	VMOVDQA64         Z1, Z24
+	VPDPBUSD.BCST     2080(DX), Z16, Z24
+	VPDPBUSD.BCST     2084(DX), Z17, Z24
+	VPDPBUSD.BCST     2088(DX), Z18, Z24
+	VPDPBUSD.BCST     2092(DX), Z19, Z24
+	VPDPBUSD.BCST     2096(DX), Z20, Z24
+	VPDPBUSD.BCST     2100(DX), Z21, Z24
+	VPDPBUSD.BCST     2104(DX), Z22, Z24
+	VPDPBUSD.BCST     2108(DX), Z23, Z24
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       320(SP), Z24, Z15
+	VPANDD            1792(AX), Z0, Z16
+	VPANDD            1856(AX), Z0, Z17
+	VPANDD            1920(AX), Z0, Z18
+	VPANDD            1984(AX), Z0, Z19
+	VPANDD            2048(AX), Z0, Z20
+	VPANDD            2112(AX), Z0, Z21
+	VPANDD            2176(AX), Z0, Z22
+	VPANDD            2240(AX), Z0, Z23
+	VMOVDQA64         Z1, Z24
+	VMOVDQA64         Z1, Z25
+	VPDPBUSD.BCST     192(DX), Z16, Z24
+	VPDPBUSD.BCST     512(DX), Z16, Z25
+	VPDPBUSD.BCST     196(DX), Z17, Z24
+	VPDPBUSD.BCST     516(DX), Z17, Z25
+	VPDPBUSD.BCST     200(DX), Z18, Z24
+	VPDPBUSD.BCST     520(DX), Z18, Z25
+	VPDPBUSD.BCST     204(DX), Z19, Z24
+	VPDPBUSD.BCST     524(DX), Z19, Z25
+	VPDPBUSD.BCST     208(DX), Z20, Z24
+	VPDPBUSD.BCST     528(DX), Z20, Z25
+	VPDPBUSD.BCST     212(DX), Z21, Z24
+	VPDPBUSD.BCST     532(DX), Z21, Z25
+	VPDPBUSD.BCST     216(DX), Z22, Z24
+	VPDPBUSD.BCST     536(DX), Z22, Z25
+	VPDPBUSD.BCST     220(DX), Z23, Z24
+	VPDPBUSD.BCST     540(DX), Z23, Z25
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       384(SP), Z24, Z9
+	VCVTDQ2PS         Z25, Z25
+	VFMADD231PS       384(SP), Z25, Z10
+	VMOVDQA64         Z1, Z24
+	VMOVDQA64         Z1, Z25
+	VPDPBUSD.BCST     832(DX), Z16, Z24
+	VPDPBUSD.BCST     1152(DX), Z16, Z25
+	VPDPBUSD.BCST     836(DX), Z17, Z24
+	VPDPBUSD.BCST     1156(DX), Z17, Z25
+	VPDPBUSD.BCST     840(DX), Z18, Z24
+	VPDPBUSD.BCST     1160(DX), Z18, Z25
+	VPDPBUSD.BCST     844(DX), Z19, Z24
+	VPDPBUSD.BCST     1164(DX), Z19, Z25
+	VPDPBUSD.BCST     848(DX), Z20, Z24
+	VPDPBUSD.BCST     1168(DX), Z20, Z25
+	VPDPBUSD.BCST     852(DX), Z21, Z24
+	VPDPBUSD.BCST     1172(DX), Z21, Z25
+	VPDPBUSD.BCST     856(DX), Z22, Z24
+	VPDPBUSD.BCST     1176(DX), Z22, Z25
+	VPDPBUSD.BCST     860(DX), Z23, Z24
+	VPDPBUSD.BCST     1180(DX), Z23, Z25
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       384(SP), Z24, Z11
+	VCVTDQ2PS         Z25, Z25
+	VFMADD231PS       384(SP), Z25, Z12
+	VMOVDQA64         Z1, Z24
+	VMOVDQA64         Z1, Z25
+	VPDPBUSD.BCST     1472(DX), Z16, Z24
+	VPDPBUSD.BCST     1792(DX), Z16, Z25
+	VPDPBUSD.BCST     1476(DX), Z17, Z24
+	VPDPBUSD.BCST     1796(DX), Z17, Z25
+	VPDPBUSD.BCST     1480(DX), Z18, Z24
+	VPDPBUSD.BCST     1800(DX), Z18, Z25
+	VPDPBUSD.BCST     1484(DX), Z19, Z24
+	VPDPBUSD.BCST     1804(DX), Z19, Z25
+	VPDPBUSD.BCST     1488(DX), Z20, Z24
+	VPDPBUSD.BCST     1808(DX), Z20, Z25
+	VPDPBUSD.BCST     1492(DX), Z21, Z24
+	VPDPBUSD.BCST     1812(DX), Z21, Z25
+	VPDPBUSD.BCST     1496(DX), Z22, Z24
+	VPDPBUSD.BCST     1816(DX), Z22, Z25
+	VPDPBUSD.BCST     1500(DX), Z23, Z24
+	VPDPBUSD.BCST     1820(DX), Z23, Z25
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       384(SP), Z24, Z13
+	VCVTDQ2PS         Z25, Z25
+	VFMADD231PS       384(SP), Z25, Z14
+	VMOVDQA64         Z1, Z24
+	VPDPBUSD.BCST     2112(DX), Z16, Z24
+	VPDPBUSD.BCST     2116(DX), Z17, Z24
+	VPDPBUSD.BCST     2120(DX), Z18, Z24
+	VPDPBUSD.BCST     2124(DX), Z19, Z24
+	VPDPBUSD.BCST     2128(DX), Z20, Z24
+	VPDPBUSD.BCST     2132(DX), Z21, Z24
+	VPDPBUSD.BCST     2136(DX), Z22, Z24
+	VPDPBUSD.BCST     2140(DX), Z23, Z24
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       384(SP), Z24, Z15
+	VPSRLW            $0x04, 1792(AX), Z16
+	VPANDD            Z0, Z16, Z16
+	VPSRLW            $0x04, 1856(AX), Z17
+	VPANDD            Z0, Z17, Z17
+	VPSRLW            $0x04, 1920(AX), Z18
+	VPANDD            Z0, Z18, Z18
+	VPSRLW            $0x04, 1984(AX), Z19
+	VPANDD            Z0, Z19, Z19
+	VPSRLW            $0x04, 2048(AX), Z20
+	VPANDD            Z0, Z20, Z20
+	VPSRLW            $0x04, 2112(AX), Z21
+	VPANDD            Z0, Z21, Z21
+	VPSRLW            $0x04, 2176(AX), Z22
+	VPANDD            Z0, Z22, Z22
+	VPSRLW            $0x04, 2240(AX), Z23
+	VPANDD            Z0, Z23, Z23
+	VMOVDQA64         Z1, Z24
+	VMOVDQA64         Z1, Z25
+	VPDPBUSD.BCST     224(DX), Z16, Z24
+	VPDPBUSD.BCST     544(DX), Z16, Z25
+	VPDPBUSD.BCST     228(DX), Z17, Z24
+	VPDPBUSD.BCST     548(DX), Z17, Z25
+	VPDPBUSD.BCST     232(DX), Z18, Z24
+	VPDPBUSD.BCST     552(DX), Z18, Z25
+	VPDPBUSD.BCST     236(DX), Z19, Z24
+	VPDPBUSD.BCST     556(DX), Z19, Z25
+	VPDPBUSD.BCST     240(DX), Z20, Z24
+	VPDPBUSD.BCST     560(DX), Z20, Z25
+	VPDPBUSD.BCST     244(DX), Z21, Z24
+	VPDPBUSD.BCST     564(DX), Z21, Z25
+	VPDPBUSD.BCST     248(DX), Z22, Z24
+	VPDPBUSD.BCST     568(DX), Z22, Z25
+	VPDPBUSD.BCST     252(DX), Z23, Z24
+	VPDPBUSD.BCST     572(DX), Z23, Z25
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       448(SP), Z24, Z9
+	VCVTDQ2PS         Z25, Z25
+	VFMADD231PS       448(SP), Z25, Z10
+	VMOVDQA64         Z1, Z24
+	VMOVDQA64         Z1, Z25
+	VPDPBUSD.BCST     864(DX), Z16, Z24
+	VPDPBUSD.BCST     1184(DX), Z16, Z25
+	VPDPBUSD.BCST     868(DX), Z17, Z24
+	VPDPBUSD.BCST     1188(DX), Z17, Z25
+	VPDPBUSD.BCST     872(DX), Z18, Z24
+	VPDPBUSD.BCST     1192(DX), Z18, Z25
+	VPDPBUSD.BCST     876(DX), Z19, Z24
+	VPDPBUSD.BCST     1196(DX), Z19, Z25
+	VPDPBUSD.BCST     880(DX), Z20, Z24
+	VPDPBUSD.BCST     1200(DX), Z20, Z25
+	VPDPBUSD.BCST     884(DX), Z21, Z24
+	VPDPBUSD.BCST     1204(DX), Z21, Z25
+	VPDPBUSD.BCST     888(DX), Z22, Z24
+	VPDPBUSD.BCST     1208(DX), Z22, Z25
+	VPDPBUSD.BCST     892(DX), Z23, Z24
+	VPDPBUSD.BCST     1212(DX), Z23, Z25
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       448(SP), Z24, Z11
+	VCVTDQ2PS         Z25, Z25
+	VFMADD231PS       448(SP), Z25, Z12
+	VMOVDQA64         Z1, Z24
+	VMOVDQA64         Z1, Z25
+	VPDPBUSD.BCST     1504(DX), Z16, Z24
+	VPDPBUSD.BCST     1824(DX), Z16, Z25
+	VPDPBUSD.BCST     1508(DX), Z17, Z24
+	VPDPBUSD.BCST     1828(DX), Z17, Z25
+	VPDPBUSD.BCST     1512(DX), Z18, Z24
+	VPDPBUSD.BCST     1832(DX), Z18, Z25
+	VPDPBUSD.BCST     1516(DX), Z19, Z24
+	VPDPBUSD.BCST     1836(DX), Z19, Z25
+	VPDPBUSD.BCST     1520(DX), Z20, Z24
+	VPDPBUSD.BCST     1840(DX), Z20, Z25
+	VPDPBUSD.BCST     1524(DX), Z21, Z24
+	VPDPBUSD.BCST     1844(DX), Z21, Z25
+	VPDPBUSD.BCST     1528(DX), Z22, Z24
+	VPDPBUSD.BCST     1848(DX), Z22, Z25
+	VPDPBUSD.BCST     1532(DX), Z23, Z24
+	VPDPBUSD.BCST     1852(DX), Z23, Z25
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       448(SP), Z24, Z13
+	VCVTDQ2PS         Z25, Z25
+	VFMADD231PS       448(SP), Z25, Z14
+	VMOVDQA64         Z1, Z24
+	VPDPBUSD.BCST     2144(DX), Z16, Z24
+	VPDPBUSD.BCST     2148(DX), Z17, Z24
+	VPDPBUSD.BCST     2152(DX), Z18, Z24
+	VPDPBUSD.BCST     2156(DX), Z19, Z24
+	VPDPBUSD.BCST     2160(DX), Z20, Z24
+	VPDPBUSD.BCST     2164(DX), Z21, Z24
+	VPDPBUSD.BCST     2168(DX), Z22, Z24
+	VPDPBUSD.BCST     2172(DX), Z23, Z24
+	VCVTDQ2PS         Z24, Z24
+	VFMADD231PS       448(SP), Z24, Z15
+	VMOVUPS           512(SP), Z16
+	VFNMADD231PS.BCST 260(DX), Z16, Z9
+	VFNMADD231PS.BCST 580(DX), Z16, Z10
+	VFNMADD231PS.BCST 900(DX), Z16, Z11
+	VFNMADD231PS.BCST 1220(DX), Z16, Z12
+	VFNMADD231PS.BCST 1540(DX), Z16, Z13
+	VFNMADD231PS.BCST 1860(DX), Z16, Z14
+	VFNMADD231PS.BCST 2180(DX), Z16, Z15
+	VMOVUPS           576(SP), Z16
+	VFNMADD231PS.BCST 264(DX), Z16, Z9
+	VFNMADD231PS.BCST 584(DX), Z16, Z10
+	VFNMADD231PS.BCST 904(DX), Z16, Z11
+	VFNMADD231PS.BCST 1224(DX), Z16, Z12
+	VFNMADD231PS.BCST 1544(DX), Z16, Z13
+	VFNMADD231PS.BCST 1864(DX), Z16, Z14
+	VFNMADD231PS.BCST 2184(DX), Z16, Z15
+	VMOVUPS           640(SP), Z16
+	VFNMADD231PS.BCST 268(DX), Z16, Z9
+	VFNMADD231PS.BCST 588(DX), Z16, Z10
+	VFNMADD231PS.BCST 908(DX), Z16, Z11
+	VFNMADD231PS.BCST 1228(DX), Z16, Z12
+	VFNMADD231PS.BCST 1548(DX), Z16, Z13
+	VFNMADD231PS.BCST 1868(DX), Z16, Z14
+	VFNMADD231PS.BCST 2188(DX), Z16, Z15
+	VMOVUPS           704(SP), Z16
+	VFNMADD231PS.BCST 272(DX), Z16, Z9
+	VFNMADD231PS.BCST 592(DX), Z16, Z10
+	VFNMADD231PS.BCST 912(DX), Z16, Z11
+	VFNMADD231PS.BCST 1232(DX), Z16, Z12
+	VFNMADD231PS.BCST 1552(DX), Z16, Z13
+	VFNMADD231PS.BCST 1872(DX), Z16, Z14
+	VFNMADD231PS.BCST 2192(DX), Z16, Z15
+	VMOVUPS           768(SP), Z16
+	VFNMADD231PS.BCST 276(DX), Z16, Z9
+	VFNMADD231PS.BCST 596(DX), Z16, Z10
+	VFNMADD231PS.BCST 916(DX), Z16, Z11
+	VFNMADD231PS.BCST 1236(DX), Z16, Z12
+	VFNMADD231PS.BCST 1556(DX), Z16, Z13
+	VFNMADD231PS.BCST 1876(DX), Z16, Z14
+	VFNMADD231PS.BCST 2196(DX), Z16, Z15
+	VMOVUPS           832(SP), Z16
+	VFNMADD231PS.BCST 280(DX), Z16, Z9
+	VFNMADD231PS.BCST 600(DX), Z16, Z10
+	VFNMADD231PS.BCST 920(DX), Z16, Z11
+	VFNMADD231PS.BCST 1240(DX), Z16, Z12
+	VFNMADD231PS.BCST 1560(DX), Z16, Z13
+	VFNMADD231PS.BCST 1880(DX), Z16, Z14
+	VFNMADD231PS.BCST 2200(DX), Z16, Z15
+	VMOVUPS           896(SP), Z16
+	VFNMADD231PS.BCST 284(DX), Z16, Z9
+	VFNMADD231PS.BCST 604(DX), Z16, Z10
+	VFNMADD231PS.BCST 924(DX), Z16, Z11
+	VFNMADD231PS.BCST 1244(DX), Z16, Z12
+	VFNMADD231PS.BCST 1564(DX), Z16, Z13
+	VFNMADD231PS.BCST 1884(DX), Z16, Z14
+	VFNMADD231PS.BCST 2204(DX), Z16, Z15
+	VMOVUPS           960(SP), Z16
+	VFNMADD231PS.BCST 288(DX), Z16, Z9
+	VFNMADD231PS.BCST 608(DX), Z16, Z10
+	VFNMADD231PS.BCST 928(DX), Z16, Z11
+	VFNMADD231PS.BCST 1248(DX), Z16, Z12
+	VFNMADD231PS.BCST 1568(DX), Z16, Z13
+	VFNMADD231PS.BCST 1888(DX), Z16, Z14
+	VFNMADD231PS.BCST 2208(DX), Z16, Z15
+	VFMADD231PS.BCST  256(DX), Z9, Z2
+	VFMADD231PS.BCST  576(DX), Z10, Z3
+	VFMADD231PS.BCST  896(DX), Z11, Z4
+	VFMADD231PS.BCST  1216(DX), Z12, Z5
+	VFMADD231PS.BCST  1536(DX), Z13, Z6
+	VFMADD231PS.BCST  1856(DX), Z14, Z7
+	VFMADD231PS.BCST  2176(DX), Z15, Z8
+	ADDQ              $0x00000900, AX
+	ADDQ              $0x000008c0, DX
+	DECQ              CX
+	JNZ               block
+	MOVQ              y+24(FP), AX
+	MOVQ              ys+32(FP), CX
+	SHLQ              $0x02, CX
+	VMOVUPS           Z2, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z3, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z4, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z5, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z6, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z7, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z8, (AX)
+	VZEROUPPER
+	RET
+
+// func q4_Ktile16R8(w *byte, nb int, at *byte, y *float32, ys int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VNNI
+TEXT ·q4_Ktile16R8(SB), $1024-40
+	MOVQ         w+0(FP), AX
+	MOVQ         nb+8(FP), CX
+	MOVQ         at+16(FP), DX
+	MOVL         $0x0f0f0f0f, BX
+	VPBROADCASTD BX, Z0
+	VPXORD       Z1, Z1, Z1
+	VMOVDQA64    Z1, Z2
+	VMOVDQA64    Z1, Z3
+	VMOVDQA64    Z1, Z4
+	VMOVDQA64    Z1, Z5
+	VMOVDQA64    Z1, Z6
+	VMOVDQA64    Z1, Z7
+	VMOVDQA64    Z1, Z8
+	VMOVDQA64    Z1, Z9
+
+block:
+	MOVL              $0x3f3f3f3f, BX
+	VPBROADCASTD      BX, Z10
+	MOVL              $0x000000ff, BX
+	VPBROADCASTD      BX, Z11
+	MOVL              $0x30303030, BX
+	VPBROADCASTD      BX, Z12
+	VMOVDQU64         64(AX), Z13
+	VMOVDQU64         128(AX), Z14
+	VMOVDQU64         192(AX), Z15
+	VPANDD            Z10, Z13, Z16
+	VPANDD            Z10, Z14, Z10
+	VPSRLD            $0x02, Z13, Z17
+	VPANDD            Z12, Z17, Z17
+	VPANDD            Z0, Z15, Z13
+	VPORD             Z17, Z13, Z13
+	VPSRLD            $0x02, Z14, Z17
+	VPANDD            Z12, Z17, Z17
+	VPSRLD            $0x04, Z15, Z12
+	VPANDD            Z0, Z12, Z12
+	VPORD             Z17, Z12, Z12
+	VCVTPH2PS         (AX), Z14
+	VCVTPH2PS         32(AX), Z15
+	VPANDD            Z11, Z16, Z17
+	VCVTDQ2PS         Z17, Z17
+	VMULPS            Z14, Z17, Z17
+	VMOVUPS           Z17, (SP)
+	VPANDD            Z11, Z10, Z17
+	VCVTDQ2PS         Z17, Z17
+	VMULPS            Z15, Z17, Z17
+	VMOVUPS           Z17, 512(SP)
+	VPSRLD            $0x08, Z16, Z17
+	VPANDD            Z11, Z17, Z17
+	VCVTDQ2PS         Z17, Z17
+	VMULPS            Z14, Z17, Z17
+	VMOVUPS           Z17, 64(SP)
+	VPSRLD            $0x08, Z10, Z17
+	VPANDD            Z11, Z17, Z17
+	VCVTDQ2PS         Z17, Z17
+	VMULPS            Z15, Z17, Z17
+	VMOVUPS           Z17, 576(SP)
+	VPSRLD            $0x10, Z16, Z17
+	VPANDD            Z11, Z17, Z17
+	VCVTDQ2PS         Z17, Z17
+	VMULPS            Z14, Z17, Z17
+	VMOVUPS           Z17, 128(SP)
+	VPSRLD            $0x10, Z10, Z17
+	VPANDD            Z11, Z17, Z17
+	VCVTDQ2PS         Z17, Z17
+	VMULPS            Z15, Z17, Z17
+	VMOVUPS           Z17, 640(SP)
+	VPSRLD            $0x18, Z16, Z16
+	VCVTDQ2PS         Z16, Z16
+	VMULPS            Z14, Z16, Z16
+	VMOVUPS           Z16, 192(SP)
+	VPSRLD            $0x18, Z10, Z10
+	VCVTDQ2PS         Z10, Z10
+	VMULPS            Z15, Z10, Z10
+	VMOVUPS           Z10, 704(SP)
+	VPANDD            Z11, Z13, Z10
+	VCVTDQ2PS         Z10, Z10
+	VMULPS            Z14, Z10, Z10
+	VMOVUPS           Z10, 256(SP)
+	VPANDD            Z11, Z12, Z10
+	VCVTDQ2PS         Z10, Z10
+	VMULPS            Z15, Z10, Z10
+	VMOVUPS           Z10, 768(SP)
+	VPSRLD            $0x08, Z13, Z10
+	VPANDD            Z11, Z10, Z10
+	VCVTDQ2PS         Z10, Z10
+	VMULPS            Z14, Z10, Z10
+	VMOVUPS           Z10, 320(SP)
+	VPSRLD            $0x08, Z12, Z10
+	VPANDD            Z11, Z10, Z10
+	VCVTDQ2PS         Z10, Z10
+	VMULPS            Z15, Z10, Z10
+	VMOVUPS           Z10, 832(SP)
+	VPSRLD            $0x10, Z13, Z10
+	VPANDD            Z11, Z10, Z10
+	VCVTDQ2PS         Z10, Z10
+	VMULPS            Z14, Z10, Z10
+	VMOVUPS           Z10, 384(SP)
+	VPSRLD            $0x10, Z12, Z10
+	VPANDD            Z11, Z10, Z10
+	VCVTDQ2PS         Z10, Z10
+	VMULPS            Z15, Z10, Z10
+	VMOVUPS           Z10, 896(SP)
+	VPSRLD            $0x18, Z13, Z10
+	VCVTDQ2PS         Z10, Z10
+	VMULPS            Z14, Z10, Z10
+	VMOVUPS           Z10, 448(SP)
+	VPSRLD            $0x18, Z12, Z10
+	VCVTDQ2PS         Z10, Z10
+	VMULPS            Z15, Z10, Z10
+	VMOVUPS           Z10, 960(SP)
+	VPANDD            256(AX), Z0, Z16
+	VPANDD            320(AX), Z0, Z18
+	VPANDD            384(AX), Z0, Z19
+	VPANDD            448(AX), Z0, Z20
+	VPANDD            512(AX), Z0, Z21
+	VPANDD            576(AX), Z0, Z22
+	VPANDD            640(AX), Z0, Z23
+	VPANDD            704(AX), Z0, Z24
+	VMOVDQA64         Z1, Z10
+	VMOVDQA64         Z1, Z11
+	VPDPBUSD.BCST     (DX), Z16, Z10
+	VPDPBUSD.BCST     320(DX), Z16, Z11
+	VPDPBUSD.BCST     4(DX), Z18, Z10
+	VPDPBUSD.BCST     324(DX), Z18, Z11
+	VPDPBUSD.BCST     8(DX), Z19, Z10
+	VPDPBUSD.BCST     328(DX), Z19, Z11
+	VPDPBUSD.BCST     12(DX), Z20, Z10
+	VPDPBUSD.BCST     332(DX), Z20, Z11
+	VPDPBUSD.BCST     16(DX), Z21, Z10
+	VPDPBUSD.BCST     336(DX), Z21, Z11
+	VPDPBUSD.BCST     20(DX), Z22, Z10
+	VPDPBUSD.BCST     340(DX), Z22, Z11
+	VPDPBUSD.BCST     24(DX), Z23, Z10
+	VPDPBUSD.BCST     344(DX), Z23, Z11
+	VPDPBUSD.BCST     28(DX), Z24, Z10
+	VPDPBUSD.BCST     348(DX), Z24, Z11
+	VCVTDQ2PS         Z10, Z10
+	VMULPS            (SP), Z10, Z10
+	VCVTDQ2PS         Z11, Z11
+	VMULPS            (SP), Z11, Z11
+	VMOVDQA64         Z1, Z12
+	VMOVDQA64         Z1, Z13
+	VPDPBUSD.BCST     640(DX), Z16, Z12
+	VPDPBUSD.BCST     960(DX), Z16, Z13
+	VPDPBUSD.BCST     644(DX), Z18, Z12
+	VPDPBUSD.BCST     964(DX), Z18, Z13
+	VPDPBUSD.BCST     648(DX), Z19, Z12
+	VPDPBUSD.BCST     968(DX), Z19, Z13
+	VPDPBUSD.BCST     652(DX), Z20, Z12
+	VPDPBUSD.BCST     972(DX), Z20, Z13
+	VPDPBUSD.BCST     656(DX), Z21, Z12
+	VPDPBUSD.BCST     976(DX), Z21, Z13
+	VPDPBUSD.BCST     660(DX), Z22, Z12
+	VPDPBUSD.BCST     980(DX), Z22, Z13
+	VPDPBUSD.BCST     664(DX), Z23, Z12
+	VPDPBUSD.BCST     984(DX), Z23, Z13
+	VPDPBUSD.BCST     668(DX), Z24, Z12
+	VPDPBUSD.BCST     988(DX), Z24, Z13
+	VCVTDQ2PS         Z12, Z12
+	VMULPS            (SP), Z12, Z12
+	VCVTDQ2PS         Z13, Z13
+	VMULPS            (SP), Z13, Z13
+	VMOVDQA64         Z1, Z14
+	VMOVDQA64         Z1, Z15
+	VPDPBUSD.BCST     1280(DX), Z16, Z14
+	VPDPBUSD.BCST     1600(DX), Z16, Z15
+	VPDPBUSD.BCST     1284(DX), Z18, Z14
+	VPDPBUSD.BCST     1604(DX), Z18, Z15
+	VPDPBUSD.BCST     1288(DX), Z19, Z14
+	VPDPBUSD.BCST     1608(DX), Z19, Z15
+	VPDPBUSD.BCST     1292(DX), Z20, Z14
+	VPDPBUSD.BCST     1612(DX), Z20, Z15
+	VPDPBUSD.BCST     1296(DX), Z21, Z14
+	VPDPBUSD.BCST     1616(DX), Z21, Z15
+	VPDPBUSD.BCST     1300(DX), Z22, Z14
+	VPDPBUSD.BCST     1620(DX), Z22, Z15
+	VPDPBUSD.BCST     1304(DX), Z23, Z14
+	VPDPBUSD.BCST     1624(DX), Z23, Z15
+	VPDPBUSD.BCST     1308(DX), Z24, Z14
+	VPDPBUSD.BCST     1628(DX), Z24, Z15
+	VCVTDQ2PS         Z14, Z14
+	VMULPS            (SP), Z14, Z14
+	VCVTDQ2PS         Z15, Z15
+	VMULPS            (SP), Z15, Z15
+	VMOVDQA64         Z1, Z25
+	VMOVDQA64         Z1, Z17
+	VPDPBUSD.BCST     1920(DX), Z16, Z25
+	VPDPBUSD.BCST     2240(DX), Z16, Z17
+	VPDPBUSD.BCST     1924(DX), Z18, Z25
+	VPDPBUSD.BCST     2244(DX), Z18, Z17
+	VPDPBUSD.BCST     1928(DX), Z19, Z25
+	VPDPBUSD.BCST     2248(DX), Z19, Z17
+	VPDPBUSD.BCST     1932(DX), Z20, Z25
+	VPDPBUSD.BCST     2252(DX), Z20, Z17
+	VPDPBUSD.BCST     1936(DX), Z21, Z25
+	VPDPBUSD.BCST     2256(DX), Z21, Z17
+	VPDPBUSD.BCST     1940(DX), Z22, Z25
+	VPDPBUSD.BCST     2260(DX), Z22, Z17
+	VPDPBUSD.BCST     1944(DX), Z23, Z25
+	VPDPBUSD.BCST     2264(DX), Z23, Z17
+	VPDPBUSD.BCST     1948(DX), Z24, Z25
+	VPDPBUSD.BCST     2268(DX), Z24, Z17
+	VCVTDQ2PS         Z25, Z25
+	VMULPS            (SP), Z25, Z16
+	VCVTDQ2PS         Z17, Z17
+	VMULPS            (SP), Z17, Z17
+	VPSRLW            $0x04, 256(AX), Z18
+	VPANDD            Z0, Z18, Z18
+	VPSRLW            $0x04, 320(AX), Z19
+	VPANDD            Z0, Z19, Z19
+	VPSRLW            $0x04, 384(AX), Z20
+	VPANDD            Z0, Z20, Z20
+	VPSRLW            $0x04, 448(AX), Z21
+	VPANDD            Z0, Z21, Z21
+	VPSRLW            $0x04, 512(AX), Z22
+	VPANDD            Z0, Z22, Z22
+	VPSRLW            $0x04, 576(AX), Z23
+	VPANDD            Z0, Z23, Z23
+	VPSRLW            $0x04, 640(AX), Z24
+	VPANDD            Z0, Z24, Z24
+	VPSRLW            $0x04, 704(AX), Z25
+	VPANDD            Z0, Z25, Z25
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     32(DX), Z18, Z26
+	VPDPBUSD.BCST     352(DX), Z18, Z27
+	VPDPBUSD.BCST     36(DX), Z19, Z26
+	VPDPBUSD.BCST     356(DX), Z19, Z27
+	VPDPBUSD.BCST     40(DX), Z20, Z26
+	VPDPBUSD.BCST     360(DX), Z20, Z27
+	VPDPBUSD.BCST     44(DX), Z21, Z26
+	VPDPBUSD.BCST     364(DX), Z21, Z27
+	VPDPBUSD.BCST     48(DX), Z22, Z26
+	VPDPBUSD.BCST     368(DX), Z22, Z27
+	VPDPBUSD.BCST     52(DX), Z23, Z26
+	VPDPBUSD.BCST     372(DX), Z23, Z27
+	VPDPBUSD.BCST     56(DX), Z24, Z26
+	VPDPBUSD.BCST     376(DX), Z24, Z27
+	VPDPBUSD.BCST     60(DX), Z25, Z26
+	VPDPBUSD.BCST     380(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       64(SP), Z26, Z10
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       64(SP), Z27, Z11
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     672(DX), Z18, Z26
+	VPDPBUSD.BCST     992(DX), Z18, Z27
+	VPDPBUSD.BCST     676(DX), Z19, Z26
+	VPDPBUSD.BCST     996(DX), Z19, Z27
+	VPDPBUSD.BCST     680(DX), Z20, Z26
+	VPDPBUSD.BCST     1000(DX), Z20, Z27
+	VPDPBUSD.BCST     684(DX), Z21, Z26
+	VPDPBUSD.BCST     1004(DX), Z21, Z27
+	VPDPBUSD.BCST     688(DX), Z22, Z26
+	VPDPBUSD.BCST     1008(DX), Z22, Z27
+	VPDPBUSD.BCST     692(DX), Z23, Z26
+	VPDPBUSD.BCST     1012(DX), Z23, Z27
+	VPDPBUSD.BCST     696(DX), Z24, Z26
+	VPDPBUSD.BCST     1016(DX), Z24, Z27
+	VPDPBUSD.BCST     700(DX), Z25, Z26
+	VPDPBUSD.BCST     1020(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       64(SP), Z26, Z12
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       64(SP), Z27, Z13
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     1312(DX), Z18, Z26
+	VPDPBUSD.BCST     1632(DX), Z18, Z27
+	VPDPBUSD.BCST     1316(DX), Z19, Z26
+	VPDPBUSD.BCST     1636(DX), Z19, Z27
+	VPDPBUSD.BCST     1320(DX), Z20, Z26
+	VPDPBUSD.BCST     1640(DX), Z20, Z27
+	VPDPBUSD.BCST     1324(DX), Z21, Z26
+	VPDPBUSD.BCST     1644(DX), Z21, Z27
+	VPDPBUSD.BCST     1328(DX), Z22, Z26
+	VPDPBUSD.BCST     1648(DX), Z22, Z27
+	VPDPBUSD.BCST     1332(DX), Z23, Z26
+	VPDPBUSD.BCST     1652(DX), Z23, Z27
+	VPDPBUSD.BCST     1336(DX), Z24, Z26
+	VPDPBUSD.BCST     1656(DX), Z24, Z27
+	VPDPBUSD.BCST     1340(DX), Z25, Z26
+	VPDPBUSD.BCST     1660(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       64(SP), Z26, Z14
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       64(SP), Z27, Z15
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     1952(DX), Z18, Z26
+	VPDPBUSD.BCST     2272(DX), Z18, Z27
+	VPDPBUSD.BCST     1956(DX), Z19, Z26
+	VPDPBUSD.BCST     2276(DX), Z19, Z27
+	VPDPBUSD.BCST     1960(DX), Z20, Z26
+	VPDPBUSD.BCST     2280(DX), Z20, Z27
+	VPDPBUSD.BCST     1964(DX), Z21, Z26
+	VPDPBUSD.BCST     2284(DX), Z21, Z27
+	VPDPBUSD.BCST     1968(DX), Z22, Z26
+	VPDPBUSD.BCST     2288(DX), Z22, Z27
+	VPDPBUSD.BCST     1972(DX), Z23, Z26
+	VPDPBUSD.BCST     2292(DX), Z23, Z27
+	VPDPBUSD.BCST     1976(DX), Z24, Z26
+	VPDPBUSD.BCST     2296(DX), Z24, Z27
+	VPDPBUSD.BCST     1980(DX), Z25, Z26
+	VPDPBUSD.BCST     2300(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       64(SP), Z26, Z16
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       64(SP), Z27, Z17
+	VPANDD            768(AX), Z0, Z18
+	VPANDD            832(AX), Z0, Z19
+	VPANDD            896(AX), Z0, Z20
+	VPANDD            960(AX), Z0, Z21
+	VPANDD            1024(AX), Z0, Z22
+	VPANDD            1088(AX), Z0, Z23
+	VPANDD            1152(AX), Z0, Z24
+	VPANDD            1216(AX), Z0, Z25
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     64(DX), Z18, Z26
+	VPDPBUSD.BCST     384(DX), Z18, Z27
+	VPDPBUSD.BCST     68(DX), Z19, Z26
+	VPDPBUSD.BCST     388(DX), Z19, Z27
+	VPDPBUSD.BCST     72(DX), Z20, Z26
+	VPDPBUSD.BCST     392(DX), Z20, Z27
+	VPDPBUSD.BCST     76(DX), Z21, Z26
+	VPDPBUSD.BCST     396(DX), Z21, Z27
+	VPDPBUSD.BCST     80(DX), Z22, Z26
+	VPDPBUSD.BCST     400(DX), Z22, Z27
+	VPDPBUSD.BCST     84(DX), Z23, Z26
+	VPDPBUSD.BCST     404(DX), Z23, Z27
+	VPDPBUSD.BCST     88(DX), Z24, Z26
+	VPDPBUSD.BCST     408(DX), Z24, Z27
+	VPDPBUSD.BCST     92(DX), Z25, Z26
+	VPDPBUSD.BCST     412(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       128(SP), Z26, Z10
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       128(SP), Z27, Z11
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     704(DX), Z18, Z26
+	VPDPBUSD.BCST     1024(DX), Z18, Z27
+	VPDPBUSD.BCST     708(DX), Z19, Z26
+	VPDPBUSD.BCST     1028(DX), Z19, Z27
+	VPDPBUSD.BCST     712(DX), Z20, Z26
+	VPDPBUSD.BCST     1032(DX), Z20, Z27
+	VPDPBUSD.BCST     716(DX), Z21, Z26
+	VPDPBUSD.BCST     1036(DX), Z21, Z27
+	VPDPBUSD.BCST     720(DX), Z22, Z26
+	VPDPBUSD.BCST     1040(DX), Z22, Z27
+	VPDPBUSD.BCST     724(DX), Z23, Z26
+	VPDPBUSD.BCST     1044(DX), Z23, Z27
+	VPDPBUSD.BCST     728(DX), Z24, Z26
+	VPDPBUSD.BCST     1048(DX), Z24, Z27
+	VPDPBUSD.BCST     732(DX), Z25, Z26
+	VPDPBUSD.BCST     1052(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       128(SP), Z26, Z12
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       128(SP), Z27, Z13
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     1344(DX), Z18, Z26
+	VPDPBUSD.BCST     1664(DX), Z18, Z27
+	VPDPBUSD.BCST     1348(DX), Z19, Z26
+	VPDPBUSD.BCST     1668(DX), Z19, Z27
+	VPDPBUSD.BCST     1352(DX), Z20, Z26
+	VPDPBUSD.BCST     1672(DX), Z20, Z27
+	VPDPBUSD.BCST     1356(DX), Z21, Z26
+	VPDPBUSD.BCST     1676(DX), Z21, Z27
+	VPDPBUSD.BCST     1360(DX), Z22, Z26
+	VPDPBUSD.BCST     1680(DX), Z22, Z27
+	VPDPBUSD.BCST     1364(DX), Z23, Z26
+	VPDPBUSD.BCST     1684(DX), Z23, Z27
+	VPDPBUSD.BCST     1368(DX), Z24, Z26
+	VPDPBUSD.BCST     1688(DX), Z24, Z27
+	VPDPBUSD.BCST     1372(DX), Z25, Z26
+	VPDPBUSD.BCST     1692(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       128(SP), Z26, Z14
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       128(SP), Z27, Z15
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     1984(DX), Z18, Z26
+	VPDPBUSD.BCST     2304(DX), Z18, Z27
+	VPDPBUSD.BCST     1988(DX), Z19, Z26
+	VPDPBUSD.BCST     2308(DX), Z19, Z27
+	VPDPBUSD.BCST     1992(DX), Z20, Z26
+	VPDPBUSD.BCST     2312(DX), Z20, Z27
+	VPDPBUSD.BCST     1996(DX), Z21, Z26
+	VPDPBUSD.BCST     2316(DX), Z21, Z27
+	VPDPBUSD.BCST     2000(DX), Z22, Z26
+	VPDPBUSD.BCST     2320(DX), Z22, Z27
+	VPDPBUSD.BCST     2004(DX), Z23, Z26
+	VPDPBUSD.BCST     2324(DX), Z23, Z27
+	VPDPBUSD.BCST     2008(DX), Z24, Z26
+	VPDPBUSD.BCST     2328(DX), Z24, Z27
+	VPDPBUSD.BCST     2012(DX), Z25, Z26
+	VPDPBUSD.BCST     2332(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       128(SP), Z26, Z16
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       128(SP), Z27, Z17
+	VPSRLW            $0x04, 768(AX), Z18
+	VPANDD            Z0, Z18, Z18
+	VPSRLW            $0x04, 832(AX), Z19
+	VPANDD            Z0, Z19, Z19
+	VPSRLW            $0x04, 896(AX), Z20
+	VPANDD            Z0, Z20, Z20
+	VPSRLW            $0x04, 960(AX), Z21
+	VPANDD            Z0, Z21, Z21
+	VPSRLW            $0x04, 1024(AX), Z22
+	VPANDD            Z0, Z22, Z22
+	VPSRLW            $0x04, 1088(AX), Z23
+	VPANDD            Z0, Z23, Z23
+	VPSRLW            $0x04, 1152(AX), Z24
+	VPANDD            Z0, Z24, Z24
+	VPSRLW            $0x04, 1216(AX), Z25
+	VPANDD            Z0, Z25, Z25
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     96(DX), Z18, Z26
+	VPDPBUSD.BCST     416(DX), Z18, Z27
+	VPDPBUSD.BCST     100(DX), Z19, Z26
+	VPDPBUSD.BCST     420(DX), Z19, Z27
+	VPDPBUSD.BCST     104(DX), Z20, Z26
+	VPDPBUSD.BCST     424(DX), Z20, Z27
+	VPDPBUSD.BCST     108(DX), Z21, Z26
+	VPDPBUSD.BCST     428(DX), Z21, Z27
+	VPDPBUSD.BCST     112(DX), Z22, Z26
+	VPDPBUSD.BCST     432(DX), Z22, Z27
+	VPDPBUSD.BCST     116(DX), Z23, Z26
+	VPDPBUSD.BCST     436(DX), Z23, Z27
+	VPDPBUSD.BCST     120(DX), Z24, Z26
+	VPDPBUSD.BCST     440(DX), Z24, Z27
+	VPDPBUSD.BCST     124(DX), Z25, Z26
+	VPDPBUSD.BCST     444(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       192(SP), Z26, Z10
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       192(SP), Z27, Z11
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     736(DX), Z18, Z26
+	VPDPBUSD.BCST     1056(DX), Z18, Z27
+	VPDPBUSD.BCST     740(DX), Z19, Z26
+	VPDPBUSD.BCST     1060(DX), Z19, Z27
+	VPDPBUSD.BCST     744(DX), Z20, Z26
+	VPDPBUSD.BCST     1064(DX), Z20, Z27
+	VPDPBUSD.BCST     748(DX), Z21, Z26
+	VPDPBUSD.BCST     1068(DX), Z21, Z27
+	VPDPBUSD.BCST     752(DX), Z22, Z26
+	VPDPBUSD.BCST     1072(DX), Z22, Z27
+	VPDPBUSD.BCST     756(DX), Z23, Z26
+	VPDPBUSD.BCST     1076(DX), Z23, Z27
+	VPDPBUSD.BCST     760(DX), Z24, Z26
+	VPDPBUSD.BCST     1080(DX), Z24, Z27
+	VPDPBUSD.BCST     764(DX), Z25, Z26
+	VPDPBUSD.BCST     1084(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       192(SP), Z26, Z12
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       192(SP), Z27, Z13
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     1376(DX), Z18, Z26
+	VPDPBUSD.BCST     1696(DX), Z18, Z27
+	VPDPBUSD.BCST     1380(DX), Z19, Z26
+	VPDPBUSD.BCST     1700(DX), Z19, Z27
+	VPDPBUSD.BCST     1384(DX), Z20, Z26
+	VPDPBUSD.BCST     1704(DX), Z20, Z27
+	VPDPBUSD.BCST     1388(DX), Z21, Z26
+	VPDPBUSD.BCST     1708(DX), Z21, Z27
+	VPDPBUSD.BCST     1392(DX), Z22, Z26
+	VPDPBUSD.BCST     1712(DX), Z22, Z27
+	VPDPBUSD.BCST     1396(DX), Z23, Z26
+	VPDPBUSD.BCST     1716(DX), Z23, Z27
+	VPDPBUSD.BCST     1400(DX), Z24, Z26
+	VPDPBUSD.BCST     1720(DX), Z24, Z27
+	VPDPBUSD.BCST     1404(DX), Z25, Z26
+	VPDPBUSD.BCST     1724(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       192(SP), Z26, Z14
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       192(SP), Z27, Z15
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     2016(DX), Z18, Z26
+	VPDPBUSD.BCST     2336(DX), Z18, Z27
+	VPDPBUSD.BCST     2020(DX), Z19, Z26
+	VPDPBUSD.BCST     2340(DX), Z19, Z27
+	VPDPBUSD.BCST     2024(DX), Z20, Z26
+	VPDPBUSD.BCST     2344(DX), Z20, Z27
+	VPDPBUSD.BCST     2028(DX), Z21, Z26
+	VPDPBUSD.BCST     2348(DX), Z21, Z27
+	VPDPBUSD.BCST     2032(DX), Z22, Z26
+	VPDPBUSD.BCST     2352(DX), Z22, Z27
+	VPDPBUSD.BCST     2036(DX), Z23, Z26
+	VPDPBUSD.BCST     2356(DX), Z23, Z27
+	VPDPBUSD.BCST     2040(DX), Z24, Z26
+	VPDPBUSD.BCST     2360(DX), Z24, Z27
+	VPDPBUSD.BCST     2044(DX), Z25, Z26
+	VPDPBUSD.BCST     2364(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       192(SP), Z26, Z16
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       192(SP), Z27, Z17
+	VPANDD            1280(AX), Z0, Z18
+	VPANDD            1344(AX), Z0, Z19
+	VPANDD            1408(AX), Z0, Z20
+	VPANDD            1472(AX), Z0, Z21
+	VPANDD            1536(AX), Z0, Z22
+	VPANDD            1600(AX), Z0, Z23
+	VPANDD            1664(AX), Z0, Z24
+	VPANDD            1728(AX), Z0, Z25
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     128(DX), Z18, Z26
+	VPDPBUSD.BCST     448(DX), Z18, Z27
+	VPDPBUSD.BCST     132(DX), Z19, Z26
+	VPDPBUSD.BCST     452(DX), Z19, Z27
+	VPDPBUSD.BCST     136(DX), Z20, Z26
+	VPDPBUSD.BCST     456(DX), Z20, Z27
+	VPDPBUSD.BCST     140(DX), Z21, Z26
+	VPDPBUSD.BCST     460(DX), Z21, Z27
+	VPDPBUSD.BCST     144(DX), Z22, Z26
+	VPDPBUSD.BCST     464(DX), Z22, Z27
+	VPDPBUSD.BCST     148(DX), Z23, Z26
+	VPDPBUSD.BCST     468(DX), Z23, Z27
+	VPDPBUSD.BCST     152(DX), Z24, Z26
+	VPDPBUSD.BCST     472(DX), Z24, Z27
+	VPDPBUSD.BCST     156(DX), Z25, Z26
+	VPDPBUSD.BCST     476(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       256(SP), Z26, Z10
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       256(SP), Z27, Z11
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     768(DX), Z18, Z26
+	VPDPBUSD.BCST     1088(DX), Z18, Z27
+	VPDPBUSD.BCST     772(DX), Z19, Z26
+	VPDPBUSD.BCST     1092(DX), Z19, Z27
+	VPDPBUSD.BCST     776(DX), Z20, Z26
+	VPDPBUSD.BCST     1096(DX), Z20, Z27
+	VPDPBUSD.BCST     780(DX), Z21, Z26
+	VPDPBUSD.BCST     1100(DX), Z21, Z27
+	VPDPBUSD.BCST     784(DX), Z22, Z26
+	VPDPBUSD.BCST     1104(DX), Z22, Z27
+	VPDPBUSD.BCST     788(DX), Z23, Z26
+	VPDPBUSD.BCST     1108(DX), Z23, Z27
+	VPDPBUSD.BCST     792(DX), Z24, Z26
+	VPDPBUSD.BCST     1112(DX), Z24, Z27
+	VPDPBUSD.BCST     796(DX), Z25, Z26
+	VPDPBUSD.BCST     1116(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       256(SP), Z26, Z12
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       256(SP), Z27, Z13
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     1408(DX), Z18, Z26
+	VPDPBUSD.BCST     1728(DX), Z18, Z27
+	VPDPBUSD.BCST     1412(DX), Z19, Z26
+	VPDPBUSD.BCST     1732(DX), Z19, Z27
+	VPDPBUSD.BCST     1416(DX), Z20, Z26
+	VPDPBUSD.BCST     1736(DX), Z20, Z27
+	VPDPBUSD.BCST     1420(DX), Z21, Z26
+	VPDPBUSD.BCST     1740(DX), Z21, Z27
+	VPDPBUSD.BCST     1424(DX), Z22, Z26
+	VPDPBUSD.BCST     1744(DX), Z22, Z27
+	VPDPBUSD.BCST     1428(DX), Z23, Z26
+	VPDPBUSD.BCST     1748(DX), Z23, Z27
+	VPDPBUSD.BCST     1432(DX), Z24, Z26
+	VPDPBUSD.BCST     1752(DX), Z24, Z27
+	VPDPBUSD.BCST     1436(DX), Z25, Z26
+	VPDPBUSD.BCST     1756(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       256(SP), Z26, Z14
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       256(SP), Z27, Z15
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     2048(DX), Z18, Z26
+	VPDPBUSD.BCST     2368(DX), Z18, Z27
+	VPDPBUSD.BCST     2052(DX), Z19, Z26
+	VPDPBUSD.BCST     2372(DX), Z19, Z27
+	VPDPBUSD.BCST     2056(DX), Z20, Z26
+	VPDPBUSD.BCST     2376(DX), Z20, Z27
+	VPDPBUSD.BCST     2060(DX), Z21, Z26
+	VPDPBUSD.BCST     2380(DX), Z21, Z27
+	VPDPBUSD.BCST     2064(DX), Z22, Z26
+	VPDPBUSD.BCST     2384(DX), Z22, Z27
+	VPDPBUSD.BCST     2068(DX), Z23, Z26
+	VPDPBUSD.BCST     2388(DX), Z23, Z27
+	VPDPBUSD.BCST     2072(DX), Z24, Z26
+	VPDPBUSD.BCST     2392(DX), Z24, Z27
+	VPDPBUSD.BCST     2076(DX), Z25, Z26
+	VPDPBUSD.BCST     2396(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       256(SP), Z26, Z16
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       256(SP), Z27, Z17
+	VPSRLW            $0x04, 1280(AX), Z18
+	VPANDD            Z0, Z18, Z18
+	VPSRLW            $0x04, 1344(AX), Z19
+	VPANDD            Z0, Z19, Z19
+	VPSRLW            $0x04, 1408(AX), Z20
+	VPANDD            Z0, Z20, Z20
+	VPSRLW            $0x04, 1472(AX), Z21
+	VPANDD            Z0, Z21, Z21
+	VPSRLW            $0x04, 1536(AX), Z22
+	VPANDD            Z0, Z22, Z22
+	VPSRLW            $0x04, 1600(AX), Z23
+	VPANDD            Z0, Z23, Z23
+	VPSRLW            $0x04, 1664(AX), Z24
+	VPANDD            Z0, Z24, Z24
+	VPSRLW            $0x04, 1728(AX), Z25
+	VPANDD            Z0, Z25, Z25
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     160(DX), Z18, Z26
+	VPDPBUSD.BCST     480(DX), Z18, Z27
+	VPDPBUSD.BCST     164(DX), Z19, Z26
+	VPDPBUSD.BCST     484(DX), Z19, Z27
+	VPDPBUSD.BCST     168(DX), Z20, Z26
+	VPDPBUSD.BCST     488(DX), Z20, Z27
+	VPDPBUSD.BCST     172(DX), Z21, Z26
+	VPDPBUSD.BCST     492(DX), Z21, Z27
+	VPDPBUSD.BCST     176(DX), Z22, Z26
+	VPDPBUSD.BCST     496(DX), Z22, Z27
+	VPDPBUSD.BCST     180(DX), Z23, Z26
+	VPDPBUSD.BCST     500(DX), Z23, Z27
+	VPDPBUSD.BCST     184(DX), Z24, Z26
+	VPDPBUSD.BCST     504(DX), Z24, Z27
+	VPDPBUSD.BCST     188(DX), Z25, Z26
+	VPDPBUSD.BCST     508(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       320(SP), Z26, Z10
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       320(SP), Z27, Z11
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     800(DX), Z18, Z26
+	VPDPBUSD.BCST     1120(DX), Z18, Z27
+	VPDPBUSD.BCST     804(DX), Z19, Z26
+	VPDPBUSD.BCST     1124(DX), Z19, Z27
+	VPDPBUSD.BCST     808(DX), Z20, Z26
+	VPDPBUSD.BCST     1128(DX), Z20, Z27
+	VPDPBUSD.BCST     812(DX), Z21, Z26
+	VPDPBUSD.BCST     1132(DX), Z21, Z27
+	VPDPBUSD.BCST     816(DX), Z22, Z26
+	VPDPBUSD.BCST     1136(DX), Z22, Z27
+	VPDPBUSD.BCST     820(DX), Z23, Z26
+	VPDPBUSD.BCST     1140(DX), Z23, Z27
+	VPDPBUSD.BCST     824(DX), Z24, Z26
+	VPDPBUSD.BCST     1144(DX), Z24, Z27
+	VPDPBUSD.BCST     828(DX), Z25, Z26
+	VPDPBUSD.BCST     1148(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       320(SP), Z26, Z12
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       320(SP), Z27, Z13
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     1440(DX), Z18, Z26
+	VPDPBUSD.BCST     1760(DX), Z18, Z27
+	VPDPBUSD.BCST     1444(DX), Z19, Z26
+	VPDPBUSD.BCST     1764(DX), Z19, Z27
+	VPDPBUSD.BCST     1448(DX), Z20, Z26
+	VPDPBUSD.BCST     1768(DX), Z20, Z27
+	VPDPBUSD.BCST     1452(DX), Z21, Z26
+	VPDPBUSD.BCST     1772(DX), Z21, Z27
+	VPDPBUSD.BCST     1456(DX), Z22, Z26
+	VPDPBUSD.BCST     1776(DX), Z22, Z27
+	VPDPBUSD.BCST     1460(DX), Z23, Z26
+	VPDPBUSD.BCST     1780(DX), Z23, Z27
+	VPDPBUSD.BCST     1464(DX), Z24, Z26
+	VPDPBUSD.BCST     1784(DX), Z24, Z27
+	VPDPBUSD.BCST     1468(DX), Z25, Z26
+	VPDPBUSD.BCST     1788(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       320(SP), Z26, Z14
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       320(SP), Z27, Z15
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     2080(DX), Z18, Z26
+	VPDPBUSD.BCST     2400(DX), Z18, Z27
+	VPDPBUSD.BCST     2084(DX), Z19, Z26
+	VPDPBUSD.BCST     2404(DX), Z19, Z27
+	VPDPBUSD.BCST     2088(DX), Z20, Z26
+	VPDPBUSD.BCST     2408(DX), Z20, Z27
+	VPDPBUSD.BCST     2092(DX), Z21, Z26
+	VPDPBUSD.BCST     2412(DX), Z21, Z27
+	VPDPBUSD.BCST     2096(DX), Z22, Z26
+	VPDPBUSD.BCST     2416(DX), Z22, Z27
+	VPDPBUSD.BCST     2100(DX), Z23, Z26
+	VPDPBUSD.BCST     2420(DX), Z23, Z27
+	VPDPBUSD.BCST     2104(DX), Z24, Z26
+	VPDPBUSD.BCST     2424(DX), Z24, Z27
+	VPDPBUSD.BCST     2108(DX), Z25, Z26
+	VPDPBUSD.BCST     2428(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       320(SP), Z26, Z16
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       320(SP), Z27, Z17
+	VPANDD            1792(AX), Z0, Z18
+	VPANDD            1856(AX), Z0, Z19
+	VPANDD            1920(AX), Z0, Z20
+	VPANDD            1984(AX), Z0, Z21
+	VPANDD            2048(AX), Z0, Z22
+	VPANDD            2112(AX), Z0, Z23
+	VPANDD            2176(AX), Z0, Z24
+	VPANDD            2240(AX), Z0, Z25
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     192(DX), Z18, Z26
+	VPDPBUSD.BCST     512(DX), Z18, Z27
+	VPDPBUSD.BCST     196(DX), Z19, Z26
+	VPDPBUSD.BCST     516(DX), Z19, Z27
+	VPDPBUSD.BCST     200(DX), Z20, Z26
+	VPDPBUSD.BCST     520(DX), Z20, Z27
+	VPDPBUSD.BCST     204(DX), Z21, Z26
+	VPDPBUSD.BCST     524(DX), Z21, Z27
+	VPDPBUSD.BCST     208(DX), Z22, Z26
+	VPDPBUSD.BCST     528(DX), Z22, Z27
+	VPDPBUSD.BCST     212(DX), Z23, Z26
+	VPDPBUSD.BCST     532(DX), Z23, Z27
+	VPDPBUSD.BCST     216(DX), Z24, Z26
+	VPDPBUSD.BCST     536(DX), Z24, Z27
+	VPDPBUSD.BCST     220(DX), Z25, Z26
+	VPDPBUSD.BCST     540(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       384(SP), Z26, Z10
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       384(SP), Z27, Z11
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     832(DX), Z18, Z26
+	VPDPBUSD.BCST     1152(DX), Z18, Z27
+	VPDPBUSD.BCST     836(DX), Z19, Z26
+	VPDPBUSD.BCST     1156(DX), Z19, Z27
+	VPDPBUSD.BCST     840(DX), Z20, Z26
+	VPDPBUSD.BCST     1160(DX), Z20, Z27
+	VPDPBUSD.BCST     844(DX), Z21, Z26
+	VPDPBUSD.BCST     1164(DX), Z21, Z27
+	VPDPBUSD.BCST     848(DX), Z22, Z26
+	VPDPBUSD.BCST     1168(DX), Z22, Z27
+	VPDPBUSD.BCST     852(DX), Z23, Z26
+	VPDPBUSD.BCST     1172(DX), Z23, Z27
+	VPDPBUSD.BCST     856(DX), Z24, Z26
+	VPDPBUSD.BCST     1176(DX), Z24, Z27
+	VPDPBUSD.BCST     860(DX), Z25, Z26
+	VPDPBUSD.BCST     1180(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       384(SP), Z26, Z12
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       384(SP), Z27, Z13
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     1472(DX), Z18, Z26
+	VPDPBUSD.BCST     1792(DX), Z18, Z27
+	VPDPBUSD.BCST     1476(DX), Z19, Z26
+	VPDPBUSD.BCST     1796(DX), Z19, Z27
+	VPDPBUSD.BCST     1480(DX), Z20, Z26
+	VPDPBUSD.BCST     1800(DX), Z20, Z27
+	VPDPBUSD.BCST     1484(DX), Z21, Z26
+	VPDPBUSD.BCST     1804(DX), Z21, Z27
+	VPDPBUSD.BCST     1488(DX), Z22, Z26
+	VPDPBUSD.BCST     1808(DX), Z22, Z27
+	VPDPBUSD.BCST     1492(DX), Z23, Z26
+	VPDPBUSD.BCST     1812(DX), Z23, Z27
+	VPDPBUSD.BCST     1496(DX), Z24, Z26
+	VPDPBUSD.BCST     1816(DX), Z24, Z27
+	VPDPBUSD.BCST     1500(DX), Z25, Z26
+	VPDPBUSD.BCST     1820(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       384(SP), Z26, Z14
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       384(SP), Z27, Z15
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     2112(DX), Z18, Z26
+	VPDPBUSD.BCST     2432(DX), Z18, Z27
+	VPDPBUSD.BCST     2116(DX), Z19, Z26
+	VPDPBUSD.BCST     2436(DX), Z19, Z27
+	VPDPBUSD.BCST     2120(DX), Z20, Z26
+	VPDPBUSD.BCST     2440(DX), Z20, Z27
+	VPDPBUSD.BCST     2124(DX), Z21, Z26
+	VPDPBUSD.BCST     2444(DX), Z21, Z27
+	VPDPBUSD.BCST     2128(DX), Z22, Z26
+	VPDPBUSD.BCST     2448(DX), Z22, Z27
+	VPDPBUSD.BCST     2132(DX), Z23, Z26
+	VPDPBUSD.BCST     2452(DX), Z23, Z27
+	VPDPBUSD.BCST     2136(DX), Z24, Z26
+	VPDPBUSD.BCST     2456(DX), Z24, Z27
+	VPDPBUSD.BCST     2140(DX), Z25, Z26
+	VPDPBUSD.BCST     2460(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       384(SP), Z26, Z16
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       384(SP), Z27, Z17
+	VPSRLW            $0x04, 1792(AX), Z18
+	VPANDD            Z0, Z18, Z18
+	VPSRLW            $0x04, 1856(AX), Z19
+	VPANDD            Z0, Z19, Z19
+	VPSRLW            $0x04, 1920(AX), Z20
+	VPANDD            Z0, Z20, Z20
+	VPSRLW            $0x04, 1984(AX), Z21
+	VPANDD            Z0, Z21, Z21
+	VPSRLW            $0x04, 2048(AX), Z22
+	VPANDD            Z0, Z22, Z22
+	VPSRLW            $0x04, 2112(AX), Z23
+	VPANDD            Z0, Z23, Z23
+	VPSRLW            $0x04, 2176(AX), Z24
+	VPANDD            Z0, Z24, Z24
+	VPSRLW            $0x04, 2240(AX), Z25
+	VPANDD            Z0, Z25, Z25
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     224(DX), Z18, Z26
+	VPDPBUSD.BCST     544(DX), Z18, Z27
+	VPDPBUSD.BCST     228(DX), Z19, Z26
+	VPDPBUSD.BCST     548(DX), Z19, Z27
+	VPDPBUSD.BCST     232(DX), Z20, Z26
+	VPDPBUSD.BCST     552(DX), Z20, Z27
+	VPDPBUSD.BCST     236(DX), Z21, Z26
+	VPDPBUSD.BCST     556(DX), Z21, Z27
+	VPDPBUSD.BCST     240(DX), Z22, Z26
+	VPDPBUSD.BCST     560(DX), Z22, Z27
+	VPDPBUSD.BCST     244(DX), Z23, Z26
+	VPDPBUSD.BCST     564(DX), Z23, Z27
+	VPDPBUSD.BCST     248(DX), Z24, Z26
+	VPDPBUSD.BCST     568(DX), Z24, Z27
+	VPDPBUSD.BCST     252(DX), Z25, Z26
+	VPDPBUSD.BCST     572(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       448(SP), Z26, Z10
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       448(SP), Z27, Z11
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     864(DX), Z18, Z26
+	VPDPBUSD.BCST     1184(DX), Z18, Z27
+	VPDPBUSD.BCST     868(DX), Z19, Z26
+	VPDPBUSD.BCST     1188(DX), Z19, Z27
+	VPDPBUSD.BCST     872(DX), Z20, Z26
+	VPDPBUSD.BCST     1192(DX), Z20, Z27
+	VPDPBUSD.BCST     876(DX), Z21, Z26
+	VPDPBUSD.BCST     1196(DX), Z21, Z27
+	VPDPBUSD.BCST     880(DX), Z22, Z26
+	VPDPBUSD.BCST     1200(DX), Z22, Z27
+	VPDPBUSD.BCST     884(DX), Z23, Z26
+	VPDPBUSD.BCST     1204(DX), Z23, Z27
+	VPDPBUSD.BCST     888(DX), Z24, Z26
+	VPDPBUSD.BCST     1208(DX), Z24, Z27
+	VPDPBUSD.BCST     892(DX), Z25, Z26
+	VPDPBUSD.BCST     1212(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       448(SP), Z26, Z12
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       448(SP), Z27, Z13
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     1504(DX), Z18, Z26
+	VPDPBUSD.BCST     1824(DX), Z18, Z27
+	VPDPBUSD.BCST     1508(DX), Z19, Z26
+	VPDPBUSD.BCST     1828(DX), Z19, Z27
+	VPDPBUSD.BCST     1512(DX), Z20, Z26
+	VPDPBUSD.BCST     1832(DX), Z20, Z27
+	VPDPBUSD.BCST     1516(DX), Z21, Z26
+	VPDPBUSD.BCST     1836(DX), Z21, Z27
+	VPDPBUSD.BCST     1520(DX), Z22, Z26
+	VPDPBUSD.BCST     1840(DX), Z22, Z27
+	VPDPBUSD.BCST     1524(DX), Z23, Z26
+	VPDPBUSD.BCST     1844(DX), Z23, Z27
+	VPDPBUSD.BCST     1528(DX), Z24, Z26
+	VPDPBUSD.BCST     1848(DX), Z24, Z27
+	VPDPBUSD.BCST     1532(DX), Z25, Z26
+	VPDPBUSD.BCST     1852(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       448(SP), Z26, Z14
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       448(SP), Z27, Z15
+	VMOVDQA64         Z1, Z26
+	VMOVDQA64         Z1, Z27
+	VPDPBUSD.BCST     2144(DX), Z18, Z26
+	VPDPBUSD.BCST     2464(DX), Z18, Z27
+	VPDPBUSD.BCST     2148(DX), Z19, Z26
+	VPDPBUSD.BCST     2468(DX), Z19, Z27
+	VPDPBUSD.BCST     2152(DX), Z20, Z26
+	VPDPBUSD.BCST     2472(DX), Z20, Z27
+	VPDPBUSD.BCST     2156(DX), Z21, Z26
+	VPDPBUSD.BCST     2476(DX), Z21, Z27
+	VPDPBUSD.BCST     2160(DX), Z22, Z26
+	VPDPBUSD.BCST     2480(DX), Z22, Z27
+	VPDPBUSD.BCST     2164(DX), Z23, Z26
+	VPDPBUSD.BCST     2484(DX), Z23, Z27
+	VPDPBUSD.BCST     2168(DX), Z24, Z26
+	VPDPBUSD.BCST     2488(DX), Z24, Z27
+	VPDPBUSD.BCST     2172(DX), Z25, Z26
+	VPDPBUSD.BCST     2492(DX), Z25, Z27
+	VCVTDQ2PS         Z26, Z26
+	VFMADD231PS       448(SP), Z26, Z16
+	VCVTDQ2PS         Z27, Z27
+	VFMADD231PS       448(SP), Z27, Z17
+	VMOVUPS           512(SP), Z18
+	VFNMADD231PS.BCST 260(DX), Z18, Z10
+	VFNMADD231PS.BCST 580(DX), Z18, Z11
+	VFNMADD231PS.BCST 900(DX), Z18, Z12
+	VFNMADD231PS.BCST 1220(DX), Z18, Z13
+	VFNMADD231PS.BCST 1540(DX), Z18, Z14
+	VFNMADD231PS.BCST 1860(DX), Z18, Z15
+	VFNMADD231PS.BCST 2180(DX), Z18, Z16
+	VFNMADD231PS.BCST 2500(DX), Z18, Z17
+	VMOVUPS           576(SP), Z18
+	VFNMADD231PS.BCST 264(DX), Z18, Z10
+	VFNMADD231PS.BCST 584(DX), Z18, Z11
+	VFNMADD231PS.BCST 904(DX), Z18, Z12
+	VFNMADD231PS.BCST 1224(DX), Z18, Z13
+	VFNMADD231PS.BCST 1544(DX), Z18, Z14
+	VFNMADD231PS.BCST 1864(DX), Z18, Z15
+	VFNMADD231PS.BCST 2184(DX), Z18, Z16
+	VFNMADD231PS.BCST 2504(DX), Z18, Z17
+	VMOVUPS           640(SP), Z18
+	VFNMADD231PS.BCST 268(DX), Z18, Z10
+	VFNMADD231PS.BCST 588(DX), Z18, Z11
+	VFNMADD231PS.BCST 908(DX), Z18, Z12
+	VFNMADD231PS.BCST 1228(DX), Z18, Z13
+	VFNMADD231PS.BCST 1548(DX), Z18, Z14
+	VFNMADD231PS.BCST 1868(DX), Z18, Z15
+	VFNMADD231PS.BCST 2188(DX), Z18, Z16
+	VFNMADD231PS.BCST 2508(DX), Z18, Z17
+	VMOVUPS           704(SP), Z18
+	VFNMADD231PS.BCST 272(DX), Z18, Z10
+	VFNMADD231PS.BCST 592(DX), Z18, Z11
+	VFNMADD231PS.BCST 912(DX), Z18, Z12
+	VFNMADD231PS.BCST 1232(DX), Z18, Z13
+	VFNMADD231PS.BCST 1552(DX), Z18, Z14
+	VFNMADD231PS.BCST 1872(DX), Z18, Z15
+	VFNMADD231PS.BCST 2192(DX), Z18, Z16
+	VFNMADD231PS.BCST 2512(DX), Z18, Z17
+	VMOVUPS           768(SP), Z18
+	VFNMADD231PS.BCST 276(DX), Z18, Z10
+	VFNMADD231PS.BCST 596(DX), Z18, Z11
+	VFNMADD231PS.BCST 916(DX), Z18, Z12
+	VFNMADD231PS.BCST 1236(DX), Z18, Z13
+	VFNMADD231PS.BCST 1556(DX), Z18, Z14
+	VFNMADD231PS.BCST 1876(DX), Z18, Z15
+	VFNMADD231PS.BCST 2196(DX), Z18, Z16
+	VFNMADD231PS.BCST 2516(DX), Z18, Z17
+	VMOVUPS           832(SP), Z18
+	VFNMADD231PS.BCST 280(DX), Z18, Z10
+	VFNMADD231PS.BCST 600(DX), Z18, Z11
+	VFNMADD231PS.BCST 920(DX), Z18, Z12
+	VFNMADD231PS.BCST 1240(DX), Z18, Z13
+	VFNMADD231PS.BCST 1560(DX), Z18, Z14
+	VFNMADD231PS.BCST 1880(DX), Z18, Z15
+	VFNMADD231PS.BCST 2200(DX), Z18, Z16
+	VFNMADD231PS.BCST 2520(DX), Z18, Z17
+	VMOVUPS           896(SP), Z18
+	VFNMADD231PS.BCST 284(DX), Z18, Z10
+	VFNMADD231PS.BCST 604(DX), Z18, Z11
+	VFNMADD231PS.BCST 924(DX), Z18, Z12
+	VFNMADD231PS.BCST 1244(DX), Z18, Z13
+	VFNMADD231PS.BCST 1564(DX), Z18, Z14
+	VFNMADD231PS.BCST 1884(DX), Z18, Z15
+	VFNMADD231PS.BCST 2204(DX), Z18, Z16
+	VFNMADD231PS.BCST 2524(DX), Z18, Z17
+	VMOVUPS           960(SP), Z18
+	VFNMADD231PS.BCST 288(DX), Z18, Z10
+	VFNMADD231PS.BCST 608(DX), Z18, Z11
+	VFNMADD231PS.BCST 928(DX), Z18, Z12
+	VFNMADD231PS.BCST 1248(DX), Z18, Z13
+	VFNMADD231PS.BCST 1568(DX), Z18, Z14
+	VFNMADD231PS.BCST 1888(DX), Z18, Z15
+	VFNMADD231PS.BCST 2208(DX), Z18, Z16
+	VFNMADD231PS.BCST 2528(DX), Z18, Z17
+	VFMADD231PS.BCST  256(DX), Z10, Z2
+	VFMADD231PS.BCST  576(DX), Z11, Z3
+	VFMADD231PS.BCST  896(DX), Z12, Z4
+	VFMADD231PS.BCST  1216(DX), Z13, Z5
+	VFMADD231PS.BCST  1536(DX), Z14, Z6
+	VFMADD231PS.BCST  1856(DX), Z15, Z7
+	VFMADD231PS.BCST  2176(DX), Z16, Z8
+	VFMADD231PS.BCST  2496(DX), Z17, Z9
+	ADDQ              $0x00000900, AX
+	ADDQ              $0x00000a00, DX
+	DECQ              CX
+	JNZ               block
+	MOVQ              y+24(FP), AX
+	MOVQ              ys+32(FP), CX
+	SHLQ              $0x02, CX
+	VMOVUPS           Z2, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z3, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z4, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z5, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z6, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z7, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z8, (AX)
+	ADDQ              CX, AX
+	VMOVUPS           Z9, (AX)
+	VZEROUPPER
+	RET
+
 DATA packPerm<>+0(SB)/4, $0x00000000
 DATA packPerm<>+4(SB)/4, $0x00000004
 DATA packPerm<>+8(SB)/4, $0x00000001

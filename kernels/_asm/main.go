@@ -333,6 +333,7 @@ func main() {
 	}
 	floatKernels()
 	tileKernels()
+	tileKernelsK()
 	quantTables()
 	quantKernels()
 	Generate()
