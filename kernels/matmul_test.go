@@ -30,8 +30,8 @@ import (
 // and of s = d·Σq (Q8_1). quantBound is the bound per partner format,
 // the analytic bound with a small margin; the worst eq measured (golden
 // rows of every input case, shapes 52x512, 10x4096, odd row subsets and
-// one-block rows, N(0,1) activations, batch 1..17, every tier; go1.26
-// amd64) is:
+// one-block rows, N(0,1) activations, batch 1..17, every tier, row-major
+// and block-major in 16- and 4-row tiles; go1.26 amd64) is:
 //
 //	Q8_0 partner: q4_0 3.90e-3  q5_0 3.73e-3  q8_0 3.94e-3  iq4_nl 3.04e-3
 //	Q8_1 partner: q4_1 3.92e-3  q5_1 3.94e-3
@@ -209,12 +209,23 @@ func TestMatMul(t *testing.T) {
 					ref[b*N+n], den[b*N+n], denQ[b*N+n] = s, a, aq
 				}
 			}
+			// Every layout the type has: row-major, and block-major in
+			// 16- and 4-row tiles.
+			layouts := []*Matrix{m}
+			if Tileable(m.Type) {
+				for _, R := range []int{16, 4} {
+					bm := &Matrix{Type: m.Type, Rows: N, Cols: K, Layout: BlockMajor(R), Data: make([]byte, len(m.Data))}
+					Pack(bm.Data, m.Data, m.Type, N, K, bm.Layout)
+					layouts = append(layouts, bm)
+				}
+			}
 			for _, act := range []Activations{ActQuantized, ActFloat} {
 				var goY []float32
 				for _, tier := range Tiers() {
-					for _, threads := range []int{1, 3} {
+					for li, ml := range append(layouts, m) { // row-major with 1 and 3 threads
+						threads := []int{1, 3}[li%2]
 						opts := Options{Threads: threads, Tier: tier, Activations: act}
-						y := callGuarded(t, x, batch, m, opts)
+						y := callGuarded(t, x, batch, ml, opts)
 						if goY == nil {
 							goY = y
 						}
@@ -225,11 +236,11 @@ func TestMatMul(t *testing.T) {
 						for i, v := range y {
 							e := errOf(float64(v), ref[i], dn[i])
 							if e > bound || math.IsNaN(e) {
-								t.Fatalf("%s batch %d %v: y[%d] = %g, want %g (err %.3g > %.3g)", tm.name, batch, opts, i, v, ref[i], e, bound)
+								t.Fatalf("%s %s batch %d %v: y[%d] = %g, want %g (err %.3g > %.3g)", tm.name, ml.Layout, batch, opts, i, v, ref[i], e, bound)
 							}
 							worst[key{m.Type, act}] = max(worst[key{m.Type, act}], e)
 							if a := errOf(float64(v), float64(goY[i]), den[i]); a > tierAgree {
-								t.Fatalf("%s batch %d %v: y[%d] = %g, tier go gave %g (%.3g apart)", tm.name, batch, opts, i, v, goY[i], a)
+								t.Fatalf("%s %s batch %d %v: y[%d] = %g, tier go gave %g (%.3g apart)", tm.name, ml.Layout, batch, opts, i, v, goY[i], a)
 							}
 						}
 					}
