@@ -24,12 +24,13 @@ func (t *Tensor) untiledRows(row0, n int64) []byte {
 }
 
 // tileOutput reports the tile height an output tensor of type typ gets
-// under layout l: only tileable quantized matrices with at least one full
-// tile per slice, and never token_embd.weight, which llama.cpp reads by
-// row (get_rows) rather than multiplying.
+// under layout l: only matrices of a type with native tile kernels
+// (kernels.HasTileKernel) and at least one full tile per slice, and never
+// token_embd.weight, which llama.cpp reads by row (get_rows) rather than
+// multiplying.
 func tileOutput(t *Tensor, typ gguf.Type, l kernels.Layout) int {
 	R := l.TileRows()
-	if R == 0 || len(t.Dims) < 2 || !kernels.Tileable(typ) || t.Name == "token_embd.weight" {
+	if R == 0 || len(t.Dims) < 2 || !kernels.HasTileKernel(typ) || t.Name == "token_embd.weight" {
 		return 0
 	}
 	if t.sliceRows() < int64(R) {

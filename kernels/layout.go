@@ -74,10 +74,8 @@ type blockSplit struct {
 	hdrN  int // total header bytes
 	quant int // quant bytes, a multiple of interleave
 	bb    int // block bytes
-	// places[R] maps header byte h of a row (the row's scale fields
-	// concatenated) to its place in a tile block of R rows:
-	// pos[h] + r*step[h] for tile row r.
-	places map[int][2][]int
+	// units[R] is the order of a tile block of R rows (tileUnits).
+	units map[int][]unit
 }
 
 // splits lists the types that have a block-major form and their scale
@@ -110,41 +108,31 @@ var splits = func() map[gguf.Type]*blockSplit {
 		if s.quant <= 0 || s.quant%interleave != 0 {
 			panic("kernels: bad block split for " + t.String())
 		}
-		s.places = map[int][2][]int{}
+		s.units = map[int][]unit{}
 		for _, R := range []int{4, 8, 16} {
-			pos, step := s.headerPlaces(R)
-			s.places[R] = [2][]int{pos, step}
+			s.units[R] = s.tileUnits(R)
 		}
 		out[t] = s
 	}
 	return out
 }()
 
-// headerPlaces fills s.hpos and s.hstep for tiles of R rows: each field
-// is stored unit by unit (the fp16, or 4-byte pieces), unit u of rows
-// 0..R-1 together, fields in order.
-func (s *blockSplit) headerPlaces(R int) ([]int, []int) {
-	pos := make([]int, 0, s.hdrN)
-	step := make([]int, 0, s.hdrN)
-	fb := 0 // bytes of the fields before, per row
-	for _, h := range s.hdr {
-		us := interleave
-		if h[1] == 2 {
-			us = 2
-		} else if h[1]%interleave != 0 {
-			panic("kernels: scale field of a length other than 2 or a multiple of 4")
-		}
-		for o := range h[1] {
-			pos = append(pos, fb*R+(o/us)*R*us+o%us)
-			step = append(step, us)
-		}
-		fb += h[1]
-	}
-	return pos, step
+// Tileable reports whether t has a block-major form: Pack, Unpack and
+// MatMul handle it (unpacking tiles where no tile kernel exists).
+func Tileable(t gguf.Type) bool { _, ok := splits[t]; return ok }
+
+// tileKernelTypes are the types with native 16-row tile kernels.
+var tileKernelTypes = map[gguf.Type]bool{
+	gguf.TypeQ4_0: true, gguf.TypeQ8_0: true, gguf.TypeIQ4_NL: true, gguf.TypeQ4_K: true,
 }
 
-// Tileable reports whether t has a block-major form.
-func Tileable(t gguf.Type) bool { _, ok := splits[t]; return ok }
+// HasTileKernel reports whether t has native SIMD kernels for
+// DefaultTileRows-row tiles (at the AVX-512 tier), so that a block-major
+// matrix of t is worth writing. It is a fixed list, the same on every
+// CPU, so that what convert writes does not depend on the machine; other
+// tileable types compute correctly in block-major form but by unpacking
+// each tile, which is slower than their row-major kernels.
+func HasTileKernel(t gguf.Type) bool { return tileKernelTypes[t] }
 
 // checkTiled panics unless the arguments describe a tileable matrix.
 func checkTiled(dst, src []byte, t gguf.Type, rows, cols int, l Layout) *blockSplit {
@@ -197,31 +185,23 @@ func Unpack(dst, src []byte, t gguf.Type, rows, cols int, l Layout) {
 // packTile tiles R row-major rows of rb bytes.
 func packTile(dst, src []byte, s *blockSplit, R, rb int) {
 	le := binary.LittleEndian
-	hpos, hstep := s.places[R][0], s.places[R][1]
 	nb := rb / s.bb
 	tb := R * s.bb
+	units := s.units[R]
 	for j := range nb {
 		out := dst[j*tb : (j+1)*tb]
-		for r := range R {
-			blk := src[r*rb+j*s.bb : r*rb+(j+1)*s.bb]
-			i := 0
-			for _, h := range s.hdr {
-				for _, b := range blk[h[0] : h[0]+h[1]] {
-					out[hpos[i]+r*hstep[i]] = b
-					i++
+		row := src[j*s.bb:]
+		for _, u := range units {
+			o := out[u.dst : u.dst+R*u.size]
+			if u.size == 2 {
+				for r := range R {
+					le.PutUint16(o[2*r:], le.Uint16(row[r*rb+u.src:]))
 				}
+				continue
 			}
-		}
-		q := out[R*s.hdrN:]
-		for r := range R {
-			blk := src[r*rb+j*s.bb : r*rb+(j+1)*s.bb]
-			c := 0 // chunk index within the row's quant stream
-			forQuant(s, func(a, b int) {
-				for p := a; p < b; p += interleave {
-					le.PutUint32(q[(c*R+r)*interleave:], le.Uint32(blk[p:]))
-					c++
-				}
-			})
+			for r := range R {
+				le.PutUint32(o[4*r:], le.Uint32(row[r*rb+u.src:]))
+			}
 		}
 	}
 }
@@ -229,33 +209,54 @@ func packTile(dst, src []byte, s *blockSplit, R, rb int) {
 // unpackTile is packTile's inverse.
 func unpackTile(dst, src []byte, s *blockSplit, R, rb int) {
 	le := binary.LittleEndian
-	hpos, hstep := s.places[R][0], s.places[R][1]
 	nb := rb / s.bb
 	tb := R * s.bb
+	units := s.units[R]
 	for j := range nb {
 		in := src[j*tb : (j+1)*tb]
-		for r := range R {
-			blk := dst[r*rb+j*s.bb : r*rb+(j+1)*s.bb]
-			i := 0
-			for _, h := range s.hdr {
-				for k := h[0]; k < h[0]+h[1]; k++ {
-					blk[k] = in[hpos[i]+r*hstep[i]]
-					i++
+		row := dst[j*s.bb:]
+		for _, u := range units {
+			o := in[u.dst : u.dst+R*u.size]
+			if u.size == 2 {
+				for r := range R {
+					le.PutUint16(row[r*rb+u.src:], le.Uint16(o[2*r:]))
 				}
+				continue
+			}
+			for r := range R {
+				le.PutUint32(row[r*rb+u.src:], le.Uint32(o[4*r:]))
 			}
 		}
-		q := in[R*s.hdrN:]
-		for r := range R {
-			blk := dst[r*rb+j*s.bb : r*rb+(j+1)*s.bb]
-			c := 0
-			forQuant(s, func(a, b int) {
-				for p := a; p < b; p += interleave {
-					le.PutUint32(blk[p:], le.Uint32(q[(c*R+r)*interleave:]))
-					c++
-				}
-			})
+	}
+}
+
+// unit is one interleaved piece of a block: size bytes (2 or 4) at src
+// within each row's block, stored for rows 0..R-1 from dst within the
+// tile block.
+type unit struct{ src, dst, size int }
+
+// tileUnits lists the units of a tile block of R rows in storage order:
+// the scale fields unit by unit, then the quant chunks.
+func (s *blockSplit) tileUnits(R int) []unit {
+	var us []unit
+	o := 0
+	for _, h := range s.hdr {
+		size := interleave
+		if h[1] == 2 {
+			size = 2
+		}
+		for p := h[0]; p < h[0]+h[1]; p += size {
+			us = append(us, unit{p, o, size})
+			o += R * size
 		}
 	}
+	forQuant(s, func(a, b int) {
+		for p := a; p < b; p += interleave {
+			us = append(us, unit{p, o, interleave})
+			o += R * interleave
+		}
+	})
+	return us
 }
 
 // forQuant calls f(a, b) for each maximal run [a, b) of quant bytes in a

@@ -74,9 +74,9 @@ case-insensitive. A name that is both is the file type, as in
 llama-quantize; add --pure to put every quantizable tensor in one type.
 
 --layout block writes qconv's block-major layout (docs/layouts.md): every
-quantized matrix whose type has one (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL,
-Q2_K..Q6_K, IQ4_XS, TQ1_0, TQ2_0) is stored in 16-row tiles that qconv's
-SIMD kernels multiply several rows at a time. Such tensors have private
+matrix of a type with tile kernels (Q4_0, Q8_0, IQ4_NL, Q4_K) is stored in
+16-row tiles that qconv's AVX-512 kernels multiply 16 rows at a time; other
+tensors stay row-major. Such tensors have private
 type ids, so llama.cpp and other GGUF readers refuse the file instead of
 misreading it; convert it back with --layout row (the default), which
 also turns a block-major input into a standard GGUF.
