@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/qconv/qconv/gguf"
+	"github.com/qconv/qconv/quantize"
 	"github.com/qconv/qconv/safetensors"
 )
 
@@ -38,8 +39,16 @@ type hfArch struct {
 
 // hfArchs maps config.json's architectures[0] to its converter.
 var hfArchs = map[string]hfArch{
-	"LlamaForCausalLM":   {gguf: "llama", build: buildLlama},
-	"MistralForCausalLM": {gguf: "llama", build: buildLlama},
+	"LlamaForCausalLM":               {gguf: "llama", build: buildLlama},
+	"MistralForCausalLM":             {gguf: "llama", build: buildLlama},
+	"Qwen2ForCausalLM":               {gguf: "qwen2", build: buildQwen2},
+	"Qwen3ForCausalLM":               {gguf: "qwen3", build: buildQwen3},
+	"GemmaForCausalLM":               {gguf: "gemma", build: buildGemma},
+	"Gemma2ForCausalLM":              {gguf: "gemma2", build: buildGemma2},
+	"Gemma3ForCausalLM":              {gguf: "gemma3", build: buildGemma3},
+	"Gemma3ForConditionalGeneration": {gguf: "gemma3", build: buildGemma3},
+	"Phi3ForCausalLM":                {gguf: "phi3", build: buildPhi3},
+	"GPT2LMHeadModel":                {gguf: "gpt2", build: buildGPT2},
 }
 
 // SupportedHFArchitectures lists the Hugging Face architectures OpenHF
@@ -63,13 +72,24 @@ type hfCheckpoint struct {
 	used   map[string]bool    // tensors consumed by build
 	out    []*Tensor
 	kvs    []gguf.KV
+	// warnings are non-fatal problems, returned in Source.Warnings.
+	warnings []string
+}
+
+// warn records a non-fatal problem for Source.Warnings.
+func (h *hfCheckpoint) warn(format string, args ...any) {
+	h.warnings = append(h.warnings, fmt.Sprintf(format, args...))
 }
 
 // OpenHF opens a Hugging Face checkpoint directory (config.json plus
 // safetensors) and presents it as convert_hf_to_gguf.py would write it:
-// tensors renamed to GGUF names, the llama Q/K rows permuted (lazily, as
-// a row mapping), 1-D tensors and norms as F32, and the GGUF metadata and
-// tokenizer. The output types of the other tensors are left to the plan.
+// tensors renamed to GGUF names and transformed as the architecture needs
+// (the llama Q/K rows permuted lazily, as a row mapping; Gemma's norms
+// shifted by one; GPT-2's Conv1D weights transposed), 1-D tensors and
+// norms as F32, and the GGUF metadata and tokenizer. The output types of
+// the other tensors are left to the plan. Problems that do not stop the
+// conversion (a BPE pre-tokenizer qconv does not recognize) are listed in
+// the returned Source's Warnings.
 func OpenHF(dir string) (*Source, error) {
 	cfgPath := filepath.Join(dir, "config.json")
 	cfg, err := readHFConfig(cfgPath)
@@ -110,15 +130,15 @@ func OpenHF(dir string) (*Source, error) {
 		return nil, fmt.Errorf("%s: %w: %s has no place for tensor(s) %s", dir, ErrConfigMismatch, arch, strings.Join(unused, ", "))
 	}
 	s := &Source{Path: dir, Format: "safetensors", Tensors: h.out, KVs: h.kvs, Checkpoint: src.Checkpoint,
-		Files: append(src.Files, cfgPath)}
+		Files: append(src.Files, cfgPath), Warnings: h.warnings}
 	return s, nil
 }
 
 // hfTensor returns the stored tensor name as the checkpoint's converted
 // tensor newName, with convert_hf_to_gguf.py's dtype rule: 1-D tensors,
-// norms and tensors not named *.weight are F32; the others keep F32, F16
-// or BF16 as stored (other float types widen to F32), for the plan to
-// turn into the requested type.
+// norms, tensors not named *.weight and the kinds of hfAlwaysF32 are F32;
+// the others keep F32, F16 or BF16 as stored (other float types widen to
+// F32), for the plan to turn into the requested type.
 func (h *hfCheckpoint) hfTensor(name, newName string) *Tensor {
 	t := h.in[name]
 	h.used[name] = true
@@ -127,7 +147,8 @@ func (h *hfCheckpoint) hfTensor(name, newName string) *Tensor {
 	c.Dims = slices.Clone(t.Dims)
 	switch {
 	case t.unsupported != "":
-	case len(t.Dims) <= 1 || strings.HasSuffix(newName, "_norm.weight") || !strings.HasSuffix(newName, ".weight"):
+	case len(t.Dims) <= 1 || strings.HasSuffix(newName, "_norm.weight") || !strings.HasSuffix(newName, ".weight") ||
+		hasAnySuffix(newName, hfAlwaysF32):
 		c.Type = gguf.TypeF32
 	case t.Type == gguf.TypeF32 || t.Type == gguf.TypeF16 || t.Type == gguf.TypeBF16:
 	case t.stDT.IsFloat():
@@ -137,6 +158,11 @@ func (h *hfCheckpoint) hfTensor(name, newName string) *Tensor {
 	}
 	return &c
 }
+
+// hfAlwaysF32 are the GGUF names convert_hf_to_gguf.py always writes as
+// F32 (its list of tensor kinds that stay F32, for the architectures qconv
+// converts).
+var hfAlwaysF32 = []string{"ffn_gate_inp.weight", "ffn_gate_inp_shexp.weight", "position_embd.weight", "token_types.weight"}
 
 // f32Tensor is a tensor computed by the converter (llama3's rope_freqs).
 func f32Tensor(name string, v []float32) *Tensor {
@@ -267,4 +293,389 @@ func (c hfConfig) float(keys ...string) (float64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// hfNameMap maps an architecture's stored tensor names to GGUF names, as
+// gguf-py's TensorNameMap does for that architecture.
+type hfNameMap struct {
+	// global maps the base name (without ".weight" or ".bias") of a tensor
+	// outside the layers to its GGUF base name.
+	global map[string]string
+	// layerPrefixes start the names of layer N's tensors:
+	// <prefix><N>.<part>.
+	layerPrefixes []string
+	// layer maps <part> (without ".weight" or ".bias") to the GGUF name
+	// after "blk.N.".
+	layer map[string]string
+}
+
+// name returns the GGUF name of a stored tensor name and its layer (-1
+// outside the layers).
+func (m *hfNameMap) name(stored string) (string, int64, bool) {
+	base, suffix, ok := cutSuffix(stored, ".weight", ".bias")
+	if !ok {
+		return "", 0, false
+	}
+	if g, ok := m.global[base]; ok {
+		return g + suffix, -1, true
+	}
+	for _, p := range m.layerPrefixes {
+		rest, ok := strings.CutPrefix(base, p)
+		if !ok {
+			continue
+		}
+		num, part, ok := strings.Cut(rest, ".")
+		if !ok {
+			continue
+		}
+		layer, err := strconv.ParseInt(num, 10, 64)
+		if err != nil || layer < 0 || strconv.FormatInt(layer, 10) != num {
+			continue
+		}
+		if g, ok := m.layer[part]; ok {
+			return "blk." + num + "." + g + suffix, layer, true
+		}
+	}
+	return "", 0, false
+}
+
+// hfTensorSpec describes the tensors of an architecture: how they are
+// named, which ones are dropped, and the shape config.json implies for
+// each GGUF name.
+type hfTensorSpec struct {
+	arch   string // GGUF architecture name, for messages
+	nLayer int64
+	names  hfNameMap
+	// rename, when set, rewrites a stored name before it is mapped
+	// ("language_model." prefixes); an empty result drops the tensor, as
+	// convert_hf_to_gguf.py drops vision towers.
+	rename func(string) string
+	// skip are suffixes of stored names the converter drops (buffers).
+	skip []string
+	// shapes are the ggml dims of every GGUF name the architecture has,
+	// per-layer names without their "blk.N." prefix. A stored tensor
+	// whose GGUF name is not listed is an error: llama.cpp would refuse
+	// the file.
+	shapes map[string][]int64
+	// required are the GGUF names outside the layers that must exist;
+	// layerRequired the per-layer names every layer must have.
+	required, layerRequired []string
+}
+
+// hfMapped is one stored tensor with its GGUF name.
+type hfMapped struct {
+	stored string // the name in the checkpoint
+	layer  int64  // -1 outside the layers
+	base   string // the GGUF name without "blk.N."
+	t      *Tensor
+}
+
+// mapTensors renames the checkpoint's tensors by s and checks them against
+// the config: every stored tensor is mapped or dropped, no two map to the
+// same name, no layer is past nLayer, every shape is the one config.json
+// implies, and every required tensor is there. Tensors come in stored
+// order.
+func (h *hfCheckpoint) mapTensors(s hfTensorSpec) ([]hfMapped, error) {
+	have := map[string]bool{}
+	var unmapped, unplaced []string
+	var out []hfMapped
+	for _, t := range h.src.Tensors {
+		name := t.Name
+		if hasAnySuffix(name, s.skip) {
+			h.used[name] = true
+			continue
+		}
+		mapped := name
+		if s.rename != nil {
+			if mapped = s.rename(name); mapped == "" {
+				h.used[name] = true
+				continue
+			}
+		}
+		newName, layer, ok := s.names.name(mapped)
+		if !ok {
+			unmapped = append(unmapped, name)
+			continue
+		}
+		if layer >= s.nLayer {
+			return nil, fmt.Errorf("%w: tensor %s is in layer %d, but num_hidden_layers is %d", ErrConfigMismatch, name, layer, s.nLayer)
+		}
+		if have[newName] {
+			return nil, fmt.Errorf("%w: two tensors map to %s (the second is %s)", ErrConfigMismatch, newName, name)
+		}
+		have[newName] = true
+		base := newName
+		if layer >= 0 {
+			base = strings.TrimPrefix(newName, "blk."+strconv.FormatInt(layer, 10)+".")
+		}
+		shape, known := s.shapes[base]
+		if !known {
+			unplaced = append(unplaced, name+" ("+newName+")")
+			continue
+		}
+		nt := h.hfTensor(name, newName)
+		if !equalDims(nt.Dims, shape) {
+			return nil, fmt.Errorf("%w: %s (%s) has shape %s, config.json implies %s", ErrConfigMismatch, name, newName, hfShape(nt.Dims), hfShape(shape))
+		}
+		out = append(out, hfMapped{stored: name, layer: layer, base: base, t: nt})
+	}
+	if len(unmapped) > 0 {
+		return nil, fmt.Errorf("%w: cannot map tensor(s) %s to %s GGUF names", ErrConfigMismatch, strings.Join(unmapped, ", "), s.arch)
+	}
+	if len(unplaced) > 0 {
+		return nil, fmt.Errorf("%w: llama.cpp's %s has no place for tensor(s) %s", ErrConfigMismatch, s.arch, strings.Join(unplaced, ", "))
+	}
+	var missing []string
+	for _, n := range s.required {
+		if !have[n] {
+			missing = append(missing, n)
+		}
+	}
+	for l := int64(0); l < s.nLayer; l++ {
+		for _, n := range s.layerRequired {
+			if g := "blk." + strconv.FormatInt(l, 10) + "." + n; !have[g] {
+				missing = append(missing, g)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%w: num_hidden_layers %d needs tensor(s) the checkpoint lacks: %s", ErrConfigMismatch, s.nLayer, strings.Join(missing, ", "))
+	}
+	return out, nil
+}
+
+// tensorsOf returns the tensors of m.
+func tensorsOf(m []hfMapped) []*Tensor {
+	out := make([]*Tensor, len(m))
+	for i, x := range m {
+		out[i] = x.t
+	}
+	return out
+}
+
+// shifted returns 1-D tensor t as F32 with add added to every value, as
+// convert_hf_to_gguf.py's Gemma classes add 1 to the norm weights: the
+// sum is computed in torch's dtype, which is F16 for an F16 tensor (the
+// float32 sum rounded to F16) and F32 otherwise (BF16 and other floats
+// are widened to F32 first). The result is held in memory (norms are
+// small).
+func shifted(t *Tensor, add float32) (*Tensor, error) {
+	if len(t.Dims) != 1 {
+		return nil, fmt.Errorf("%w: %s has %d dimensions, a norm has 1", ErrConfigMismatch, t.Name, len(t.Dims))
+	}
+	if !t.Decodable() {
+		return nil, fmt.Errorf("tensor %q: %s: cannot read its values", t.Name, t.DType)
+	}
+	v := make([]float32, t.Elements())
+	if err := t.ReadRows(0, t.Rows(), v); err != nil {
+		return nil, err
+	}
+	for i := range v {
+		v[i] += add
+	}
+	if t.stDT == safetensors.F16 {
+		tr, ok := quantize.Lookup(gguf.TypeF16)
+		if !ok || tr.QuantizeRow == nil || tr.DequantizeRow == nil {
+			return nil, fmt.Errorf("tensor %q: no F16 conversion", t.Name)
+		}
+		b := make([]byte, 2*len(v))
+		tr.QuantizeRow(b, v, nil)
+		tr.DequantizeRow(v, b)
+	}
+	return f32Tensor(t.Name, v), nil
+}
+
+// transposed returns 2-D tensor t with its two dimensions swapped, the
+// elements copied in their stored type into memory: the layout change of
+// GPT-2's Conv1D weights, which Hugging Face stores [in, out].
+func transposed(t *Tensor) (*Tensor, error) {
+	if len(t.Dims) != 2 {
+		return nil, fmt.Errorf("%w: %s has %d dimensions, expected a 2-D Conv1D weight", ErrConfigMismatch, t.Name, len(t.Dims))
+	}
+	cols, rows := t.Dims[0], t.Dims[1]
+	n := cols * rows
+	if n == 0 || int64(len(t.data))%n != 0 {
+		return nil, fmt.Errorf("tensor %q: %s: cannot transpose %d bytes of %d elements", t.Name, t.DType, len(t.data), n)
+	}
+	es := int64(len(t.data)) / n
+	src := t.data
+	if t.rowMap != nil {
+		src = t.rawRows(0, rows)
+	}
+	dst := make([]byte, len(src))
+	// Blocks of 64x64 elements keep both sides in cache.
+	const blk = 64
+	for r0 := int64(0); r0 < rows; r0 += blk {
+		for c0 := int64(0); c0 < cols; c0 += blk {
+			for r := r0; r < min(r0+blk, rows); r++ {
+				for c := c0; c < min(c0+blk, cols); c++ {
+					// stored (row r, column c) -> output (row c, column r)
+					copy(dst[(c*rows+r)*es:(c*rows+r+1)*es], src[(r*cols+c)*es:(r*cols+c+1)*es])
+				}
+			}
+		}
+	}
+	c := *t
+	c.data, c.rowMap = dst, nil
+	c.Dims = []int64{rows, cols}
+	c.rowLen = rows
+	return &c, nil
+}
+
+// generalKVs writes the general.* keys gguf-py writes for every model:
+// type, name (the directory's name: qconv reads no model card) and the
+// size label of h.out's parameter count.
+func (h *hfCheckpoint) generalKVs() {
+	var params int64
+	for _, t := range h.out {
+		params += t.Elements()
+	}
+	name := filepath.Base(h.dir)
+	if abs, err := filepath.Abs(h.dir); err == nil {
+		name = filepath.Base(abs)
+	}
+	h.setKV("general.type", gguf.String("model"))
+	h.setKV("general.name", gguf.String(name))
+	h.setKV("general.size_label", gguf.String(sizeLabel(params)))
+}
+
+// u32 is a uint32 metadata value.
+func u32(v int64) gguf.Value { return gguf.Uint32(uint32(v)) }
+
+// f32 is a float32 metadata value.
+func f32(v float64) gguf.Value { return gguf.Float32(float32(v)) }
+
+// need returns the first of keys present in c as a positive integer, or an
+// error naming the keys.
+func (c hfConfig) need(keys ...string) (int64, error) {
+	v, ok := c.int(keys...)
+	if !ok || v <= 0 {
+		return 0, fmt.Errorf("config.json: %s missing or not a positive integer", strings.Join(keys, " / "))
+	}
+	return v, nil
+}
+
+// intOr returns the first of keys present as an integer, or def. A key
+// present with a value that is not an integer is an error.
+func (c hfConfig) intOr(def int64, keys ...string) (int64, error) {
+	for _, k := range keys {
+		if v, ok := c[k]; ok && v != nil {
+			i, ok := jsonInt(v)
+			if !ok || i < 0 {
+				return 0, fmt.Errorf("config.json: %s is not a non-negative integer", k)
+			}
+			return i, nil
+		}
+	}
+	return def, nil
+}
+
+// floatOr returns the first of keys present as a number, or def.
+func (c hfConfig) floatOr(def float64, keys ...string) (float64, error) {
+	for _, k := range keys {
+		if v, ok := c[k]; ok && v != nil {
+			f, ok := jsonFloat(v)
+			if !ok {
+				return 0, fmt.Errorf("config.json: %s is not a number", k)
+			}
+			return f, nil
+		}
+	}
+	return def, nil
+}
+
+// withDefaults returns c with the keys of defs it lacks (or has as null)
+// set: transformers' config class defaults, which convert_hf_to_gguf.py
+// sees because it reads the config through AutoConfig.
+func (c hfConfig) withDefaults(defs map[string]any) hfConfig {
+	out := hfConfig{}
+	for k, v := range defs {
+		out[k] = v
+	}
+	for k, v := range c {
+		if v != nil {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// num is a json.Number for defaults tables.
+func num(s string) json.Number { return json.Number(s) }
+
+// ropeFull is the rope parameters TextModel reads: config.json's
+// rope_scaling or rope_parameters, or that map's "full_attention" entry
+// when it has one (transformers' per-layer-type form); nil when absent.
+func ropeFull(c hfConfig) hfConfig {
+	rp := ropeParams(c)
+	if full, ok := rp["full_attention"].(map[string]any); ok {
+		return hfConfig(full)
+	}
+	return rp
+}
+
+// ropeScaling returns the rope.scaling keys convert_hf_to_gguf.py's
+// TextModel writes for the rope parameters rp ("linear" and "yarn" with a
+// factor), under the key prefix pre, and the lower-cased scaling type for
+// the caller to judge ("" when rp names none).
+func ropeScaling(pre string, rp hfConfig) ([]gguf.KV, string, error) {
+	typ, _ := rp["rope_type"].(string)
+	if typ == "" {
+		typ, _ = rp["type"].(string)
+	}
+	typ = strings.ToLower(typ)
+	factor, hasFactor := rp.float("factor")
+	var kvs []gguf.KV
+	switch {
+	case typ == "linear" && hasFactor:
+		kvs = append(kvs, gguf.KV{Key: pre + "rope.scaling.type", Value: gguf.String("linear")},
+			gguf.KV{Key: pre + "rope.scaling.factor", Value: f32(factor)})
+	case typ == "yarn" && hasFactor:
+		orig, ok := rp.int("original_max_position_embeddings")
+		if !ok {
+			return nil, typ, fmt.Errorf("config.json: yarn rope scaling without original_max_position_embeddings")
+		}
+		kvs = append(kvs, gguf.KV{Key: pre + "rope.scaling.type", Value: gguf.String("yarn")},
+			gguf.KV{Key: pre + "rope.scaling.factor", Value: f32(factor)},
+			gguf.KV{Key: pre + "rope.scaling.original_context_length", Value: u32(orig)})
+		for _, e := range []struct{ key, cfg string }{
+			{"yarn_ext_factor", "extrapolation_factor"}, {"yarn_attn_factor", "attention_factor"},
+			{"yarn_attn_factor", "attn_factor"}, {"yarn_beta_fast", "beta_fast"}, {"yarn_beta_slow", "beta_slow"},
+		} {
+			if v, ok := rp.float(e.cfg); ok && !hasKey(kvs, pre+"rope.scaling."+e.key) {
+				kvs = append(kvs, gguf.KV{Key: pre + "rope.scaling." + e.key, Value: f32(v)})
+			}
+		}
+	}
+	return kvs, typ, nil
+}
+
+// textRopeScaling is ropeScaling as the architectures built on TextModel
+// alone (qwen2, qwen3, gemma3) apply it: linear and yarn are written,
+// default and dynamic write nothing, longrope (which needs factor tensors
+// only some architectures generate) is refused, and any other type is
+// ignored with a warning, as the script does. c is the config the model
+// class reads (text_config merged in for multimodal checkpoints).
+func (h *hfCheckpoint) textRopeScaling(pre, arch string, c hfConfig) error {
+	rp := ropeFull(c)
+	if rp == nil {
+		return nil
+	}
+	kvs, typ, err := ropeScaling(pre, rp)
+	if err != nil {
+		return err
+	}
+	switch typ {
+	case "", "default", "dynamic", "linear", "yarn", "llama3":
+		// The script writes nothing for dynamic and llama3 here (only its
+		// llama class makes llama3's rope_freqs).
+	case "su", "longrope":
+		return fmt.Errorf("config.json: rope scaling type %q: %w for %s (llama.cpp would need rope factor tensors the converter does not write)", typ, ErrUnsupportedArch, arch)
+	default:
+		h.warn("config.json: rope scaling type %q is unknown to convert_hf_to_gguf.py; no rope scaling is written, so llama.cpp runs %s without it", typ, arch)
+	}
+	for _, kv := range kvs {
+		h.setKV(kv.Key, kv.Value)
+	}
+	return nil
 }

@@ -12,33 +12,34 @@ import (
 	"github.com/qconv/qconv/gguf"
 )
 
-// llamaLayerNames maps the tensors of a Hugging Face llama layer
-// (model.layers.N.<name>) to their GGUF names (blk.N.<name>).
-var llamaLayerNames = map[string]string{
-	"input_layernorm":          "attn_norm",
-	"self_attn.q_proj":         "attn_q",
-	"self_attn.k_proj":         "attn_k",
-	"self_attn.v_proj":         "attn_v",
-	"self_attn.o_proj":         "attn_output",
-	"post_attention_layernorm": "ffn_norm",
-	"mlp.gate_proj":            "ffn_gate",
-	"mlp.up_proj":              "ffn_up",
-	"mlp.down_proj":            "ffn_down",
+// llamaNames are gguf-py's llama tensor names.
+var llamaNames = hfNameMap{
+	global: map[string]string{
+		"model.embed_tokens": "token_embd",
+		"model.norm":         "output_norm",
+		"lm_head":            "output",
+	},
+	layerPrefixes: []string{"model.layers."},
+	layer: map[string]string{
+		"input_layernorm":          "attn_norm",
+		"self_attn.q_proj":         "attn_q",
+		"self_attn.k_proj":         "attn_k",
+		"self_attn.v_proj":         "attn_v",
+		"self_attn.o_proj":         "attn_output",
+		"post_attention_layernorm": "ffn_norm",
+		"mlp.gate_proj":            "ffn_gate",
+		"mlp.up_proj":              "ffn_up",
+		"mlp.down_proj":            "ffn_down",
+	},
 }
 
 // llamaLayerRequired are the weights every llama layer must have.
-var llamaLayerRequired = []string{"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"}
+var llamaLayerRequired = []string{"attn_norm.weight", "attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight",
+	"ffn_norm.weight", "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight"}
 
-// llamaGlobalNames maps the tensors outside the layers.
-var llamaGlobalNames = map[string]string{
-	"model.embed_tokens": "token_embd",
-	"model.norm":         "output_norm",
-	"lm_head":            "output",
-}
-
-// llamaSkipped are tensors convert_hf_to_gguf.py drops (buffers, not
-// weights).
-var llamaSkipped = []string{".rotary_emb.inv_freq", ".attention.masked_bias", ".attention.bias"}
+// hfSkipped are tensors convert_hf_to_gguf.py drops for every
+// architecture (buffers, not weights).
+var hfSkipped = []string{".rotary_emb.inv_freq", ".attention.masked_bias", ".attention.bias"}
 
 // llamaParams are the hyperparameters of a llama checkpoint, from
 // config.json with transformers' defaults for the keys it may omit.
@@ -130,116 +131,49 @@ func buildLlama(h *hfCheckpoint) error {
 		return err
 	}
 	const pre = "llama."
-	u32 := func(v int64) gguf.Value { return gguf.Uint32(uint32(v)) }
 
 	// Tensors, renamed, checked against the config and permuted.
-	want := map[string][]int64{
-		"token_embd.weight":  {p.nEmbd, p.nVocab},
-		"output.weight":      {p.nEmbd, p.nVocab},
-		"output_norm.weight": {p.nEmbd},
-	}
 	qRows, kvRows := p.nHead*p.headDim, p.nHeadKV*p.headDim
-	layerShapes := map[string][]int64{
-		"attn_norm.weight": {p.nEmbd}, "ffn_norm.weight": {p.nEmbd},
-		"attn_q.weight": {p.nEmbd, qRows}, "attn_k.weight": {p.nEmbd, kvRows}, "attn_v.weight": {p.nEmbd, kvRows},
-		"attn_output.weight": {qRows, p.nEmbd},
-		"attn_q.bias":        {qRows}, "attn_k.bias": {kvRows}, "attn_v.bias": {kvRows}, "attn_output.bias": {p.nEmbd},
-		"ffn_gate.weight": {p.nEmbd, p.nFF}, "ffn_up.weight": {p.nEmbd, p.nFF}, "ffn_down.weight": {p.nFF, p.nEmbd},
+	mapped, err := h.mapTensors(hfTensorSpec{
+		arch: "llama", nLayer: p.nLayer, names: llamaNames, skip: hfSkipped,
+		shapes: map[string][]int64{
+			"token_embd.weight": {p.nEmbd, p.nVocab}, "output.weight": {p.nEmbd, p.nVocab}, "output_norm.weight": {p.nEmbd},
+			"attn_norm.weight": {p.nEmbd}, "ffn_norm.weight": {p.nEmbd},
+			"attn_q.weight": {p.nEmbd, qRows}, "attn_k.weight": {p.nEmbd, kvRows}, "attn_v.weight": {p.nEmbd, kvRows},
+			"attn_output.weight": {qRows, p.nEmbd},
+			"attn_q.bias":        {qRows}, "attn_k.bias": {kvRows}, "attn_v.bias": {kvRows}, "attn_output.bias": {p.nEmbd},
+			"ffn_gate.weight": {p.nEmbd, p.nFF}, "ffn_up.weight": {p.nEmbd, p.nFF}, "ffn_down.weight": {p.nFF, p.nEmbd},
+			"ffn_gate.bias": {p.nFF}, "ffn_up.bias": {p.nFF}, "ffn_down.bias": {p.nEmbd},
+		},
+		required:      []string{"token_embd.weight", "output_norm.weight"},
+		layerRequired: llamaLayerRequired,
+	})
+	if err != nil {
+		return err
 	}
-	have := map[string]bool{}
-	var unmapped []string
-	var out []*Tensor
-	for _, t := range h.src.Tensors {
-		name := t.Name
-		if hasAnySuffix(name, llamaSkipped) {
-			h.used[name] = true
-			continue
-		}
-		newName, layer, ok := llamaTensorName(name)
-		if !ok {
-			unmapped = append(unmapped, name)
-			continue
-		}
-		if layer >= p.nLayer {
-			return fmt.Errorf("%w: tensor %s is in layer %d, but num_hidden_layers is %d", ErrConfigMismatch, name, layer, p.nLayer)
-		}
-		if have[newName] {
-			return fmt.Errorf("%w: two tensors map to %s", ErrConfigMismatch, newName)
-		}
-		have[newName] = true
-		nt := h.hfTensor(name, newName)
-		shape, known := want[newName]
-		if layer >= 0 {
-			shape, known = layerShapes[strings.TrimPrefix(newName, "blk."+strconv.FormatInt(layer, 10)+".")]
-		}
-		if known && !equalDims(nt.Dims, shape) {
-			return fmt.Errorf("%w: %s (%s) has shape %s, config.json implies %s", ErrConfigMismatch, name, newName, hfShape(nt.Dims), hfShape(shape))
-		}
-		switch {
-		case strings.HasSuffix(name, "q_proj.weight") || strings.HasSuffix(name, "q_proj.bias"):
-			err = permuteRows(nt, p.nHead)
-		case strings.HasSuffix(name, "k_proj.weight") || strings.HasSuffix(name, "k_proj.bias"):
-			err = permuteRows(nt, p.nHeadKV)
+	for _, m := range mapped {
+		switch m.base {
+		case "attn_q.weight", "attn_q.bias":
+			err = permuteRows(m.t, p.nHead)
+		case "attn_k.weight", "attn_k.bias":
+			err = permuteRows(m.t, p.nHeadKV)
 		}
 		if err != nil {
 			return err
 		}
-		out = append(out, nt)
 	}
-	if len(unmapped) > 0 {
-		return fmt.Errorf("%w: cannot map tensor(s) %s to llama GGUF names", ErrConfigMismatch, strings.Join(unmapped, ", "))
-	}
-	var missing []string
-	for _, n := range []string{"token_embd.weight", "output_norm.weight"} {
-		if !have[n] {
-			missing = append(missing, n)
-		}
-	}
-	for l := int64(0); l < p.nLayer; l++ {
-		for _, n := range llamaLayerRequired {
-			if g := fmt.Sprintf("blk.%d.%s.weight", l, n); !have[g] {
-				missing = append(missing, g)
-			}
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("%w: num_hidden_layers %d needs tensor(s) the checkpoint lacks: %s", ErrConfigMismatch, p.nLayer, strings.Join(missing, ", "))
-	}
+	out := tensorsOf(mapped)
 
 	// Rope scaling.
 	var ropeKVs []gguf.KV
 	if rp := ropeParams(h.config); rp != nil {
-		typ, _ := rp["rope_type"].(string)
-		if typ == "" {
-			typ, _ = rp["type"].(string)
+		kvs, typ, err := ropeScaling(pre, rp)
+		if err != nil {
+			return err
 		}
-		factor, hasFactor := rp.float("factor")
-		switch strings.ToLower(typ) {
-		case "", "default", "dynamic":
-			// convert_hf_to_gguf.py writes nothing for these.
-		case "linear":
-			if hasFactor {
-				ropeKVs = append(ropeKVs, gguf.KV{Key: pre + "rope.scaling.type", Value: gguf.String("linear")},
-					gguf.KV{Key: pre + "rope.scaling.factor", Value: gguf.Float32(float32(factor))})
-			}
-		case "yarn":
-			if hasFactor {
-				orig, ok := rp.int("original_max_position_embeddings")
-				if !ok {
-					return fmt.Errorf("config.json: yarn rope scaling without original_max_position_embeddings")
-				}
-				ropeKVs = append(ropeKVs, gguf.KV{Key: pre + "rope.scaling.type", Value: gguf.String("yarn")},
-					gguf.KV{Key: pre + "rope.scaling.factor", Value: gguf.Float32(float32(factor))},
-					gguf.KV{Key: pre + "rope.scaling.original_context_length", Value: u32(orig)})
-				for _, e := range []struct{ key, cfg string }{
-					{"yarn_ext_factor", "extrapolation_factor"}, {"yarn_attn_factor", "attention_factor"},
-					{"yarn_attn_factor", "attn_factor"}, {"yarn_beta_fast", "beta_fast"}, {"yarn_beta_slow", "beta_slow"},
-				} {
-					if v, ok := rp.float(e.cfg); ok && !hasKey(ropeKVs, pre+"rope.scaling."+e.key) {
-						ropeKVs = append(ropeKVs, gguf.KV{Key: pre + "rope.scaling." + e.key, Value: gguf.Float32(float32(v))})
-					}
-				}
-			}
+		ropeKVs = kvs
+		switch typ {
+		case "", "default", "dynamic", "linear", "yarn":
 		case "llama3":
 			out = append([]*Tensor{llama3RopeFreqs(p, rp, h.config)}, out...)
 		default:
@@ -249,17 +183,7 @@ func buildLlama(h *hfCheckpoint) error {
 	h.out = out
 
 	// Metadata, in convert_hf_to_gguf.py's order.
-	var params int64
-	for _, t := range out {
-		params += t.Elements()
-	}
-	name := filepath.Base(h.dir)
-	if abs, err := filepath.Abs(h.dir); err == nil {
-		name = filepath.Base(abs)
-	}
-	h.setKV("general.type", gguf.String("model"))
-	h.setKV("general.name", gguf.String(name))
-	h.setKV("general.size_label", gguf.String(sizeLabel(params)))
+	h.generalKVs()
 	h.setKV(pre+"block_count", u32(p.nLayer))
 	h.setKV(pre+"context_length", u32(p.nCtx))
 	h.setKV(pre+"embedding_length", u32(p.nEmbd))
@@ -303,23 +227,14 @@ func buildLlama(h *hfCheckpoint) error {
 }
 
 // llamaVocab writes the tokenizer.ggml vocabulary keys of a llama
-// checkpoint and returns the number of tokens.
+// checkpoint and returns the number of tokens: SentencePiece when
+// tokenizer.model exists (with add_space_prefix from tokenizer_config.json),
+// else a byte-level BPE tokenizer.json.
 func (h *hfCheckpoint) llamaVocab(nVocab int64) (int64, error) {
 	_, errSP := os.Stat(filepath.Join(h.dir, "tokenizer.model"))
 	_, errJSON := os.Stat(filepath.Join(h.dir, "tokenizer.json"))
 	if errors.Is(errSP, os.ErrNotExist) && errJSON == nil {
-		v, err := parseBPETokenizer(h.dir, nVocab)
-		if err != nil {
-			return 0, err
-		}
-		h.setKV("tokenizer.ggml.model", gguf.String("gpt2"))
-		h.setKV("tokenizer.ggml.pre", gguf.String(v.pre))
-		h.setKV("tokenizer.ggml.tokens", gguf.Array(v.tokens))
-		h.setKV("tokenizer.ggml.token_type", gguf.Array(v.types))
-		if len(v.merges) > 0 {
-			h.setKV("tokenizer.ggml.merges", gguf.Array(v.merges))
-		}
-		return int64(len(v.tokens)), nil
+		return h.bpeVocab(nVocab)
 	}
 	tc, err := readHFJSONFile(filepath.Join(h.dir, "tokenizer_config.json"))
 	if err != nil {
@@ -328,45 +243,7 @@ func (h *hfCheckpoint) llamaVocab(nVocab int64) (int64, error) {
 	if b, ok := jsonBool(tc, "add_prefix_space"); ok {
 		h.setKV("tokenizer.ggml.add_space_prefix", gguf.Bool(b))
 	}
-	v, err := h.sentencePieceVocab(nVocab)
-	if err != nil {
-		return 0, err
-	}
-	h.setKV("tokenizer.ggml.model", gguf.String("llama"))
-	h.setKV("tokenizer.ggml.pre", gguf.String("default"))
-	h.setKV("tokenizer.ggml.tokens", gguf.Array(v.tokens))
-	h.setKV("tokenizer.ggml.scores", gguf.Array(v.scores))
-	h.setKV("tokenizer.ggml.token_type", gguf.Array(v.types))
-	return int64(len(v.tokens)), nil
-}
-
-// llamaTensorName maps a Hugging Face llama tensor name to its GGUF name
-// and layer (-1 outside the layers).
-func llamaTensorName(name string) (string, int64, bool) {
-	base, suffix, ok := cutSuffix(name, ".weight", ".bias")
-	if !ok {
-		return "", 0, false
-	}
-	if g, ok := llamaGlobalNames[base]; ok {
-		return g + suffix, -1, true
-	}
-	rest, ok := strings.CutPrefix(base, "model.layers.")
-	if !ok {
-		return "", 0, false
-	}
-	num, part, ok := strings.Cut(rest, ".")
-	if !ok {
-		return "", 0, false
-	}
-	layer, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || layer < 0 {
-		return "", 0, false
-	}
-	g, ok := llamaLayerNames[part]
-	if !ok {
-		return "", 0, false
-	}
-	return "blk." + num + "." + g + suffix, layer, true
+	return h.spVocab(nVocab, spStyleLlama)
 }
 
 // llama3RopeFreqs computes the rope_freqs.weight tensor convert_hf_to_gguf.py

@@ -286,36 +286,40 @@ func TestHFErrors(t *testing.T) {
 	}
 	cases := []struct {
 		name   string
-		dir    func() string
+		dir    func(t *testing.T) string
 		is     error
 		errHas []string
 	}{
-		{"minicpm3", func() string { return sharedfiles.Path(t, "fixtures", "hf-minicpm3-synthetic") },
+		{"minicpm3", func(t *testing.T) string { return sharedfiles.Path(t, "fixtures", "hf-minicpm3-synthetic") },
 			ErrUnsupportedArch, []string{"MiniCPM3ForCausalLM", "LlamaForCausalLM", "MistralForCausalLM", "--raw"}},
-		{"gpt2", func() string { return sharedfiles.Path(t, "fixtures", "hf-gpt2-tiny") },
-			ErrUnsupportedArch, []string{"GPT2LMHeadModel"}},
-		{"hidden size", func() string { return hfDir(t, "hf-stories260k", repl(`"hidden_size": 64`, `"hidden_size": 128`)) },
+		{"gpt2 n_embd", func(t *testing.T) string { return hfDir(t, "hf-gpt2-tiny", repl(`"n_embd": 2`, `"n_embd": 4`)) },
+			ErrConfigMismatch, []string{"transformer.h.0.attn.c_attn.bias", "blk.0.attn_qkv.bias", "[6]", "[12]"}},
+		{"hidden size", func(t *testing.T) string {
+			return hfDir(t, "hf-stories260k", repl(`"hidden_size": 64`, `"hidden_size": 128`))
+		},
 			ErrConfigMismatch, []string{"model.embed_tokens.weight", "[512, 64]", "[512, 128]"}},
-		{"missing layer", func() string {
+		{"missing layer", func(t *testing.T) string {
 			return hfDir(t, "hf-stories260k", repl(`"num_hidden_layers": 5`, `"num_hidden_layers": 6`))
 		}, ErrConfigMismatch, []string{"blk.5.attn_q.weight", "blk.5.ffn_down.weight"}},
-		{"extra layer", func() string {
+		{"extra layer", func(t *testing.T) string {
 			return hfDir(t, "hf-stories260k", repl(`"num_hidden_layers": 5`, `"num_hidden_layers": 4`))
 		}, ErrConfigMismatch, []string{"model.layers.4.", "num_hidden_layers is 4"}},
-		{"kv heads", func() string {
+		{"kv heads", func(t *testing.T) string {
 			return hfDir(t, "hf-stories260k", repl(`"num_key_value_heads": 4`, `"num_key_value_heads": 8`))
 		}, ErrConfigMismatch, []string{"k_proj", "[32, 64]", "[64, 64]"}},
-		{"vocab size", func() string { return hfDir(t, "hf-stories260k", repl(`"vocab_size": 512`, `"vocab_size": 500`)) },
+		{"vocab size", func(t *testing.T) string {
+			return hfDir(t, "hf-stories260k", repl(`"vocab_size": 512`, `"vocab_size": 500`))
+		},
 			ErrConfigMismatch, []string{"embed_tokens", "[500, 64]"}},
-		{"no tokenizer", func() string { return hfDir(t, "hf-stories260k", nil, "tokenizer.model") },
+		{"no tokenizer", func(t *testing.T) string { return hfDir(t, "hf-stories260k", nil, "tokenizer.model") },
 			ErrUnsupportedArch, []string{"tokenizer.model"}},
-		{"unknown arch", func() string {
+		{"unknown arch", func(t *testing.T) string {
 			return hfDir(t, "hf-stories260k", repl(`"LlamaForCausalLM"`, `"FancyForCausalLM"`))
-		}, ErrUnsupportedArch, []string{"FancyForCausalLM", "supported: LlamaForCausalLM, MistralForCausalLM"}},
+		}, ErrUnsupportedArch, []string{"FancyForCausalLM", "LlamaForCausalLM, MistralForCausalLM, Phi3ForCausalLM, Qwen2ForCausalLM"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			dir := c.dir()
+			dir := c.dir(t) // the subtest's t: a missing fixture skips the case, not the parent
 			s, err := OpenSource(dir)
 			if err == nil {
 				s.Close()

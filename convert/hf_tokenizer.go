@@ -31,13 +31,74 @@ type hfVocab struct {
 	types  []int32
 }
 
-// sentencePieceVocab builds the llama vocabulary the way
-// convert_hf_to_gguf.py does from tokenizer.model: vocabSize entries
-// (unfilled ones are "[PADi]", score -10000, unused), the model's pieces
-// with their scores and types, then added_tokens.json (user-defined, score
-// -1000) and tokenizer_config.json's added_tokens_decoder (control when
-// special or when the text looks special, else user-defined; score -1000).
-func (h *hfCheckpoint) sentencePieceVocab(vocabSize int64) (*hfVocab, error) {
+// spStyle selects how added tokens enter a SentencePiece vocabulary.
+type spStyle int
+
+const (
+	// spStyleLlama is convert_hf_to_gguf.py's _create_vocab_sentencepiece
+	// (llama, qwen2, gemma*).
+	spStyleLlama spStyle = iota
+	// spStylePhi3 is Phi3MiniModel.set_vocab: added_tokens_decoder entries
+	// and then tokenizer.json's added_tokens are taken as they are
+	// (control when special, user-defined otherwise, no special-looking
+	// guess, no "▁" rewriting).
+	spStylePhi3
+)
+
+// spVocab writes the tokenizer.ggml keys of the SentencePiece vocabulary
+// in tokenizer.model (model "llama", pre "default", tokens, scores, token
+// types) and returns the number of tokens.
+func (h *hfCheckpoint) spVocab(nVocab int64, style spStyle) (int64, error) {
+	v, err := h.sentencePieceVocab(nVocab, style)
+	if err != nil {
+		return 0, err
+	}
+	h.setKV("tokenizer.ggml.model", gguf.String("llama"))
+	h.setKV("tokenizer.ggml.pre", gguf.String("default"))
+	h.setKV("tokenizer.ggml.tokens", gguf.Array(v.tokens))
+	h.setKV("tokenizer.ggml.scores", gguf.Array(v.scores))
+	h.setKV("tokenizer.ggml.token_type", gguf.Array(v.types))
+	return int64(len(v.tokens)), nil
+}
+
+// bpeVocab writes the tokenizer.ggml keys of the byte-level BPE vocabulary
+// in tokenizer.json (model "gpt2", pre, tokens, token types, merges) and
+// returns the number of tokens. A pre-tokenizer qconv does not recognize
+// gives pre "default" and a warning.
+func (h *hfCheckpoint) bpeVocab(nVocab int64) (int64, error) {
+	path := filepath.Join(h.dir, "tokenizer.json")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("no tokenizer.json: %w (qconv reads a byte-level BPE vocabulary from tokenizer.json; vocab.json and merges.txt alone are not read)", ErrUnsupportedArch)
+	}
+	v, err := parseBPETokenizer(h.dir, nVocab)
+	if err != nil {
+		return 0, err
+	}
+	if v.preNote != "" {
+		h.warn("%s: %s", path, v.preNote)
+	}
+	h.setKV("tokenizer.ggml.model", gguf.String("gpt2"))
+	h.setKV("tokenizer.ggml.pre", gguf.String(v.pre))
+	h.setKV("tokenizer.ggml.tokens", gguf.Array(v.tokens))
+	h.setKV("tokenizer.ggml.token_type", gguf.Array(v.types))
+	if len(v.merges) > 0 {
+		h.setKV("tokenizer.ggml.merges", gguf.Array(v.merges))
+	}
+	return int64(len(v.tokens)), nil
+}
+
+// sentencePieceVocab builds the vocabulary the way convert_hf_to_gguf.py
+// does from tokenizer.model: vocabSize entries (unfilled ones are
+// "[PADi]", score -10000, unused), the model's pieces with their scores
+// and types, then added_tokens.json (user-defined, score -1000; ids out of
+// range skipped) and tokenizer_config.json's added_tokens_decoder (score
+// -1000). With spStyleLlama, a decoder entry is control when special or
+// when its text looks special, else user-defined with "▁" written as a
+// space, and an id out of range is skipped with a warning; with
+// spStylePhi3 it is control when special, else user-defined, as stored,
+// tokenizer.json's added_tokens follow the same rule, and an id out of
+// range is an error (the script fails on it).
+func (h *hfCheckpoint) sentencePieceVocab(vocabSize int64, style spStyle) (*hfVocab, error) {
 	path := filepath.Join(h.dir, "tokenizer.model")
 	sp, err := readSentencePiece(path)
 	if err != nil {
@@ -81,6 +142,29 @@ func (h *hfCheckpoint) sentencePieceVocab(vocabSize int64) (*hfVocab, error) {
 	if err != nil {
 		return nil, err
 	}
+	// set applies one added token.
+	set := func(from string, id int64, content string, special bool) error {
+		if id < 0 || id >= vocabSize {
+			if style == spStylePhi3 {
+				return fmt.Errorf("%w: %s: added token %d is outside the vocabulary of %d", ErrConfigMismatch, from, id, vocabSize)
+			}
+			h.warn("%s: added token %d (%q) is outside the vocabulary of %d; skipped, as convert_hf_to_gguf.py skips it", from, id, content, vocabSize)
+			return nil
+		}
+		switch {
+		case special:
+			v.types[id] = tokControl
+		case style == spStyleLlama && looksSpecial(content):
+			v.types[id] = tokControl
+		case style == spStyleLlama:
+			content = strings.ReplaceAll(content, "\u2581", " ")
+			v.types[id] = tokUserDefined
+		default:
+			v.types[id] = tokUserDefined
+		}
+		v.tokens[id], v.scores[id] = content, -1000
+		return nil
+	}
 	if dec, ok := tc["added_tokens_decoder"].(map[string]any); ok {
 		ids := make([]int64, 0, len(dec))
 		for k := range dec {
@@ -97,16 +181,29 @@ func (h *hfCheckpoint) sentencePieceVocab(vocabSize int64) (*hfVocab, error) {
 			if !ok {
 				return nil, fmt.Errorf("tokenizer_config.json: added token %d has no content", id)
 			}
-			if id < 0 || id >= vocabSize {
-				return nil, fmt.Errorf("%w: tokenizer_config.json: added token %d is outside the vocabulary of %d", ErrConfigMismatch, id, vocabSize)
+			special, _ := e["special"].(bool)
+			if err := set("tokenizer_config.json", id, content, special); err != nil {
+				return nil, err
 			}
-			if special, _ := e["special"].(bool); special || looksSpecial(content) {
-				v.types[id] = tokControl
-			} else {
-				content = strings.ReplaceAll(content, "\u2581", " ")
-				v.types[id] = tokUserDefined
+		}
+	}
+	if style == spStylePhi3 {
+		tj, err := readHFJSONFile(filepath.Join(h.dir, "tokenizer.json"))
+		if err != nil {
+			return nil, err
+		}
+		list, _ := tj["added_tokens"].([]any)
+		for i, a := range list {
+			e, _ := a.(map[string]any)
+			id, okID := jsonInt(e["id"])
+			content, okC := e["content"].(string)
+			if !okID || !okC {
+				return nil, fmt.Errorf("tokenizer.json: added token %d has no integer id or no content", i)
 			}
-			v.tokens[id], v.scores[id] = content, -1000
+			special, _ := e["special"].(bool)
+			if err := set("tokenizer.json", id, content, special); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return v, nil

@@ -154,3 +154,18 @@ func TestTiledExperts(t *testing.T) {
 		t.Error("Q6_K has no tile kernel: it stays row-major")
 	}
 }
+
+// TestReportWarnings: the source's warnings reach the JSON report.
+func TestReportWarnings(t *testing.T) {
+	dir := t.TempDir()
+	in := tinyModel(t, dir)
+	p := plan(t, in, "q8_0", nil)
+	p.Source.Warnings = []string{"tokenizer.json: pre-tokenizer not recognized"}
+	rep, err := p.Write(t.Context(), filepath.Join(dir, "w.gguf"), RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Warnings) != 1 || rep.Warnings[0] != p.Source.Warnings[0] {
+		t.Errorf("report warnings %q", rep.Warnings)
+	}
+}

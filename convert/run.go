@@ -71,6 +71,8 @@ type Report struct {
 	Seconds       float64        `json:"seconds"`
 	Jobs          int            `json:"jobs"`
 	SHA256        string         `json:"sha256,omitempty"`
+	// Warnings are the source's non-fatal problems (Source.Warnings).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // task is one unit of work: rows [row0, row0+rows) of one tensor.
@@ -335,7 +337,7 @@ func (p *Plan) report(out string, jobs int, nanos []atomic.Int64) *Report {
 	rep := &Report{
 		Input: p.Source.Path, Output: out, FileType: p.Options.Target.FileType.String(),
 		InputBytes: p.SourceBytes(), OutputBytes: p.Layout.FileSize, Elements: p.Elements(),
-		BitsPerWeight: p.BitsPerWeight(), Jobs: jobs,
+		BitsPerWeight: p.BitsPerWeight(), Jobs: jobs, Warnings: p.Source.Warnings,
 	}
 	for i, t := range p.Tensors {
 		rep.Tensors = append(rep.Tensors, TensorReport{

@@ -292,6 +292,13 @@ func runConvert(cmd *cobra.Command, s streams, o *convertOptions, input string) 
 		return err
 	}
 	defer src.Close()
+	// Problems that do not stop the conversion (an unrecognized
+	// pre-tokenizer, ...): on stderr unless --quiet, and in the JSON report.
+	if !o.quiet {
+		for _, w := range src.Warnings {
+			fmt.Fprintf(s.err, "qconv: warning: %s\n", w)
+		}
+	}
 	plan, err := convert.NewPlan(src, opts)
 	if err != nil {
 		return err
