@@ -41,11 +41,12 @@ type kqTaskFunc func(w *byte, rb, nrows, nb int, aq *int8, ad *float32, bs *int1
 
 // kqTask is the task kernel of a K-quant type: the whole-task assembly
 // for one activation row, the row kernels otherwise (and for the rows
-// left over by the assembly's pass).
+// left over by the assembly's pass). Without t1 (AVX2) it runs the row
+// kernels over the whole task, with the activation pointers set up once.
 type kqTask struct {
 	bb   int
-	pass int // weight rows per pass of t1
-	t1   kqTaskFunc
+	pass int        // weight rows per pass of t1
+	t1   kqTaskFunc // nil: row kernels only
 	fns  [tileRows]kqFunc
 }
 
@@ -57,7 +58,7 @@ func (k *kqTask) rows(y []float32, n int, w []byte, rb, n0, n1 int, a *acts, r0,
 	if rb != nb*k.bb {
 		panic("kernels: row size does not match the activations")
 	}
-	if nr == 1 {
+	if nr == 1 && k.t1 != nil {
 		aq := a.q[r0*a.k : r0*a.k+nb*256]
 		ad := a.d[r0*nb : (r0+1)*nb]
 		bs := a.bsum[r0*nb*16 : (r0+1)*nb*16]

@@ -321,3 +321,117 @@ func q2_KvnniT4(w *byte, rb int, nrows int, nb int, aq *int8, ad *float32, bs *i
 //
 //go:noescape
 func q3_KvnniT4(w *byte, rb int, nrows int, nb int, aq *int8, ad *float32, bs *int16, y *float32)
+
+// iq4_xsavx2R1: one iq4_xs weight row of nb super-blocks against 1 Q8_K activation rows (avx2).
+// p holds each row's values, block scales and bsums.
+//
+//go:noescape
+func iq4_xsavx2R1(w *byte, nb int, p *[12]*byte, out *[4]float32)
+
+// iq4_xsavx2R2: one iq4_xs weight row of nb super-blocks against 2 Q8_K activation rows (avx2).
+// p holds each row's values, block scales and bsums.
+//
+//go:noescape
+func iq4_xsavx2R2(w *byte, nb int, p *[12]*byte, out *[4]float32)
+
+// iq4_xsavx2R3: one iq4_xs weight row of nb super-blocks against 3 Q8_K activation rows (avx2).
+// p holds each row's values, block scales and bsums.
+//
+//go:noescape
+func iq4_xsavx2R3(w *byte, nb int, p *[12]*byte, out *[4]float32)
+
+// iq4_xsavx2R4: one iq4_xs weight row of nb super-blocks against 4 Q8_K activation rows (avx2).
+// p holds each row's values, block scales and bsums.
+//
+//go:noescape
+func iq4_xsavx2R4(w *byte, nb int, p *[12]*byte, out *[4]float32)
+
+// iq4_xsvnniR1: one iq4_xs weight row of nb super-blocks against 1 Q8_K activation rows (vnni).
+// p holds each row's values, block scales and bsums.
+//
+//go:noescape
+func iq4_xsvnniR1(w *byte, nb int, p *[12]*byte, out *[4]float32)
+
+// iq4_xsvnniR2: one iq4_xs weight row of nb super-blocks against 2 Q8_K activation rows (vnni).
+// p holds each row's values, block scales and bsums.
+//
+//go:noescape
+func iq4_xsvnniR2(w *byte, nb int, p *[12]*byte, out *[4]float32)
+
+// iq4_xsvnniR3: one iq4_xs weight row of nb super-blocks against 3 Q8_K activation rows (vnni).
+// p holds each row's values, block scales and bsums.
+//
+//go:noescape
+func iq4_xsvnniR3(w *byte, nb int, p *[12]*byte, out *[4]float32)
+
+// iq4_xsvnniR4: one iq4_xs weight row of nb super-blocks against 4 Q8_K activation rows (vnni).
+// p holds each row's values, block scales and bsums.
+//
+//go:noescape
+func iq4_xsvnniR4(w *byte, nb int, p *[12]*byte, out *[4]float32)
+
+// tq1_0avx2R1: one tq1_0 weight row of nb super-blocks against 1 Q8_K activation rows (avx2).
+// p holds each row's values, block scales and bsums.
+//
+//go:noescape
+func tq1_0avx2R1(w *byte, nb int, p *[12]*byte, out *[4]float32)
+
+// tq1_0avx2R2: one tq1_0 weight row of nb super-blocks against 2 Q8_K activation rows (avx2).
+// p holds each row's values, block scales and bsums.
+//
+//go:noescape
+func tq1_0avx2R2(w *byte, nb int, p *[12]*byte, out *[4]float32)
+
+// tq1_0avx2R3: one tq1_0 weight row of nb super-blocks against 3 Q8_K activation rows (avx2).
+// p holds each row's values, block scales and bsums.
+//
+//go:noescape
+func tq1_0avx2R3(w *byte, nb int, p *[12]*byte, out *[4]float32)
+
+// tq1_0avx2R4: one tq1_0 weight row of nb super-blocks against 4 Q8_K activation rows (avx2).
+// p holds each row's values, block scales and bsums.
+//
+//go:noescape
+func tq1_0avx2R4(w *byte, nb int, p *[12]*byte, out *[4]float32)
+
+// tq1_0vnniR1: one tq1_0 weight row of nb super-blocks against 1 Q8_K activation rows (vnni).
+// p holds each row's values, block scales and bsums.
+//
+//go:noescape
+func tq1_0vnniR1(w *byte, nb int, p *[12]*byte, out *[4]float32)
+
+// tq1_0vnniR2: one tq1_0 weight row of nb super-blocks against 2 Q8_K activation rows (vnni).
+// p holds each row's values, block scales and bsums.
+//
+//go:noescape
+func tq1_0vnniR2(w *byte, nb int, p *[12]*byte, out *[4]float32)
+
+// tq1_0vnniR3: one tq1_0 weight row of nb super-blocks against 3 Q8_K activation rows (vnni).
+// p holds each row's values, block scales and bsums.
+//
+//go:noescape
+func tq1_0vnniR3(w *byte, nb int, p *[12]*byte, out *[4]float32)
+
+// tq1_0vnniR4: one tq1_0 weight row of nb super-blocks against 4 Q8_K activation rows (vnni).
+// p holds each row's values, block scales and bsums.
+//
+//go:noescape
+func tq1_0vnniR4(w *byte, nb int, p *[12]*byte, out *[4]float32)
+
+// iq4_xsvnniT4: nrows (a multiple of 4) iq4_xs weight rows rb bytes apart against one Q8_K activation row.
+// Row i's result is stored at y[i].
+//
+//go:noescape
+func iq4_xsvnniT4(w *byte, rb int, nrows int, nb int, aq *int8, ad *float32, bs *int16, y *float32)
+
+// tq1_0vnniT4: nrows (a multiple of 4) tq1_0 weight rows rb bytes apart against one Q8_K activation row.
+// Row i's result is stored at y[i].
+//
+//go:noescape
+func tq1_0vnniT4(w *byte, rb int, nrows int, nb int, aq *int8, ad *float32, bs *int16, y *float32)
+
+// tq2_0vnniT4: nrows (a multiple of 4) tq2_0 weight rows rb bytes apart against one Q8_K activation row.
+// Row i's result is stored at y[i].
+//
+//go:noescape
+func tq2_0vnniT4(w *byte, rb int, nrows int, nb int, aq *int8, ad *float32, bs *int16, y *float32)

@@ -1,5 +1,5 @@
 // Command _asmkq generates qconv's amd64 kernels for the K-quant family
-// (Q2_K..Q6_K, TQ2_0) against Q8_K activations, with avo.
+// (Q2_K..Q6_K, IQ4_XS, TQ1_0, TQ2_0) against Q8_K activations, with avo.
 //
 // Run from this folder (or use scripts/gen-asm.sh / go generate ./kernels):
 //
@@ -13,15 +13,21 @@
 //
 // where each weight is written as an unsigned byte u plus a per-16-group
 // offset: u = q for Q4_K/Q5_K/Q2_K (o = min, f = dmin), u = q + 32 for
-// Q6_K, q + 4 for Q3_K, q + 1 for TQ2_0 (o = offset·scale, f = d, folded
-// into the integer sum); TQ2_0 (u = q + 1, no scales) subtracts Σa per
-// lane with a second VPDPBUSD / VPMADDUBSW so every lane is exact. The 8-bit
-// products use VPMADDUBSW (u8 × s8 → adjacent pairs as int16; u <= 63 and
-// |a| <= 127 cannot saturate) and then VPMADDWD (AVX2) or VPDPWSSD
-// (AVX-512 VNNI) against the group scales duplicated into both words of
-// each dword, so the scales are applied on the int32 lanes. Each block's weights are decoded once for all nr
-// rows; the per-block float scaling is done lane-wise and the lanes are
-// summed once per call.
+// Q6_K, q + 4 for Q3_K (o = offset·scale, f = d, folded into the integer
+// sum). The ternary types (u = q + 1, no scales: TQ2_0's 2-bit codes,
+// TQ1_0's base-3 digits) subtract Σa per lane with a second VPDPBUSD /
+// VPMADDUBSW so every lane is exact. IQ4_XS's code book values are signed
+// (−127..113): u = |q| and the sign moves to the activations (VPSIGNB on
+// AVX2, a masked negation on AVX-512). The 8-bit products use VPMADDUBSW
+// (u8 × s8 → adjacent pairs as int16; u <= 127 and |a| <= 127 cannot
+// saturate) and then VPMADDWD (AVX2) or VPDPWSSD (AVX-512 VNNI) against
+// the group scales duplicated into both words of each dword, so the
+// scales are applied on the int32 lanes. Each block's weights are decoded
+// once for all nr rows; the per-block float scaling is done lane-wise and
+// the lanes are summed once per call.
+//
+// The AVX-512 whole-task kernels (taskKernel: Q2_K..Q6_K, IQ4_XS, TQ1_0,
+// TQ2_0) take 4 weight rows against one activation row instead.
 package main
 
 import (
@@ -87,6 +93,14 @@ type kgen struct {
 	units VecVirtual
 	off   VecVirtual
 	hiK   OpmaskVirtual // words 16..31 (the upper 256 bits); zmm only
+	// Signed types (IQ4_XS): tab is the code book register (AVX2: the
+	// signed values; AVX-512: their magnitudes), sgnV[c] / sgnK[c] chunk
+	// c's signed weights (AVX2, for VPSIGNB) or its negative-weight mask
+	// (AVX-512), zero a zero zmm.
+	tab  VecVirtual
+	sgnV map[int]VecVirtual
+	sgnK map[int]OpmaskVirtual
+	zero VecVirtual
 	// hoist holds constants preloaded into registers (task kernels), by
 	// symbol name; zc reads them in place of the memory operand.
 	hoist map[string]VecVirtual
@@ -435,18 +449,37 @@ var types = []ktype{
 	{name: "tq2_0", bytes: 66, dOff: 64, unitLog: 0, mode: offNone, prologue: func(*kgen) {}, chunk: func(k *kgen, c int) VecVirtual { return crumbChunk(k, 0, c) }},
 }
 
+// types2 are the types added after the first set; they are generated
+// after it so that the earlier kernels' output stays as it was.
+var types2 = []ktype{
+	{name: "iq4_xs", bytes: 136, dOff: 0, unitLog: 5, mode: offNone, signed: true, prologue: iq4xsScales, chunk: iq4Chunk},
+	{name: "tq1_0", bytes: 54, dOff: 52, unitLog: 0, mode: offNone, prologue: func(*kgen) {}, chunk: tq1Chunk},
+}
+
 func main() {
 	ConstraintExpr("!purego")
-	for i := range types {
-		for _, t := range []tier{{"avx2", false}, {"vnni", true}} {
-			for nr := 1; nr <= 4; nr++ {
-				kernel(&types[i], t, nr)
+	rows := func(l []ktype) {
+		for i := range l {
+			for _, t := range []tier{{"avx2", false}, {"vnni", true}} {
+				for nr := 1; nr <= 4; nr++ {
+					kernel(&l[i], t, nr)
+				}
 			}
 		}
 	}
+	rows(types)
 	for i := range types {
 		switch types[i].name {
 		case "q4_K", "q5_K", "q6_K", "q3_K", "q2_K":
+			taskKernel(&types[i], 4)
+		}
+	}
+	rows(types2)
+	for i := range types2 {
+		taskKernel(&types2[i], 4)
+	}
+	for i := range types {
+		if types[i].name == "tq2_0" {
 			taskKernel(&types[i], 4)
 		}
 	}
@@ -475,7 +508,11 @@ func kernel(kt *ktype, t tier, nr int) {
 	if t.z {
 		k.hiK = K()
 		g := GP32()
-		MOVL(U32(0xFFFF0000), g)
+		m := uint32(0xFFFF0000)
+		if kt.signed {
+			m = 0xFF00FF00 // iq4Chunk: the high-nibble 128-bit lanes 1 and 3
+		}
+		MOVL(U32(m), g)
 		KMOVD(g, k.hiK)
 	}
 	k.w = Load(Param("w"), GP64())
@@ -500,7 +537,7 @@ func kernel(kt *ktype, t tier, nr int) {
 
 	// Per-call constants.
 	var idx []VecVirtual // zmm: VPERMD index per chunk
-	if t.z && kt.unitLog != 0 {
+	if t.z && kt.unitLog != 0 && !kt.signed {
 		for c := range t.chunks() {
 			v := make([]uint32, 16)
 			for i := range v {
@@ -512,6 +549,24 @@ func kernel(kt *ktype, t tier, nr int) {
 		}
 	}
 	var ones, oneB VecVirtual
+	if kt.signed {
+		k.tab = t.vec()
+		if t.z {
+			VMOVDQU64(iq4Table(true, false), k.tab)
+			k.zero = ZMM()
+			VPXORD(k.zero, k.zero, k.zero)
+		} else {
+			VMOVDQU(iq4Table(false, false), k.tab)
+		}
+	}
+	if kt.name == "tq1_0" && !t.z {
+		// tq1Chunk's byte blend mask, kept in a register for VPBLENDVB
+		k.hoist = map[string]VecVirtual{}
+		m := wordsConst(0xff00)
+		v := YMM()
+		VMOVDQU(m, v)
+		k.hoist[m.Symbol.Name] = v
+	}
 	if kt.unitLog == 0 {
 		oneB = t.vec()
 		vmovdqu(bytesConst(1), oneB)
@@ -545,6 +600,7 @@ func kernel(kt *ktype, t tier, nr int) {
 	TESTQ(nb, nb)
 	JZ(LabelRef("done"))
 	k.blk = map[string]VecVirtual{}
+	k.sgnV, k.sgnK = map[int]VecVirtual{}, map[int]OpmaskVirtual{}
 
 	// d (and dmin) as floats: broadcast vectors (AVX2) or a stack slot
 	// read with embedded broadcasts (AVX-512).
@@ -617,6 +673,28 @@ func kernel(kt *ktype, t tier, nr int) {
 	// types (no scales) subtract Σa per lane (acc2 / the int16 sums), so
 	// that every lane holds its exact share of Σ w·a.
 	dot := func(r, c int, u, s VecVirtual, has bool) {
+		if kt.signed {
+			// |q| · (a with q's sign): the sign moves to the activations.
+			a := t.vec()
+			pp := t.vec()
+			if t.z {
+				VMOVDQU64(aMem(r, c), a)
+				VPSUBB(a, k.zero, k.sgnK[c], a)
+				VPMADDUBSW(a, u, pp)
+				VPDPWSSD(s, pp, acc[r])
+				return
+			}
+			VMOVDQU(aMem(r, c), a)
+			VPSIGNB(k.sgnV[c], a, a)
+			VPMADDUBSW(a, u, pp)
+			VPMADDWD(s, pp, pp)
+			if has {
+				VPADDD(pp, acc[r], acc[r])
+			} else {
+				acc[r] = pp
+			}
+			return
+		}
 		if t.z {
 			if kt.unitLog == 0 {
 				VPDPBUSD(aMem(r, c), u, acc[r])
@@ -881,12 +959,45 @@ func taskKernel(kt *ktype, M int) {
 		k.hoist[m.Symbol.Name] = v
 	}
 
+	if kt.signed {
+		k.zero = ZMM()
+		VPXORD(k.zero, k.zero, k.zero)
+	}
+
 	Label("blk")
 	adv := XMM()
 	VBROADCASTSS(Mem{Base: adp}, adv)
 	for m := range M {
 		for o := 0; o < kt.bytes; o += 64 {
 			PREFETCHT0(Mem{Base: wp[m], Index: rbM, Scale: 1, Disp: o})
+		}
+	}
+	// What the M rows share of the activations. IQ4_XS: per chunk |a|
+	// and the mask of a < 0, in the lane order of q4Chunk's nibbles (a's
+	// 128-bit lanes 0 2 1 3); each row's code book values are negated
+	// where a < 0, so that |a| · q' = a · q. Ternary types (weights
+	// u − 1): Σa per int32 lane, the
+	// lanes VPDPBUSD sums u·a into, so that every lane holds exactly its
+	// share of Σ w·a.
+	var absA []VecVirtual
+	var negA []OpmaskVirtual
+	var sumA VecVirtual
+	if kt.signed {
+		for c := range t.chunks() {
+			a, ab := ZMM(), ZMM()
+			VMOVDQU64(Mem{Base: aqp, Disp: 64 * c}, a)
+			VSHUFI64X2(U8(0xD8), a, a, a)
+			VPABSB(a, ab)
+			m := K()
+			VPMOVB2M(a, m)
+			absA, negA = append(absA, ab), append(negA, m)
+		}
+	}
+	if kt.unitLog == 0 {
+		sumA = ZMM()
+		VPXORD(sumA, sumA, sumA)
+		for c := range t.chunks() {
+			VPDPBUSD(Mem{Base: aqp, Disp: 64 * c}, k.hoist[bytesConst(1).Symbol.Name], sumA)
 		}
 	}
 	for m := range M {
@@ -918,7 +1029,18 @@ func taskKernel(kt *ktype, M int) {
 		}
 		k.units, k.off = nil, nil
 		var scaleFor func(c int) VecVirtual
-		if kt.name == "q4_K" || kt.name == "q5_K" {
+		if kt.unitLog == 0 {
+			scaleFor = func(int) VecVirtual { return nil }
+		} else if kt.signed {
+			kt.prologue(k)
+			tab := ZMM()
+			VSHUFI32X4(U8(0), k.units.AsZ(), k.units.AsZ(), tab)
+			scaleFor = func(c int) VecVirtual {
+				s := ZMM()
+				VPSHUFB(k.zc(iq4TaskScaleConst(c)), tab, s)
+				return s
+			}
+		} else if kt.name == "q4_K" || kt.name == "q5_K" {
 			scaleFor = q4KTaskScales(k)
 		} else {
 			kt.prologue(k)
@@ -942,10 +1064,30 @@ func taskKernel(kt *ktype, M int) {
 		// Two accumulators (even and odd chunks) halve the chain.
 		var acc [2]VecVirtual
 		for c := range t.chunks() {
-			u := kt.chunk(k, c)
+			if kt.unitLog == 0 {
+				u := kt.chunk(k, c)
+				if acc[c%2] == nil {
+					acc[c%2] = ZMM()
+					VPXORD(acc[c%2], acc[c%2], acc[c%2])
+				}
+				VPDPBUSD(Mem{Base: aqp, Disp: 64 * c}, u, acc[c%2])
+				continue
+			}
+			var u VecVirtual
+			var am Op = Mem{Base: aqp, Disp: 64 * c}
+			if kt.signed {
+				// q with a's sign: the values, negated where a < 0.
+				nib := q4Chunk(k, 8, c)
+				u = ZMM()
+				VPSHUFB(nib, k.hoist[iq4Table(false, false).Symbol.Name], u)
+				VPSUBB(u, k.zero, negA[c], u)
+				am, u = u, absA[c] // signed q', unsigned |a|
+			} else {
+				u = kt.chunk(k, c)
+			}
 			s := scaleFor(c)
 			pp := ZMM()
-			VPMADDUBSW(Mem{Base: aqp, Disp: 64 * c}, u, pp)
+			VPMADDUBSW(am, u, pp)
 			if acc[c%2] == nil {
 				acc[c%2] = ZMM()
 				VPMADDWD(s, pp, acc[c%2])
@@ -954,6 +1096,9 @@ func taskKernel(kt *ktype, M int) {
 			}
 		}
 		VPADDD(acc[1], acc[0], acc[0])
+		if sumA != nil {
+			VPSUBD(sumA, acc[0], acc[0])
+		}
 		bsm := Mem{Base: bsp}
 		if kt.mode == offFold {
 			o := YMM()
@@ -1072,7 +1217,12 @@ func taskScaleConst(kt *ktype, c int) Mem {
 func taskConsts(kt *ktype) []Mem {
 	var l []Mem
 	for c := range 4 {
-		if kt.name == "q4_K" || kt.name == "q5_K" {
+		if kt.unitLog == 0 {
+			break
+		}
+		if kt.signed {
+			l = append(l, iq4TaskScaleConst(c))
+		} else if kt.name == "q4_K" || kt.name == "q5_K" {
 			l = append(l, k4tsConst(c))
 		} else {
 			l = append(l, taskScaleConst(kt, c))
@@ -1089,6 +1239,279 @@ func taskConsts(kt *ktype) []Mem {
 		l = append(l, bytesConst(0x03), wordShifts(0, 2), wordShifts(4, 6))
 	case "q3_K":
 		l = append(l, bytesConst(0x03), bytesConst(0x04), wordShifts(0, 2), wordShifts(4, 6), wordShifts(0, 1))
+	case "iq4_xs":
+		l = append(l, bytesConst(0x0f), iq4Table(false, false))
+	case "tq2_0":
+		l = append(l, bytesConst(0x03), wordShifts(0, 2), wordShifts(4, 6), bytesConst(1))
+	case "tq1_0":
+		l = append(l, bytesConst(1), wordsConst(0xff00), wordsConst(3), wordsConst(768))
+		l = append(l, tq1Mults(tier{"vnni", true})...)
 	}
 	return l
+}
+
+// --- IQ4_XS and TQ1_0 ---
+
+// kvalues is IQ4_NL/IQ4_XS's non-linear code book (ggml's kvalues_iq4nl).
+var kvalues = [16]int8{-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113}
+
+// iq4Table is the code book repeated in every 128-bit lane, as VPSHUFB
+// tables: the values, their magnitudes (abs) or the values negated (neg).
+func iq4Table(abs, neg bool) Mem {
+	var b [64]byte
+	name := "iq4v"
+	for i := range b {
+		v := kvalues[i%16]
+		switch {
+		case abs:
+			name = "iq4a"
+			v = max(v, -v)
+		case neg:
+			name = "iq4n"
+			v = -v
+		}
+		b[i] = byte(v)
+	}
+	return constVec(name, b)
+}
+
+// wordsConst is a constant of the words v, repeated to fill 64 bytes.
+func wordsConst(v ...uint16) Mem {
+	var b [64]byte
+	for i := range 32 {
+		x := v[i%len(v)]
+		b[2*i], b[2*i+1] = byte(x), byte(x>>8)
+	}
+	return constVec("w"+hex(b[:]), b)
+}
+
+// iq4xsScales decodes IQ4_XS's sub-block scales into k.units (8 signed
+// words in an xmm): ls_ib = (nibble ib of scales_l (bytes 4..7, little
+// endian) | bits 2ib, 2ib+1 of scales_h (bytes 2..3) << 4) − 32. Each
+// field is moved to the top of a word with a multiply and shifted down.
+func iq4xsScales(k *kgen) {
+	x := XMM()
+	VPBROADCASTQ(k.wm(0), x) // bytes d d sh sh l0 l1 l2 l3, twice
+	var cl, ch [64]byte
+	for j := range 8 {
+		cl[2*j], cl[2*j+1] = byte(4+2*(j/4)), byte(5+2*(j/4)) // scales_l words 0, 0, 0, 0, 1, 1, 1, 1
+		ch[2*j], ch[2*j+1] = 2, 3                             // scales_h
+	}
+	n, h := XMM(), XMM()
+	VPSHUFB(constVec("iq4cl", cl), x, n)
+	VPMULLW(wordsConst(1<<12, 1<<8, 1<<4, 1), n, n) // nibble ib to bits 12..15
+	VPSRLW(U8(12), n, n)
+	VPSHUFB(constVec("iq4ch", ch), x, h)
+	VPMULLW(wordsConst(1<<14, 1<<12, 1<<10, 1<<8, 1<<6, 1<<4, 1<<2, 1), h, h) // bits 2ib.. to 14..15
+	VPSRLW(U8(10), h, h)                                                      // to bits 4..5 (lower bits: junk)
+	if curZ {
+		VPTERNLOGD(U8(0xF8), bytesConst(0x30), h, n) // n | (h & 0x30)
+	} else {
+		VPAND(bytesConst(0x30), h, h)
+		VPOR(h, n, n)
+	}
+	VPSUBW(wordsConst(32), n, n)
+	k.units = n
+}
+
+// iq4Chunk returns IQ4_XS chunk c's weight magnitudes |q| and records
+// their signs. A sub-block (32 values) is 16 bytes at 8+16ib: low nibbles
+// first. AVX2: chunk c is sub-block c; AVX-512: sub-blocks 2c and 2c+1,
+// the 32 bytes put in 128-bit lanes as B0 B0 B1 B1 and lanes 1, 3 shifted.
+func iq4Chunk(k *kgen, c int) VecVirtual {
+	if k.t.z {
+		b := k.bcast32(k.wm(8 + 32*c)) // B0 B1 B0 B1
+		VSHUFI64X2(U8(0x50), b, b, b)  // B0 B0 B1 B1
+		VPSRLW(U8(4), b, k.hiK, b)     // lanes 1 and 3 only
+		nib := k.and(0x0f, b)
+		u := ZMM()
+		VPSHUFB(nib, k.tab, u)
+		m := K()
+		VPTESTNMB(bytesConst(0x08), nib, m) // codes 0..7 are the negative values
+		k.sgnK[c] = m
+		return u
+	}
+	b := YMM()
+	VBROADCASTI128(k.wm(8+16*c), b)
+	VPSRLVD(dwordsConst("iq4sh", []uint32{0, 0, 0, 0, 4, 4, 4, 4}), b, b)
+	nib := k.and(0x0f, b)
+	q := YMM()
+	VPSHUFB(nib, k.tab, q)
+	u := YMM()
+	VPABSB(q, u)
+	k.sgnV[c] = q
+	return u
+}
+
+// tq1Elem maps TQ1_0 element e (0..255) to its byte in the block and its
+// trit (0 = most significant): qs[0:32] holds elements m+32n, qs[32:48]
+// 160+m+16n, qh (bytes 48..51) 240+j+4n.
+func tq1Elem(e int) (byteOff, trit int) {
+	switch {
+	case e < 160:
+		return e % 32, e / 32
+	case e < 240:
+		return 32 + (e-160)%16, (e - 160) / 16
+	}
+	return 48 + (e-240)%4, (e - 240) / 4
+}
+
+// tq1Chunk returns TQ1_0 chunk c's trits u = q + 1 (0..2). Trit n of byte
+// x is ((x·3ⁿ mod 256)·3) >> 8 (ggml's decoding). On words: the low byte
+// X gives (X·3ⁿ mod 256)·256 = VPMULLW(word, 3ⁿ·256), and VPMULHUW by 3
+// leaves its trit; the high byte (word & 0xff00) gives the same product
+// through VPMULLW by 3ⁿ, and VPMULHUW by 768 leaves 3·(X·3ⁿ mod 256),
+// whose high byte is the trit in place.
+func tq1Chunk(k *kgen, c int) VecVirtual {
+	t := k.t
+	var s VecVirtual
+	var key string
+	if t.z {
+		tA := func() VecVirtual { return k.cached("tA", func() VecVirtual { return k.bcast32(k.wm(0)) }) }
+		tT := func() VecVirtual {
+			return k.cached("tT", func() VecVirtual {
+				v := ZMM()
+				VBROADCASTI32X4(k.wm(32), v) // qs[32:48] x4
+				return v
+			})
+		}
+		switch c {
+		case 0, 1: // trits 0..3 of qs[0:32]
+			key, s = "tA", tA()
+		case 2: // trit 4 of qs[0:32], trits 0, 1 of qs[32:48]
+			key = "tB"
+			s = k.cached(key, func() VecVirtual {
+				v := ZMM()
+				VINSERTI64X4(U8(1), tT().AsY(), tA(), v)
+				return v
+			})
+		case 3: // trits 2..4 of qs[32:48], qh
+			key = "tC"
+			s = k.cached(key, func() VecVirtual {
+				h := XMM()
+				VPBROADCASTD(k.wm(48), h)
+				v := ZMM()
+				VINSERTI32X4(U8(3), h, tT(), v)
+				return v
+			})
+		}
+	} else {
+		switch {
+		case c < 5:
+			key = "tA"
+			s = k.cached(key, func() VecVirtual {
+				v := YMM()
+				VMOVDQU(k.wm(0), v)
+				return v
+			})
+		case c < 7:
+			key = "tB"
+			s = k.cached(key, func() VecVirtual {
+				v := YMM()
+				VBROADCASTI128(k.wm(32), v)
+				return v
+			})
+		default:
+			key = "tC"
+			s = k.cached(key, func() VecVirtual {
+				h := XMM()
+				VPBROADCASTD(k.wm(48), h)
+				v := YMM()
+				VINSERTI128(U8(1), h, k.blk["tB"], v)
+				return v
+			})
+		}
+	}
+	// The multipliers, checking that s holds each element's byte.
+	for i := range t.width() {
+		e := t.width()*c + i
+		if off, _ := tq1Elem(e); tq1SrcByte(t, key, i) != off {
+			panic(fmt.Sprintf("tq1_0 %s chunk %d byte %d: holds %d, element %d is in %d", t.name, c, i, tq1SrcByte(t, key, i), e, off))
+		}
+	}
+	p, p8 := tq1Mult(t, c)
+	hm := k.zc(wordsConst(0xff00))
+	od := k.cached("od"+key, func() VecVirtual {
+		v := t.vec()
+		vpand(hm, s, v)
+		return v
+	})
+	e, o := t.vec(), t.vec()
+	VPMULLW(k.zc(wordsConst(p8...)), s, e)
+	VPMULHUW(k.zc(wordsConst(3)), e, e)
+	VPMULLW(k.zc(wordsConst(p...)), od, o)
+	VPMULHUW(k.zc(wordsConst(768)), o, o)
+	if t.z {
+		VPTERNLOGD(U8(0xF8), hm, o, e) // e | (o & 0xff00)
+	} else {
+		VPBLENDVB(hm, o, e, e) // odd bytes from o
+	}
+	return e
+}
+
+// tq1Mult returns the word multipliers of tq1Chunk's chunk c: 3ⁿ and
+// 3ⁿ·256 for the trit n each word's two bytes give.
+func tq1Mult(t tier, c int) (p, p8 []uint16) {
+	w := t.width()
+	p = make([]uint16, w/2)
+	p8 = make([]uint16, w/2)
+	for i := range w {
+		_, n := tq1Elem(w*c + i)
+		m := uint16(1)
+		for range n {
+			m *= 3
+		}
+		if i%2 == 1 && p[i/2] != m {
+			panic("tq1_0: a word's bytes differ in trit")
+		}
+		p[i/2], p8[i/2] = m, m<<8
+	}
+	return p, p8
+}
+
+// tq1Mults lists the multiplier constants of every chunk.
+func tq1Mults(t tier) []Mem {
+	var l []Mem
+	for c := range t.chunks() {
+		p, p8 := tq1Mult(t, c)
+		l = append(l, wordsConst(p8...), wordsConst(p...))
+	}
+	return l
+}
+
+// tq1SrcByte is the block byte that byte i of tq1Chunk's source vector
+// key holds.
+func tq1SrcByte(t tier, key string, i int) int {
+	switch key {
+	case "tA":
+		return i % 32
+	case "tB":
+		if t.z && i < 32 {
+			return i
+		}
+		return 32 + i%16
+	}
+	// tC
+	if t.z {
+		if i < 48 {
+			return 32 + i%16
+		}
+		return 48 + i%4
+	}
+	if i < 16 {
+		return 32 + i
+	}
+	return 48 + i%4
+}
+
+// iq4TaskScaleConst is the VPSHUFB control picking IQ4_XS chunk c's scale
+// words (per dword) in the task kernel's lane order: 128-bit lanes 0 and
+// 2 hold sub-block 2c, lanes 1 and 3 sub-block 2c+1.
+func iq4TaskScaleConst(c int) Mem {
+	var b [64]byte
+	for i := range 16 {
+		w := byte(2 * (2*c + i/4%2))
+		b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = w, w+1, w, w+1
+	}
+	return constVec("sc"+hex(b[:]), b)
 }
