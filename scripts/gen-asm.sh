@@ -16,3 +16,4 @@ gofmt -w ../zsearch_amd64.go
 cd "$root/quantize/_asmconv"
 go run . -out ../zconv_amd64.s -stubs ../zconv_amd64.go -pkg quantize
 gofmt -w ../zconv_amd64.go
+(cd "$root/kernels/_asmneon" && go run . -out ../zneon_arm64.s -stubs ../zneon_arm64.go -pkg kernels && gofmt -w ../zneon_arm64.go)

@@ -1,0 +1,3 @@
+module github.com/qconv/qconv/kernels/_asmneon
+
+go 1.26.0
