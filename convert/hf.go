@@ -41,8 +41,11 @@ type hfArch struct {
 var hfArchs = map[string]hfArch{
 	"LlamaForCausalLM":               {gguf: "llama", build: buildLlama},
 	"MistralForCausalLM":             {gguf: "llama", build: buildLlama},
+	"MixtralForCausalLM":             {gguf: "llama", build: buildLlama},
 	"Qwen2ForCausalLM":               {gguf: "qwen2", build: buildQwen2},
 	"Qwen3ForCausalLM":               {gguf: "qwen3", build: buildQwen3},
+	"Qwen2MoeForCausalLM":            {gguf: "qwen2moe", build: buildQwen2Moe},
+	"Qwen3MoeForCausalLM":            {gguf: "qwen3moe", build: buildQwen3Moe},
 	"GemmaForCausalLM":               {gguf: "gemma", build: buildGemma},
 	"Gemma2ForCausalLM":              {gguf: "gemma2", build: buildGemma2},
 	"Gemma3ForCausalLM":              {gguf: "gemma3", build: buildGemma3},
@@ -185,6 +188,9 @@ func putF32(b []byte, x float32) {
 // (i, i+d/2) into the adjacent pairs (2i, 2i+1) of ggml's normal rope. A
 // 1-D tensor (a bias) is permuted element by element into memory.
 func permuteRows(t *Tensor, heads int64) error {
+	if t.parts != nil {
+		return fmt.Errorf("tensor %q: cannot permute the rows of a stacked tensor", t.Name)
+	}
 	rows := t.Rows()
 	if len(t.Dims) <= 1 {
 		rows = t.Elements()
@@ -360,6 +366,9 @@ type hfTensorSpec struct {
 	// required are the GGUF names outside the layers that must exist;
 	// layerRequired the per-layer names every layer must have.
 	required, layerRequired []string
+	// experts, when set, are the per-expert tensors of a mixture-of-experts
+	// checkpoint, stacked into one 3-D tensor per layer and kind.
+	experts *hfExperts
 }
 
 // hfMapped is one stored tensor with its GGUF name.
@@ -379,6 +388,7 @@ func (h *hfCheckpoint) mapTensors(s hfTensorSpec) ([]hfMapped, error) {
 	have := map[string]bool{}
 	var unmapped, unplaced []string
 	var out []hfMapped
+	st := newExpertStacker(h, &s)
 	for _, t := range h.src.Tensors {
 		name := t.Name
 		if hasAnySuffix(name, s.skip) {
@@ -389,6 +399,19 @@ func (h *hfCheckpoint) mapTensors(s hfTensorSpec) ([]hfMapped, error) {
 		if s.rename != nil {
 			if mapped = s.rename(name); mapped == "" {
 				h.used[name] = true
+				continue
+			}
+		}
+		if st != nil {
+			done, stacked, err := st.add(name, mapped)
+			if err != nil {
+				return nil, err
+			}
+			if done {
+				for _, m := range stacked {
+					have[m.t.Name] = true
+					out = append(out, m)
+				}
 				continue
 			}
 		}
@@ -424,6 +447,11 @@ func (h *hfCheckpoint) mapTensors(s hfTensorSpec) ([]hfMapped, error) {
 	}
 	if len(unplaced) > 0 {
 		return nil, fmt.Errorf("%w: llama.cpp's %s has no place for tensor(s) %s", ErrConfigMismatch, s.arch, strings.Join(unplaced, ", "))
+	}
+	if st != nil {
+		if err := st.finish(); err != nil {
+			return nil, err
+		}
 	}
 	var missing []string
 	for _, n := range s.required {
@@ -489,7 +517,7 @@ func shifted(t *Tensor, add float32) (*Tensor, error) {
 // elements copied in their stored type into memory: the layout change of
 // GPT-2's Conv1D weights, which Hugging Face stores [in, out].
 func transposed(t *Tensor) (*Tensor, error) {
-	if len(t.Dims) != 2 {
+	if len(t.Dims) != 2 || t.parts != nil {
 		return nil, fmt.Errorf("%w: %s has %d dimensions, expected a 2-D Conv1D weight", ErrConfigMismatch, t.Name, len(t.Dims))
 	}
 	cols, rows := t.Dims[0], t.Dims[1]

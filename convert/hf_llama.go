@@ -47,6 +47,10 @@ type llamaParams struct {
 	nLayer, nEmbd, nFF, nHead, nHeadKV, headDim, nCtx, nVocab int64
 	hasHeadDim                                                bool
 	ropeTheta, rmsEps                                         float64
+	// nExpert and nExpertUsed are num_local_experts and
+	// num_experts_per_tok of a mixture-of-experts (Mixtral) checkpoint,
+	// 0 for a dense one.
+	nExpert, nExpertUsed int64
 }
 
 func llamaConfig(arch string, c hfConfig) (llamaParams, error) {
@@ -71,12 +75,17 @@ func llamaConfig(arch string, c hfConfig) (llamaParams, error) {
 	}
 	// transformers' defaults where config.json may be silent.
 	p.nHeadKV = p.nHead
-	if arch == "MistralForCausalLM" {
+	p.nVocab, p.ropeTheta, p.rmsEps = 32000, 10000, 1e-6
+	switch arch {
+	case "MistralForCausalLM":
 		p.nHeadKV, p.nCtx = 8, 4096*32
-	} else {
+	case "MixtralForCausalLM":
+		// MixtralConfig's defaults.
+		p.nHeadKV, p.nCtx, p.ropeTheta, p.rmsEps = 8, 4096*32, 1e6, 1e-5
+		p.nExpert, p.nExpertUsed = 8, 2
+	default:
 		p.nCtx = 2048
 	}
-	p.nVocab, p.ropeTheta, p.rmsEps = 32000, 10000, 1e-6
 	if v, ok := c.int("num_key_value_heads", "n_kv_heads"); ok {
 		p.nHeadKV = v
 	}
@@ -106,8 +115,22 @@ func llamaConfig(arch string, c hfConfig) (llamaParams, error) {
 	if p.headDim <= 0 || p.headDim%2 != 0 {
 		return p, fmt.Errorf("config.json: head dimension %d is not a positive even number", p.headDim)
 	}
-	if n, ok := c.int("num_local_experts"); ok && n > 0 {
-		return p, fmt.Errorf("config.json: %d experts: %w (mixture-of-experts llama checkpoints are not supported yet)", n, ErrUnsupportedArch)
+	if v, ok := c["num_local_experts"]; ok && v != nil {
+		n, ok := jsonInt(v)
+		if !ok || n < 0 {
+			return p, fmt.Errorf("config.json: num_local_experts is not a non-negative integer")
+		}
+		p.nExpert = n
+	}
+	if v, ok := c["num_experts_per_tok"]; ok && v != nil {
+		n, ok := jsonInt(v)
+		if !ok || n < 0 {
+			return p, fmt.Errorf("config.json: num_experts_per_tok is not a non-negative integer")
+		}
+		p.nExpertUsed = n
+	}
+	if p.nExpert > 0 && (p.nExpertUsed <= 0 || p.nExpertUsed > p.nExpert) {
+		return p, fmt.Errorf("config.json: num_experts_per_tok %d is not between 1 and num_local_experts %d (llama.cpp needs it)", p.nExpertUsed, p.nExpert)
 	}
 	return p, nil
 }
@@ -134,7 +157,7 @@ func buildLlama(h *hfCheckpoint) error {
 
 	// Tensors, renamed, checked against the config and permuted.
 	qRows, kvRows := p.nHead*p.headDim, p.nHeadKV*p.headDim
-	mapped, err := h.mapTensors(hfTensorSpec{
+	spec := hfTensorSpec{
 		arch: "llama", nLayer: p.nLayer, names: llamaNames, skip: hfSkipped,
 		shapes: map[string][]int64{
 			"token_embd.weight": {p.nEmbd, p.nVocab}, "output.weight": {p.nEmbd, p.nVocab}, "output_norm.weight": {p.nEmbd},
@@ -147,7 +170,11 @@ func buildLlama(h *hfCheckpoint) error {
 		},
 		required:      []string{"token_embd.weight", "output_norm.weight"},
 		layerRequired: llamaLayerRequired,
-	})
+	}
+	if p.nExpert > 0 {
+		llamaMoeSpec(&spec, p)
+	}
+	mapped, err := h.mapTensors(spec)
 	if err != nil {
 		return err
 	}
@@ -192,6 +219,10 @@ func buildLlama(h *hfCheckpoint) error {
 	h.setKV(pre+"attention.head_count_kv", u32(p.nHeadKV))
 	h.setKV(pre+"rope.freq_base", gguf.Float32(float32(p.ropeTheta)))
 	h.setKV(pre+"attention.layer_norm_rms_epsilon", gguf.Float32(float32(p.rmsEps)))
+	if p.nExpert > 0 {
+		h.setKV(pre+"expert_count", u32(p.nExpert))
+		h.setKV(pre+"expert_used_count", u32(p.nExpertUsed))
+	}
 	if p.hasHeadDim {
 		h.setKV(pre+"attention.key_length", u32(p.headDim))
 		h.setKV(pre+"attention.value_length", u32(p.headDim))

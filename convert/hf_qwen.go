@@ -15,6 +15,10 @@ type qwenParams struct {
 	nLayer, nCtx, nEmbd, nFF, nHead, nHeadKV, headDim, nVocab int64
 	hasHeadDim                                                bool
 	ropeTheta, rmsEps                                         float64
+	// The experts of a Qwen2MoE or Qwen3MoE checkpoint: num_experts,
+	// num_experts_per_tok, moe_intermediate_size and (Qwen2MoE)
+	// shared_expert_intermediate_size, with transformers' defaults.
+	nExpert, nExpertUsed, nFFExp, nFFShexp int64
 }
 
 // qwenConfig reads config.json with transformers' Qwen2Config and
@@ -57,8 +61,12 @@ func qwenConfig(arch string, c hfConfig) (qwenParams, error) {
 	p.headDim, p.hasHeadDim = c.int("head_dim")
 	if !p.hasHeadDim {
 		p.headDim = p.nEmbd / p.nHead
-		if arch == "qwen3" {
+		switch arch {
+		case "qwen3":
 			p.headDim, p.hasHeadDim = 128, true
+		case "qwen3moe":
+			// Qwen3MoeConfig sets head_dim to hidden_size / heads.
+			p.hasHeadDim = true
 		}
 	}
 	if p.nHeadKV <= 0 || p.nHead%p.nHeadKV != 0 {
@@ -67,10 +75,13 @@ func qwenConfig(arch string, c hfConfig) (qwenParams, error) {
 	if p.headDim <= 0 || p.headDim%2 != 0 {
 		return p, fmt.Errorf("config.json: head dimension %d is not a positive even number", p.headDim)
 	}
-	if n, ok := c.int("num_experts"); ok && n > 0 {
-		return p, fmt.Errorf("config.json: %d experts: %w (mixture-of-experts checkpoints are not supported yet)", n, ErrUnsupportedArch)
+	if !strings.HasSuffix(arch, "moe") {
+		if n, ok := c.int("num_experts"); ok && n > 0 {
+			return p, fmt.Errorf("config.json: %d experts: %w for %s (Qwen2MoeForCausalLM and Qwen3MoeForCausalLM are)", n, ErrUnsupportedArch, arch)
+		}
+		return p, nil
 	}
-	return p, nil
+	return p, qwenMoeConfig(arch, c, &p)
 }
 
 // qwenRename drops the multimodal tensors convert_hf_to_gguf.py's Qwen2 and
@@ -87,8 +98,10 @@ func qwenRename(name string) string {
 	return name
 }
 
-func buildQwen2(h *hfCheckpoint) error { return buildQwen(h, "qwen2") }
-func buildQwen3(h *hfCheckpoint) error { return buildQwen(h, "qwen3") }
+func buildQwen2(h *hfCheckpoint) error    { return buildQwen(h, "qwen2") }
+func buildQwen3(h *hfCheckpoint) error    { return buildQwen(h, "qwen3") }
+func buildQwen2Moe(h *hfCheckpoint) error { return buildQwen(h, "qwen2moe") }
+func buildQwen3Moe(h *hfCheckpoint) error { return buildQwen(h, "qwen3moe") }
 
 // buildQwen converts a Qwen2ForCausalLM or Qwen3ForCausalLM checkpoint as
 // convert_hf_to_gguf.py's Qwen2Model and Qwen3Model do: llama's tensor
@@ -113,7 +126,7 @@ func buildQwen(h *hfCheckpoint, arch string) error {
 		"ffn_gate.weight":    {p.nEmbd, p.nFF}, "ffn_up.weight": {p.nEmbd, p.nFF}, "ffn_down.weight": {p.nFF, p.nEmbd},
 	}
 	layerRequired := llamaLayerRequired
-	switch arch {
+	switch strings.TrimSuffix(arch, "moe") {
 	case "qwen2":
 		// llama.cpp's qwen2 adds the q/k/v biases unconditionally.
 		shapes["attn_q.bias"], shapes["attn_k.bias"], shapes["attn_v.bias"] = []int64{qRows}, []int64{kvRows}, []int64{kvRows}
@@ -123,10 +136,14 @@ func buildQwen(h *hfCheckpoint, arch string) error {
 		shapes["attn_q_norm.weight"], shapes["attn_k_norm.weight"] = []int64{p.headDim}, []int64{p.headDim}
 		layerRequired = append(layerRequired[:len(layerRequired):len(layerRequired)], "attn_q_norm.weight", "attn_k_norm.weight")
 	}
-	mapped, err := h.mapTensors(hfTensorSpec{
+	spec := hfTensorSpec{
 		arch: arch, nLayer: p.nLayer, names: names, rename: qwenRename, skip: hfSkipped, shapes: shapes,
 		required: []string{"token_embd.weight", "output_norm.weight"}, layerRequired: layerRequired,
-	})
+	}
+	if p.nExpert > 0 {
+		qwenMoeSpec(&spec, p)
+	}
+	mapped, err := h.mapTensors(spec)
 	if err != nil {
 		return err
 	}
@@ -145,9 +162,20 @@ func buildQwen(h *hfCheckpoint, arch string) error {
 	}
 	h.setKV(pre+"rope.freq_base", f32(p.ropeTheta))
 	h.setKV(pre+"attention.layer_norm_rms_epsilon", f32(p.rmsEps))
+	if p.nExpert > 0 {
+		h.setKV(pre+"expert_count", u32(p.nExpert))
+		h.setKV(pre+"expert_used_count", u32(p.nExpertUsed))
+	}
 	if p.hasHeadDim {
 		h.setKV(pre+"attention.key_length", u32(p.headDim))
 		h.setKV(pre+"attention.value_length", u32(p.headDim))
+	}
+	if p.nExpert > 0 {
+		// Qwen2MoeModel.set_gguf_parameters.
+		h.setKV(pre+"expert_feed_forward_length", u32(p.nFFExp))
+		if p.nFFShexp > 0 {
+			h.setKV(pre+"expert_shared_feed_forward_length", u32(p.nFFShexp))
+		}
 	}
 	h.setKV("general.quantization_version", gguf.Uint32(2))
 

@@ -315,7 +315,7 @@ func TestHFErrors(t *testing.T) {
 			ErrUnsupportedArch, []string{"tokenizer.model"}},
 		{"unknown arch", func(t *testing.T) string {
 			return hfDir(t, "hf-stories260k", repl(`"LlamaForCausalLM"`, `"FancyForCausalLM"`))
-		}, ErrUnsupportedArch, []string{"FancyForCausalLM", "LlamaForCausalLM, MistralForCausalLM, Phi3ForCausalLM, Qwen2ForCausalLM"}},
+		}, ErrUnsupportedArch, []string{"FancyForCausalLM", "LlamaForCausalLM, MistralForCausalLM, MixtralForCausalLM, Phi3ForCausalLM, Qwen2ForCausalLM"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

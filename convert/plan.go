@@ -54,7 +54,7 @@ type Plan struct {
 func (p *Plan) SourceBytes() int64 {
 	var n int64
 	for _, t := range p.Tensors {
-		n += int64(len(t.Src.data))
+		n += t.Src.storedBytes()
 	}
 	return n
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/qconv/qconv/gguf"
@@ -40,6 +41,74 @@ type Tensor struct {
 	// tile is the tile height of a block-major GGUF tensor (whose Type is
 	// then the base type), 0 for row-major storage.
 	tile int
+	// parts, when set, back a stacked tensor (the experts of a Hugging
+	// Face mixture-of-experts layer): its rows are the rows of parts[0],
+	// then of parts[1], and so on, each part a tensor of its own (a view
+	// of the mapped file) with the same dims, row length and stored type.
+	// data is then nil: nothing is copied until rows are read.
+	parts []*Tensor
+}
+
+// stackTensors returns the tensor whose rows are the rows of parts one
+// after another (concatenated along the outermost dimension, which gains
+// a dimension of len(parts)), backed by the parts themselves: nothing is
+// copied. The parts must have the same dims and stored type.
+func stackTensors(name string, parts []*Tensor) (*Tensor, error) {
+	if len(parts) == 0 {
+		return nil, fmt.Errorf("tensor %q: no tensors to stack", name)
+	}
+	p0 := parts[0]
+	for _, p := range parts {
+		if p.parts != nil || p.tile != 0 || p.rowMap != nil {
+			return nil, fmt.Errorf("tensor %q: cannot stack %q (stacked, tiled or reordered)", name, p.Name)
+		}
+		if !equalDims(p.Dims, p0.Dims) {
+			return nil, fmt.Errorf("tensor %q: %q has shape %s, %q has %s", name, p.Name, hfShape(p.Dims), p0.Name, hfShape(p0.Dims))
+		}
+		if p.Type != p0.Type || p.stDT != p0.stDT || p.DType != p0.DType {
+			return nil, fmt.Errorf("tensor %q: %q is %s, %q is %s", name, p.Name, p.DType, p0.Name, p0.DType)
+		}
+	}
+	t := &Tensor{Name: name, Type: p0.Type, DType: p0.DType, stDT: p0.stDT, rowLen: p0.rowLen,
+		parts: slices.Clone(parts)}
+	t.Dims = append(slices.Clone(p0.Dims), int64(len(parts)))
+	if len(p0.Dims) == 0 {
+		t.Dims = []int64{1, int64(len(parts))}
+	}
+	return t, nil
+}
+
+// Parts returns the tensors a stacked tensor is made of, nil for a
+// tensor stored in one piece.
+func (t *Tensor) Parts() []*Tensor { return t.parts }
+
+// partRows is the number of rows of each part of a stacked tensor.
+func (t *Tensor) partRows() int64 { return max(t.parts[0].Rows(), 1) }
+
+// eachPart calls f for the pieces of rows [row0, row0+n) of a stacked
+// tensor: part p's rows [r0, r0+k), written at offset done (in rows) of
+// the range.
+func (t *Tensor) eachPart(row0, n int64, f func(p *Tensor, r0, k, done int64) error) error {
+	pr := t.partRows()
+	i, r := row0/pr, row0%pr
+	for done := int64(0); done < n; i, r = i+1, 0 {
+		k := min(n-done, pr-r)
+		if err := f(t.parts[i], r, k, done); err != nil {
+			return err
+		}
+		done += k
+	}
+	return nil
+}
+
+// storedBytes is the stored size of the tensor (the sum of its parts'
+// for a stacked tensor).
+func (t *Tensor) storedBytes() int64 {
+	n := int64(len(t.data))
+	for _, p := range t.parts {
+		n += p.storedBytes()
+	}
+	return n
 }
 
 // Rows is the number of rows (the product of Dims[1:]).
@@ -61,13 +130,26 @@ func (t *Tensor) Elements() int64 { return t.Rows() * t.rowLen }
 
 // Raw returns the stored bytes (a view of the mapped file), in stored row
 // order: for a tensor whose rows are reordered (see ReadRows) it is not the
-// output order.
+// output order. It is nil for a stacked tensor, whose bytes are its
+// Parts' one after another.
 func (t *Tensor) Raw() []byte { return t.data }
 
 // rawRows returns the stored bytes of output rows [row0, row0+n): a view
-// of the mapped file, or a gathered copy when the rows are reordered.
+// of the mapped file, or a gathered copy when the rows are reordered or
+// span two parts of a stacked tensor.
 func (t *Tensor) rawRows(row0, n int64) []byte {
 	rb := t.rowBytes()
+	if t.parts != nil {
+		if pr := t.partRows(); row0%pr+n <= pr {
+			return t.parts[row0/pr].rawRows(row0%pr, n)
+		}
+		out := make([]byte, 0, n*rb)
+		t.eachPart(row0, n, func(p *Tensor, r0, k, _ int64) error {
+			out = append(out, p.rawRows(r0, k)...)
+			return nil
+		})
+		return out
+	}
 	if t.tile != 0 {
 		return t.untiledRows(row0, n)
 	}
@@ -82,13 +164,23 @@ func (t *Tensor) rawRows(row0, n int64) []byte {
 }
 
 // rowBytes is the stored size of one row.
-func (t *Tensor) rowBytes() int64 { return int64(len(t.data)) / max(t.Rows(), 1) }
+func (t *Tensor) rowBytes() int64 {
+	if t.parts != nil {
+		return t.parts[0].rowBytes()
+	}
+	return int64(len(t.data)) / max(t.Rows(), 1)
+}
 
 // Check returns an error when the tensor cannot be written to a GGUF at
 // all (a safetensors dtype with no ggml equivalent).
 func (t *Tensor) Check() error {
 	if t.unsupported != "" {
 		return fmt.Errorf("tensor %q: %s", t.Name, t.unsupported)
+	}
+	for _, p := range t.parts {
+		if err := p.Check(); err != nil {
+			return fmt.Errorf("tensor %q: %w", t.Name, err)
+		}
 	}
 	return nil
 }
@@ -97,6 +189,14 @@ func (t *Tensor) Check() error {
 func (t *Tensor) Decodable() bool {
 	if t.unsupported != "" {
 		return false
+	}
+	if t.parts != nil {
+		for _, p := range t.parts {
+			if !p.Decodable() {
+				return false
+			}
+		}
+		return true
 	}
 	if t.stDT != 0 {
 		return true
@@ -111,6 +211,11 @@ func (t *Tensor) Decodable() bool {
 func (t *Tensor) ReadRows(row0, n int64, dst []float32) error {
 	if row0 < 0 || n < 0 || row0+n > t.Rows() || int64(len(dst)) != n*t.rowLen {
 		return fmt.Errorf("tensor %q: rows [%d,%d) out of range or buffer of %d values", t.Name, row0, row0+n, len(dst))
+	}
+	if t.parts != nil {
+		return t.eachPart(row0, n, func(p *Tensor, r0, k, done int64) error {
+			return p.ReadRows(r0, k, dst[done*t.rowLen:(done+k)*t.rowLen])
+		})
 	}
 	if t.rowMap != nil {
 		for i, r := range t.rowMap[row0 : row0+n] {
