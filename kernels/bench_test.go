@@ -6,7 +6,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/qconv/qconv/gguf"
@@ -126,5 +129,38 @@ func BenchmarkMatMulFFN(b *testing.B) {
 				})
 			}
 		}
+	}
+}
+
+// BenchmarkMemoryRead is the bandwidth reference for the GEMV figures: it
+// reads a 1 GiB buffer (larger than any cache) with GOMAXPROCS goroutines,
+// each summing its share as uint64 words, so weight_gbps of a GEMV can be
+// set against what plain loads reach on the same machine in the same run
+// (run with -cpu 1,2,4,...; SetBytes makes MB/s the read bandwidth).
+func BenchmarkMemoryRead(b *testing.B) {
+	buf := make([]uint64, 1<<27)
+	for i := range buf {
+		buf[i] = uint64(i)
+	}
+	threads := runtime.GOMAXPROCS(0)
+	b.SetBytes(int64(len(buf) * 8))
+	var sink atomic.Uint64
+	for b.Loop() {
+		var wg sync.WaitGroup
+		per := len(buf) / threads
+		for t := range threads {
+			part := buf[t*per : (t+1)*per]
+			wg.Go(func() {
+				var s0, s1, s2, s3 uint64
+				for i := 0; i+4 <= len(part); i += 4 {
+					s0 += part[i]
+					s1 += part[i+1]
+					s2 += part[i+2]
+					s3 += part[i+3]
+				}
+				sink.Add(s0 + s1 + s2 + s3)
+			})
+		}
+		wg.Wait()
 	}
 }
