@@ -1,7 +1,6 @@
 package convert
 
 import (
-	"fmt"
 	"slices"
 	"testing"
 
@@ -313,5 +312,5 @@ func TestHFGemma3(t *testing.T) {
 	delete(causal, "attn_logit_softcapping")
 	unknown := writeSynth(t, "gemma3-unknown", causal, append(gemmaTensors("model.", 3, 16),
 		synthTensor{name: "model.layers.0.self_attn.o_norm.weight", shape: []int64{4}}), safetensors.F32)
-	wantOpenError(t, unknown.dir, ErrConfigMismatch, fmt.Sprintf("%s", "model.layers.0.self_attn.o_norm.weight"))
+	wantOpenError(t, unknown.dir, ErrConfigMismatch, "model.layers.0.self_attn.o_norm.weight")
 }
