@@ -64,7 +64,7 @@ func (t Tier) String() string {
 	return fmt.Sprintf("Tier(%d)", int(t))
 }
 
-// ParseTier maps a tier name ("auto", "go", "avx2", "avx512",
+// ParseTier maps a tier name ("auto", "go", "avx2", "avx512", "neon",
 // case-insensitive) to a Tier. It does not check availability.
 func ParseTier(s string) (Tier, error) {
 	for i, n := range tierNames {
