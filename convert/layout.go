@@ -39,17 +39,24 @@ func tileOutput(t *Tensor, typ gguf.Type, l kernels.Layout) int {
 	return R
 }
 
-// packRows arranges the row-major bytes of rows [row0, row0+n) of the
-// output tensor into its tiles (in place, using scratch); row0 is
-// tile-aligned within its slice and n covers whole tiles or ends a slice.
-func packRows(b, scratch []byte, t *Tensor, typ gguf.Type, R int, row0, n, rb int64) {
+// packRows writes the row-major bytes src of rows [row0, row0+n) of the
+// output tensor into dst in its tiles; row0 is tile-aligned within its
+// slice and n covers whole tiles or ends a slice.
+func packRows(dst, src []byte, t *Tensor, typ gguf.Type, R int, row0, n, rb int64) {
 	sr := t.sliceRows()
 	for r := row0; r < row0+n; {
 		end := min(row0+n, (r/sr+1)*sr)
-		seg := b[(r-row0)*rb : (end-row0)*rb]
-		tmp := scratch[:len(seg)]
-		kernels.Pack(tmp, seg, typ, int(end-r), int(t.rowLen), kernels.BlockMajor(R))
-		copy(seg, tmp)
+		a, b := (r-row0)*rb, (end-row0)*rb
+		kernels.Pack(dst[a:b], src[a:b], typ, int(end-r), int(t.rowLen), kernels.BlockMajor(R))
 		r = end
 	}
+}
+
+// pooledBytes returns a buffer of n bytes from bytePool and its release.
+func pooledBytes(n int64) ([]byte, func()) {
+	p := bytePool.Get().(*[]byte)
+	if int64(cap(*p)) < n {
+		*p = make([]byte, n)
+	}
+	return (*p)[:n], func() { bytePool.Put(p) }
 }

@@ -119,11 +119,11 @@ func TestTiledExperts(t *testing.T) {
 	if R := tileOutput(src, gguf.TypeQ4_0, kernels.BlockMajor(16)); R != 16 {
 		t.Fatalf("tileOutput = %d", R)
 	}
-	packed := bytes.Clone(data)
-	scratch := make([]byte, len(data))
+	packed := make([]byte, len(data))
 	// As the runner does: tasks of whole tiles within one slice.
 	for e := int64(0); e < experts; e++ {
-		packRows(packed[e*rows*rb:(e+1)*rows*rb], scratch, src, gguf.TypeQ4_0, 16, e*rows, rows, rb)
+		seg := packed[e*rows*rb : (e+1)*rows*rb]
+		packRows(seg, data[e*rows*rb:(e+1)*rows*rb], src, gguf.TypeQ4_0, 16, e*rows, rows, rb)
 	}
 	for e := int64(0); e < experts; e++ {
 		want := make([]byte, rows*rb)

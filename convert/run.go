@@ -218,9 +218,14 @@ func (r *runner) run(ctx context.Context, t task) error {
 		// row-major input), re-tiled when the output is block-major.
 		b := src.rawRows(t.row0, t.rows)
 		if R := pt.tileRows(); R != 0 {
-			tiled := make([]byte, len(b))
-			copy(tiled, b)
-			packRows(tiled, make([]byte, len(b)), src, pt.Out.Type.Base(), R, t.row0, t.rows, outRow)
+			n := min(int64(len(b)), r.budget)
+			if err := r.sem.Acquire(ctx, n); err != nil {
+				return err
+			}
+			defer r.sem.Release(n)
+			tiled, release := pooledBytes(int64(len(b)))
+			defer release()
+			packRows(tiled, b, src, pt.Out.Type.Base(), R, t.row0, t.rows, outRow)
 			b = tiled
 		}
 		_, err = r.f.WriteAt(b, off)
@@ -251,7 +256,7 @@ func (r *runner) convert(ctx context.Context, pt *PlannedTensor, t task, off, ou
 	nb := t.rows * outRow
 	need := nf*4 + nb
 	if pt.tileRows() != 0 {
-		need += nb // the packing scratch
+		need += nb // the tiled copy
 	}
 	need = min(need, r.budget)
 	if err := r.sem.Acquire(ctx, need); err != nil {
@@ -265,12 +270,8 @@ func (r *runner) convert(ctx context.Context, pt *PlannedTensor, t task, off, ou
 		*fp = make([]float32, nf)
 	}
 	buf := (*fp)[:nf]
-	bp := bytePool.Get().(*[]byte)
-	defer bytePool.Put(bp)
-	if int64(cap(*bp)) < nb {
-		*bp = make([]byte, nb)
-	}
-	out := (*bp)[:nb]
+	out, release := pooledBytes(nb)
+	defer release()
 
 	name := r.plan.Source.Path
 	if err := src.ReadRows(t.row0, t.rows, buf); err != nil {
@@ -308,12 +309,10 @@ func (r *runner) convert(ctx context.Context, pt *PlannedTensor, t task, off, ou
 		tr.QuantizeRow(out[i*outRow:(i+1)*outRow], buf[i*rowLen:(i+1)*rowLen], rowIm)
 	}
 	if R := pt.tileRows(); R != 0 {
-		sp := bytePool.Get().(*[]byte)
-		defer bytePool.Put(sp)
-		if int64(cap(*sp)) < nb {
-			*sp = make([]byte, nb)
-		}
-		packRows(out, (*sp)[:nb], src, typ, R, t.row0, t.rows, outRow)
+		tiled, release := pooledBytes(nb)
+		defer release()
+		packRows(tiled, out, src, typ, R, t.row0, t.rows, outRow)
+		out = tiled
 	}
 	if _, err := r.f.WriteAt(out, off); err != nil {
 		return fmt.Errorf("writing %s: %w", r.f.Final(), err)

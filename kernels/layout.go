@@ -70,10 +70,8 @@ func ParseLayout(s string) (Layout, error) {
 // blockSplit describes a type's block for tiling: the byte ranges of the
 // scale fields (offset, length), the rest being quant bytes.
 type blockSplit struct {
-	hdr   [][2]int
-	hdrN  int // total header bytes
-	quant int // quant bytes, a multiple of interleave
-	bb    int // block bytes
+	hdr [][2]int
+	bb  int // block bytes
 	// units[R] is the order of a tile block of R rows (tileUnits).
 	units map[int][]unit
 }
@@ -101,11 +99,11 @@ var splits = func() map[gguf.Type]*blockSplit {
 	out := make(map[gguf.Type]*blockSplit, len(m))
 	for t, hdr := range m {
 		s := &blockSplit{hdr: hdr, bb: t.BlockBytes()}
+		quant := s.bb
 		for _, h := range hdr {
-			s.hdrN += h[1]
+			quant -= h[1]
 		}
-		s.quant = s.bb - s.hdrN
-		if s.quant <= 0 || s.quant%interleave != 0 {
+		if quant <= 0 || quant%interleave != 0 {
 			panic("kernels: bad block split for " + t.String())
 		}
 		s.units = map[int][]unit{}

@@ -12,7 +12,6 @@ type tileAsmFunc func(w *byte, nb int, at *byte, y *float32, ys int)
 // tile16 wraps the generated kernels of one type as a tileKernel.
 type tile16 struct {
 	bb  int
-	rec int // activation record bytes
 	fns [rowsTile]tileAsmFunc
 }
 
@@ -25,7 +24,8 @@ func (k *tile16) run(y []float32, n int, w []byte, rb int, a *acts, r0, nr int) 
 		panic("kernels: row size does not match the activations")
 	}
 	w = w[:16*rb]
-	at := a.tl[r0*nb*k.rec : (r0+nr)*nb*k.rec]
+	rec := tileRecordBytes(a.kind)
+	at := a.tl[r0*nb*rec : (r0+nr)*nb*rec]
 	y = y[r0*n : (r0+nr-1)*n+16]
 	k.fns[nr-1](&w[0], nb, &at[0], &y[0], n)
 }
@@ -42,11 +42,7 @@ func registerTilesAVX512() {
 		{gguf.TypeIQ4_NL, 128, [rowsTile]tileAsmFunc{iq4_nltile16R1, iq4_nltile16R2, iq4_nltile16R3, iq4_nltile16R4, iq4_nltile16R5, iq4_nltile16R6, iq4_nltile16R7, iq4_nltile16R8}},
 		{gguf.TypeQ4_K, 0, [rowsTile]tileAsmFunc{q4_Ktile16R1, q4_Ktile16R2, q4_Ktile16R3, q4_Ktile16R4, q4_Ktile16R5, q4_Ktile16R6, q4_Ktile16R7, q4_Ktile16R8}},
 	} {
-		rec := tileActBytes
-		if k.typ.BlockSize() == 256 {
-			rec = tileActBytesK
-		}
-		tileKernels[tileKey{TierAVX512, k.typ, 16}] = (&tile16{bb: k.typ.BlockBytes(), rec: rec, fns: k.fns}).run
+		tileKernels[tileKey{TierAVX512, k.typ, 16}] = (&tile16{bb: k.typ.BlockBytes(), fns: k.fns}).run
 		tileCorr[k.typ] = k.corr
 	}
 }

@@ -134,15 +134,14 @@ func (o *benchKernelsOptions) config() (kernels.MeasureConfig, error) {
 	if len(c.Batches) == 0 {
 		return c, usageErrorf("--batch: give at least one batch size")
 	}
-	switch o.layout {
-	case "row":
-		c.Layouts = []kernels.Layout{kernels.RowMajor}
-	case "block":
-		c.Layouts = []kernels.Layout{kernels.BlockMajor(kernels.DefaultTileRows)}
-	case "both":
+	if o.layout == "both" {
 		c.Layouts = []kernels.Layout{kernels.RowMajor, kernels.BlockMajor(kernels.DefaultTileRows)}
-	default:
-		return c, usageErrorf("--layout: %q is not row, block or both", o.layout)
+	} else {
+		l, err := kernels.ParseLayout(o.layout)
+		if err != nil {
+			return c, usageErrorf("--layout: %v (or both)", err)
+		}
+		c.Layouts = []kernels.Layout{l}
 	}
 	return c, nil
 }
