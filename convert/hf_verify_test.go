@@ -22,25 +22,17 @@ func open(t *testing.T, path string) *convert.Source {
 	return s
 }
 
-func q8Plan(src *convert.Source, ffnDownF16 bool) (*convert.Plan, error) {
+func q8Plan(src *convert.Source) (*convert.Plan, error) {
 	tgt, err := convert.ParseTarget("q8_0")
 	if err != nil {
 		return nil, err
 	}
-	o := convert.Options{Target: tgt}
-	if ffnDownF16 {
-		ov, err := convert.ParseTensorTypeOverride("ffn_down=f16")
-		if err != nil {
-			return nil, err
-		}
-		o.Select.TensorTypes = append(o.Select.TensorTypes, ov)
-	}
-	return convert.NewPlan(src, o)
+	return convert.NewPlan(src, convert.Options{Target: tgt})
 }
 
 func writeQ8(t *testing.T, src *convert.Source) *gguf.File {
 	t.Helper()
-	p, err := q8Plan(src, true)
+	p, err := q8Plan(src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,22 +50,33 @@ func writeQ8(t *testing.T, src *convert.Source) *gguf.File {
 
 // TestHFStories260kQ8_0 quantizes the Hugging Face checkpoints to Q8_0.
 //
-// ffn_down has rows of 172, not a multiple of Q8_0's 32, and llama-quantize
-// defines no fallback for Q8_0: it refuses such a tensor. qconv does the
-// same, for the HF checkpoint as for the original GGUF. With ffn_down set
-// to F16 (what convert_hf_to_gguf.py --outtype q8_0 falls back to), the
-// BF16 sharded checkpoint converts and passes verify against the original
-// F32 GGUF, and the F32 checkpoint gives exactly the bytes qconv writes
-// from the original GGUF (the Q/K permutation through ReadRows matches the
-// original's row order).
+// ffn_down has rows of 172, not a multiple of Q8_0's 32: llama-quantize
+// (build 11669) and convert_hf_to_gguf.py --outtype q8_0 both write such a
+// tensor as F16, and so does qconv, for the HF checkpoint as for the
+// original GGUF. The BF16 sharded checkpoint converts and passes verify
+// against the original F32 GGUF, and the F32 checkpoint gives exactly the
+// bytes qconv writes from the original GGUF (the Q/K permutation through
+// ReadRows matches the original's row order).
 func TestHFStories260kQ8_0(t *testing.T) {
 	origPath := sharedfiles.Path(t, "fixtures", "gguf-stories260k", "tinyllamas-stories-260k-f32.gguf")
 	orig := open(t, origPath)
 	sharded := open(t, sharedfiles.Path(t, "fixtures", "hf-stories260k-bf16-sharded"))
 	for _, s := range []*convert.Source{orig, sharded} {
-		_, err := q8Plan(s, false)
-		if err == nil || !strings.Contains(err.Error(), "blk.0.ffn_down.weight") {
-			t.Errorf("%s to q8_0: %v, want llama-quantize's refusal of ffn_down", s.Path, err)
+		p, err := q8Plan(s)
+		if err != nil {
+			t.Fatalf("%s to q8_0: %v", s.Path, err)
+		}
+		n := 0
+		for _, pt := range p.Tensors {
+			if c := pt.Choice; strings.HasSuffix(pt.Out.Name, "ffn_down.weight") {
+				n++
+				if c.Type != gguf.TypeF16 || !c.Fallback {
+					t.Errorf("%s: %s = %s fallback=%v, want the f16 shape fallback", s.Path, pt.Out.Name, c.Type, c.Fallback)
+				}
+			}
+		}
+		if n != 5 {
+			t.Errorf("%s: %d ffn_down tensors, want 5", s.Path, n)
 		}
 	}
 

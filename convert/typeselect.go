@@ -560,9 +560,12 @@ func (s *TypeSelector) choose(st *selectState, t TensorDesc, cat category) (Choi
 	return c, nil
 }
 
-// shapeFallback is tensor_type_fallback: when a row of ne0 elements does
-// not fill whole blocks of target, pick a type with 32-element blocks,
-// then f16 if even that does not fit.
+// shapeFallback is tensor_type_fallback as llama-quantize applies it today
+// (checked against llama.cpp build 11669, Debian's 0.7.0): when a row of ne0
+// elements does not fill whole blocks of target, a 256-block type steps down
+// to a type with 32-element blocks, and whatever still does not fit (a
+// 32-block target included) becomes f16. Older llama.cpp revisions stopped
+// with "no tensor type fallback is defined" for 32-block targets.
 func shapeFallback(ne0 int64, target gguf.Type) (gguf.Type, bool, error) {
 	bs := int64(target.BlockSize())
 	if bs == 0 {
@@ -571,7 +574,7 @@ func shapeFallback(ne0 int64, target gguf.Type) (gguf.Type, bool, error) {
 	if ne0%bs == 0 {
 		return target, false, nil
 	}
-	var alt gguf.Type
+	alt := gguf.TypeF16
 	switch target {
 	case gguf.TypeIQ1_S, gguf.TypeIQ1_M, gguf.TypeIQ2_XXS, gguf.TypeIQ2_XS, gguf.TypeIQ2_S,
 		gguf.TypeIQ3_XXS, gguf.TypeIQ3_S, gguf.TypeIQ4_XS:
@@ -584,9 +587,6 @@ func shapeFallback(ne0 int64, target gguf.Type) (gguf.Type, bool, error) {
 		alt = gguf.TypeQ5_1
 	case gguf.TypeQ6_K:
 		alt = gguf.TypeQ8_0
-	default:
-		return target, true, fmt.Errorf("ne0 %d is not a multiple of %s's block size %d and no tensor type fallback is defined for %s",
-			ne0, target, bs, target)
 	}
 	if ne0%int64(alt.BlockSize()) != 0 {
 		alt = gguf.TypeF16

@@ -548,27 +548,37 @@ func TestShapeFallbackTo32Blocks(t *testing.T) {
 }
 
 // TestShapeFallbackF16 uses ne0 = 172, a multiple of neither 256 nor 32:
-// the fallback chain ends in f16, and types without a fallback stop.
+// the fallback chain ends in f16, and a 32-block target goes straight to
+// f16 (what llama-quantize build 11669 prints as "must use F16 due to
+// unusual shape").
 func TestShapeFallbackF16(t *testing.T) {
 	m := tiny(172, 512)
 	m.nHead, m.nHeadKV = 4, 4
 
-	// output.weight: ne0 % 256 != 0 -> q8_0, and 172 % 32 != 0 with no
-	// fallback defined for q8_0: llama-quantize fails.
-	s, _ := NewTypeSelector(FileTypeQ4_K_M, m.info(), SelectOptions{})
-	if _, err := s.SelectAll(m.tensors()); err == nil || !strings.Contains(err.Error(), "output.weight") {
-		t.Errorf("Q4_K_M with ne0 172: err = %v, want a fallback error on output.weight", err)
+	// output.weight: ne0 % 256 != 0 -> q8_0, and 172 % 32 != 0 -> f16.
+	for _, tied := range []bool{false, true} {
+		mm := m
+		mm.tied = tied
+		out := "output.weight"
+		if tied {
+			out = "token_embd.weight" // the token embedding doubles as output
+		}
+		ts := mm.tensors()
+		got := byName(ts, selectAll(t, FileTypeQ4_K_M, mm.info(), SelectOptions{}, ts))
+		if c := got[out]; c.Type != gguf.TypeF16 || !c.Fallback {
+			t.Errorf("tied=%v: %s = %s fallback=%v (%s), want f16 by fallback", tied, out, c.Type, c.Fallback, c.Reason)
+		}
 	}
-	// Same when the token embedding doubles as output.
-	tied := m
-	tied.tied = true
-	if _, err := s.SelectAll(tied.tensors()); err == nil || !strings.Contains(err.Error(), "token_embd.weight") {
-		t.Errorf("tied, ne0 172: err = %v, want a fallback error on token_embd.weight", err)
-	}
-	// Q4_0 has no fallback at all.
-	s0, _ := NewTypeSelector(FileTypeQ4_0, m.info(), SelectOptions{LeaveOutputTensor: true})
-	if _, err := s0.SelectAll(m.tensors()); err == nil {
-		t.Error("Q4_0 with ne0 172: want an error")
+	// Every 32-block type falls back to f16; ffn_down (rows of 512) fits.
+	for _, ft := range []FileType{FileTypeQ4_0, FileTypeQ4_1, FileTypeQ5_0, FileTypeQ5_1, FileTypeQ8_0, FileTypeIQ4_NL} {
+		ts := m.tensors()
+		got := byName(ts, selectAll(t, ft, m.info(), SelectOptions{LeaveOutputTensor: true}, ts))
+		if c := got["blk.0.attn_q.weight"]; c.Type != gguf.TypeF16 || !c.Fallback {
+			t.Errorf("%s: attn_q = %s fallback=%v, want f16 by fallback", ft, c.Type, c.Fallback)
+		}
+		if c := got["blk.0.ffn_down.weight"]; c.Type == gguf.TypeF16 || c.Fallback {
+			t.Errorf("%s: ffn_down = %s fallback=%v, want no fallback", ft, c.Type, c.Fallback)
+		}
 	}
 
 	// An explicit output type skips the fallback; the rest falls back.
