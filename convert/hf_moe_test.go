@@ -353,15 +353,18 @@ func TestHFQwen2Moe(t *testing.T) {
 		"num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": nVocab,
 		"num_experts": nExpert, "num_experts_per_tok": 2, "moe_intermediate_size": nFFExp,
 		"shared_expert_intermediate_size": nFFShexp, "max_position_embeddings": 128, "rope_theta": 1000000.0,
-		"decoder_sparse_step": 1, "mlp_only_layers": []int{}, "tie_word_embeddings": true,
+		"decoder_sparse_step": 1, "mlp_only_layers": []int{}, "tie_word_embeddings": false,
 	}
 	tensors := func() []synthTensor {
-		return qwenMoeTensors(2, nExpert, nEmbd, nFFExp, nFFShexp, 8, 4, 2, nVocab, false)
+		return append(qwenMoeTensors(2, nExpert, nEmbd, nFFExp, nFFShexp, 8, 4, 2, nVocab, false),
+			synthTensor{name: "lm_head.weight", shape: []int64{nVocab, nEmbd}})
 	}
 	sc := writeSynth(t, "qwen2moe-synth", config, tensors(), safetensors.BF16)
 	writeBPETokenizer(t, sc.dir, 11, bpeRegexQwen2)
 	s := openSynth(t, sc.dir)
-	wantTensors(t, s, qwenMoeWant(2, nExpert, nEmbd, nFFExp, nFFShexp, 8, 4, 2, nVocab, false))
+	want := qwenMoeWant(2, nExpert, nEmbd, nFFExp, nFFShexp, 8, 4, 2, nVocab, false)
+	want["output.weight"] = []int64{nEmbd, nVocab}
+	wantTensors(t, s, want)
 	m := tensorMap(s)
 	for l := range 2 {
 		for kind, w := range map[string]string{"ffn_gate_exps": "gate_proj", "ffn_down_exps": "down_proj", "ffn_up_exps": "up_proj"} {
@@ -431,6 +434,10 @@ func TestHFQwen2Moe(t *testing.T) {
 	wantOpenError(t, edit("noshared", nil, func(ts []synthTensor) []synthTensor {
 		return slices.DeleteFunc(ts, func(x synthTensor) bool { return x.name == "model.layers.1.mlp.shared_expert_gate.weight" })
 	}), ErrConfigMismatch, "blk.1.ffn_gate_inp_shexp.weight")
+	// Tied embeddings: llama.cpp's qwen2moe loader needs output.weight.
+	wantOpenError(t, edit("tied", func(c map[string]any) { c["tie_word_embeddings"] = true }, func(ts []synthTensor) []synthTensor {
+		return slices.DeleteFunc(ts, func(x synthTensor) bool { return x.name == "lm_head.weight" })
+	}), ErrUnsupportedArch, "lm_head.weight", "qwen2moe")
 }
 
 // TestHFQwen3Moe converts a synthetic Qwen3MoeForCausalLM (q/k norms, no

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/qconv/qconv/gguf"
@@ -146,6 +147,11 @@ func buildQwen(h *hfCheckpoint, arch string) error {
 	mapped, err := h.mapTensors(spec)
 	if err != nil {
 		return err
+	}
+	if arch == "qwen2moe" && !slices.ContainsFunc(mapped, func(m hfMapped) bool { return m.base == "output.weight" }) {
+		// Checked with llama.cpp build 11669: its qwen2 and qwen3moe
+		// loaders fall back to token_embd, its qwen2moe loader does not.
+		return fmt.Errorf("%w: no lm_head.weight (tie_word_embeddings): llama.cpp's qwen2moe needs its own output matrix", ErrUnsupportedArch)
 	}
 	h.out = tensorsOf(mapped)
 
