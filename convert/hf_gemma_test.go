@@ -99,6 +99,7 @@ func TestHFGemma(t *testing.T) {
 	sc := writeSynth(t, "gemma-synth", config, ts, safetensors.F16)
 	writeSPModel(t, sc.dir, 10)
 	s := openSynth(t, sc.dir)
+	checkLlamaCppRuns(t, sc.dir)
 	wantTensors(t, s, gemmaWant(1))
 	m := tensorMap(s)
 	// 1.0001 rounds to 1 in F16 (spacing 2^-10 above 1); 1 + 2^-11 is a
@@ -168,6 +169,7 @@ func TestHFGemma2(t *testing.T) {
 	sc := writeSynth(t, "gemma2-synth", config, gemmaTensors("model.", 2, 16), safetensors.BF16)
 	writeSPModel(t, sc.dir, 16)
 	s := openSynth(t, sc.dir)
+	checkLlamaCppRuns(t, sc.dir)
 	wantTensors(t, s, gemmaWant(2))
 	p := "model.layers.0."
 	wantShifted(t, s, sc, map[string]string{
@@ -242,6 +244,7 @@ func TestHFGemma3(t *testing.T) {
 			sc := writeSynth(t, "gemma3-mm", config, ts, safetensors.F32)
 			writeSPModel(t, sc.dir, 12)
 			s := openSynth(t, sc.dir)
+			checkLlamaCppRuns(t, sc.dir)
 			wantTensors(t, s, gemmaWant(3))
 			p := layout.lm + "layers.0."
 			wantShifted(t, s, sc, map[string]string{
@@ -289,6 +292,7 @@ func TestHFGemma3(t *testing.T) {
 		synthTensor{name: "lm_head.weight", shape: []int64{16, 8}}), safetensors.F32)
 	writeSPModel(t, sc.dir, 16)
 	s := openSynth(t, sc.dir)
+	checkLlamaCppRuns(t, sc.dir)
 	want := gemmaWant(3)
 	want["output.weight"] = []int64{8, 16}
 	wantTensors(t, s, want)

@@ -204,6 +204,7 @@ func TestHFGPT2Synthetic(t *testing.T) {
 	sc := writeSynth(t, "gpt2-synth", config, tensors, safetensors.BF16)
 	writeBPETokenizer(t, sc.dir, vocab, "")
 	s := openSynth(t, sc.dir)
+	checkLlamaCppRuns(t, sc.dir)
 	want := gpt2LoaderTensors(n, vocab, ctx, 4*n, 2)
 	want["output.weight"] = []int64{n, vocab}
 	wantTensors(t, s, want)

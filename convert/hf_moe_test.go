@@ -86,6 +86,7 @@ func TestHFMixtral(t *testing.T) {
 	sc := writeSynth(t, "mixtral-synth", mixtralConfig, mixtralTensors(2, nExpert, nEmbd, nFF, 8, 4, nVocab), safetensors.F16)
 	writeSPModel(t, sc.dir, nVocab)
 	s := openSynth(t, sc.dir)
+	checkLlamaCppRuns(t, sc.dir)
 	wantTensors(t, s, mixtralWant(2, nExpert, nEmbd, nFF, 8, 4, nVocab))
 	m := tensorMap(s)
 	for l := range 2 {
@@ -159,6 +160,7 @@ func TestHFMixtral(t *testing.T) {
 	ll := writeSynth(t, "llama-moe", c, mixtralTensors(2, nExpert, nEmbd, nFF, 8, 4, nVocab), safetensors.F32)
 	writeSPModel(t, ll.dir, nVocab)
 	wantTensors(t, openSynth(t, ll.dir), mixtralWant(2, nExpert, nEmbd, nFF, 8, 4, nVocab))
+	checkLlamaCppRuns(t, ll.dir)
 }
 
 // concatRaw is the stored bytes of a stacked tensor's parts, one after
@@ -362,6 +364,7 @@ func TestHFQwen2Moe(t *testing.T) {
 	sc := writeSynth(t, "qwen2moe-synth", config, tensors(), safetensors.BF16)
 	writeBPETokenizer(t, sc.dir, 11, bpeRegexQwen2)
 	s := openSynth(t, sc.dir)
+	checkLlamaCppRuns(t, sc.dir)
 	want := qwenMoeWant(2, nExpert, nEmbd, nFFExp, nFFShexp, 8, 4, 2, nVocab, false)
 	want["output.weight"] = []int64{nEmbd, nVocab}
 	wantTensors(t, s, want)
@@ -454,6 +457,7 @@ func TestHFQwen3Moe(t *testing.T) {
 	sc := writeSynth(t, "qwen3moe-synth", config, qwenMoeTensors(1, nExpert, nEmbd, nFFExp, 0, 8, 4, 2, nVocab, true), safetensors.F32)
 	writeBPETokenizer(t, sc.dir, 12, bpeRegexQwen2)
 	s := openSynth(t, sc.dir)
+	checkLlamaCppRuns(t, sc.dir)
 	wantTensors(t, s, qwenMoeWant(1, nExpert, nEmbd, nFFExp, 0, 8, 4, 2, nVocab, true))
 	wantKVs(t, s, map[string]any{
 		"general.architecture":                       gguf.String("qwen3moe"),

@@ -53,6 +53,7 @@ func TestHFPhi3(t *testing.T) {
 		map[string]any{"id": 13, "content": "<|assistant|>", "special": true},
 	}})
 	s := openSynth(t, sc.dir)
+	checkLlamaCppRuns(t, sc.dir)
 	wantTensors(t, s, map[string][]int64{
 		"rope_factors_long.weight": {2}, "rope_factors_short.weight": {2},
 		"token_embd.weight": {8, 16}, "output.weight": {8, 16}, "output_norm.weight": {8},
@@ -155,4 +156,5 @@ func TestHFPhi3(t *testing.T) {
 	writeBPETokenizer(t, bpe.dir, 16, bpeRegexLlama3)
 	writeJSON(t, bpe.dir, "tokenizer_config.json", map[string]any{"tokenizer_class": "GPT2Tokenizer"})
 	wantKVs(t, openSynth(t, bpe.dir), map[string]any{"tokenizer.ggml.model": gguf.String("gpt2"), "tokenizer.ggml.pre": gguf.String("llama-bpe")})
+	checkLlamaCppRuns(t, bpe.dir)
 }

@@ -80,6 +80,7 @@ func TestHFQwen2(t *testing.T) {
 	sc := writeSynth(t, "qwen2-synth", config, qwenTensors(2, nEmbd, nFF, 8, 4, 2, nVocab, false), safetensors.BF16)
 	writeBPETokenizer(t, sc.dir, 11, bpeRegexQwen2) // 11 tokens, vocab_size 12: one [PAD11]
 	s := openSynth(t, sc.dir)
+	checkLlamaCppRuns(t, sc.dir)
 	wantTensors(t, s, qwenWant(2, nEmbd, nFF, 8, 4, 2, nVocab, false))
 	m := tensorMap(s)
 	for gg, hf := range map[string]string{
@@ -193,6 +194,7 @@ func TestHFQwen3(t *testing.T) {
 	sc := writeSynth(t, "qwen3-synth", config, qwenTensors(1, nEmbd, nFF, 16, 8, 4, nVocab, true), safetensors.F32)
 	writeBPETokenizer(t, sc.dir, 12, bpeRegexQwen2)
 	s := openSynth(t, sc.dir)
+	checkLlamaCppRuns(t, sc.dir)
 	wantTensors(t, s, qwenWant(1, nEmbd, nFF, 16, 8, 4, nVocab, true))
 	m := tensorMap(s)
 	for gg, hf := range map[string]string{
