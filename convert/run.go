@@ -236,9 +236,18 @@ func (r *runner) run(ctx context.Context, t task) error {
 		return err
 	}
 	r.nanos[t.ti].Add(int64(time.Since(start)))
+	// The task's input is no longer needed: its mapped pages leave the
+	// resident set, so memory stays bounded by the work in flight however
+	// large the input is (the page cache keeps them for other readers).
+	rel := r.plan.Source.release
+	src.release(rel, t.row0, t.rows)
+	last := r.left[t.ti].Add(-1) == 0
+	if last {
+		src.release(rel, 0, -1) // reordered rows, pages shared by two tasks
+	}
 	r.mu.Lock()
 	r.prog.BytesDone += t.rows * inRow
-	if r.left[t.ti].Add(-1) == 0 {
+	if last {
 		r.prog.TensorsDone++
 	}
 	if r.progress != nil {

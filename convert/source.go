@@ -163,6 +163,33 @@ func (t *Tensor) rawRows(row0, n int64) []byte {
 	return out
 }
 
+// release hands the resident memory behind output rows [row0, row0+n) of
+// t (all of t when n < 0) back to the kernel through rel (Source.release):
+// the mapped pages those rows' stored bytes cover, which a later read
+// faults back in unchanged. Rows that ReadRows reorders are released only
+// with the whole tensor; rows of a block-major tensor are released by
+// whole tiles, as tasks read them.
+func (t *Tensor) release(rel func([]byte), row0, n int64) {
+	if n < 0 {
+		row0, n = 0, t.Rows()
+	}
+	if t.parts != nil {
+		t.eachPart(row0, n, func(p *Tensor, r0, k, _ int64) error {
+			p.release(rel, r0, k)
+			return nil
+		})
+		return
+	}
+	if t.rowMap != nil && (row0 != 0 || n != t.Rows()) {
+		return
+	}
+	rb := t.rowBytes()
+	lo, hi := min(row0*rb, int64(len(t.data))), min((row0+n)*rb, int64(len(t.data)))
+	if hi > lo {
+		rel(t.data[lo:hi])
+	}
+}
+
 // rowBytes is the stored size of one row.
 func (t *Tensor) rowBytes() int64 {
 	if t.parts != nil {
@@ -413,6 +440,17 @@ func openSafetensorsSource(path string) (*Source, error) {
 		s.Tensors = append(s.Tensors, t)
 	}
 	return s, nil
+}
+
+// release drops the pages of b, a view of one of the source's mapped
+// files, from the resident set; it does nothing for bytes elsewhere.
+func (s *Source) release(b []byte) {
+	if s.GGUF != nil {
+		s.GGUF.Release(b)
+	}
+	if s.Checkpoint != nil {
+		s.Checkpoint.Release(b)
+	}
 }
 
 // Close releases the mapped files.

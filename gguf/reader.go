@@ -132,6 +132,12 @@ func Parse(data []byte, name string) (*File, error) {
 	return d.file()
 }
 
+// Release drops the memory pages inside b, a slice returned by
+// TensorData, from the process's resident set: the bytes stay readable and
+// are faulted back in from the page cache when read again. It does nothing
+// for a File from Parse or a slice from elsewhere.
+func (f *File) Release(b []byte) { f.mm.Release(b) }
+
 // Close releases the mapping of a File from Open. It is a no-op for a File
 // from Parse.
 func (f *File) Close() error {

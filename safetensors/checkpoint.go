@@ -251,6 +251,14 @@ func (c *Checkpoint) Metadata() map[string]string {
 	return maps.Clone(c.files[0].h.meta)
 }
 
+// Release drops the memory pages inside b, a slice returned by Data, from
+// the process's resident set (see File.Release).
+func (c *Checkpoint) Release(b []byte) {
+	for _, f := range c.files {
+		f.Release(b)
+	}
+}
+
 // Close closes every file and returns the first error.
 func (c *Checkpoint) Close() error {
 	var first error

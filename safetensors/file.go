@@ -92,6 +92,12 @@ func (f *File) Data(name string) ([]byte, error) {
 	return f.data[begin:end:end], nil
 }
 
+// Release drops the memory pages inside b, a slice returned by Data, from
+// the process's resident set (see mmapfile.File.Release): the bytes stay
+// readable. It does nothing for a File from Parse or a slice from
+// elsewhere.
+func (f *File) Release(b []byte) { f.mf.Release(b) }
+
 // Close releases the mapping. Slices returned by Data must not be used
 // afterwards. Close is idempotent.
 func (f *File) Close() error {

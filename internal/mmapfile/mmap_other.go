@@ -10,3 +10,5 @@ import (
 func mmap(f *os.File, size int) ([]byte, error) { return nil, errors.ErrUnsupported }
 
 func munmap(b []byte) error { return nil }
+
+func release(b []byte) {}

@@ -6,6 +6,7 @@ package mmapfile
 import (
 	"fmt"
 	"os"
+	"unsafe"
 )
 
 // File is a read-only view of a whole file. Data stays valid until Close.
@@ -58,6 +59,32 @@ func (f *File) Size() int64 { return int64(len(f.data)) }
 
 // Mapped reports whether Data is memory-mapped.
 func (f *File) Mapped() bool { return f.mapped }
+
+// Release tells the kernel that the process no longer needs the whole
+// memory pages inside b, a subslice of Data: they leave the process's
+// resident set but stay in the page cache, and reading them again faults
+// them back in, so the data never changes. A converter calls it for input
+// it has finished with, which keeps its resident memory bounded by the work
+// in flight rather than by the size of the input. It does nothing when the
+// file is not mapped or b does not lie within Data (a tensor decoded into
+// the heap), so it can never discard anything but mapped file pages.
+func (f *File) Release(b []byte) {
+	if f == nil || !f.mapped || len(b) == 0 || len(f.data) == 0 {
+		return
+	}
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(f.data)))
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	if p < base || p-base > uintptr(len(f.data)) || uintptr(len(b)) > uintptr(len(f.data))-(p-base) {
+		return
+	}
+	// The mapping starts on a page boundary: round inward to whole pages.
+	ps := uintptr(os.Getpagesize())
+	start := (p - base + ps - 1) &^ (ps - 1)
+	end := (p - base + uintptr(len(b))) &^ (ps - 1)
+	if end > start {
+		release(f.data[start:end])
+	}
+}
 
 // Close releases the mapping. Data must not be used afterwards.
 func (f *File) Close() error {
