@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/qconv/qconv/gguf"
 	"github.com/qconv/qconv/internal/synth"
+	"github.com/qconv/qconv/safetensors"
 )
 
 // peakResident resets the process's peak resident set size (Linux:
@@ -81,4 +83,23 @@ func BenchmarkConvertResident(b *testing.B) {
 		b.ReportMetric(float64(peak)/(1<<20), "peak-rss-MiB")
 	}
 	b.ReportMetric(float64(p.SourceBytes())/(1<<20), "input-MiB")
+}
+
+// BenchmarkTransposedRows gathers a GPT-2 XL MLP weight (Conv1D, stored
+// [1600, 6400] F32) in convert's row chunks, as a conversion reads it.
+func BenchmarkTransposedRows(b *testing.B) {
+	const in, out = 1600, 6400
+	st := &Tensor{Name: "mlp.c_fc.weight", Dims: []int64{out, in}, Type: gguf.TypeF32, data: make([]byte, in*out*4),
+		stDT: safetensors.F32, rowLen: out}
+	tr, err := transposed(st)
+	if err != nil {
+		b.Fatal(err)
+	}
+	per := max(int64(chunkElems)/in, 1)
+	b.SetBytes(int64(len(st.data)))
+	for range b.N {
+		for r0 := int64(0); r0 < out; r0 += per {
+			tr.rawRows(r0, min(per, out-r0))
+		}
+	}
 }

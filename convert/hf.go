@@ -513,11 +513,12 @@ func shifted(t *Tensor, add float32) (*Tensor, error) {
 	return f32Tensor(t.Name, v), nil
 }
 
-// transposed returns 2-D tensor t with its two dimensions swapped, the
-// elements copied in their stored type into memory: the layout change of
-// GPT-2's Conv1D weights, which Hugging Face stores [in, out].
+// transposed returns 2-D tensor t with its two dimensions swapped: the
+// layout change of GPT-2's Conv1D weights, which Hugging Face stores [in,
+// out]. The result is a view of the same stored bytes whose rows are
+// gathered when read (Tensor.transposed), so no weight is copied at open.
 func transposed(t *Tensor) (*Tensor, error) {
-	if len(t.Dims) != 2 || t.parts != nil {
+	if len(t.Dims) != 2 || t.parts != nil || t.rowMap != nil || t.tile != 0 || t.transposed != 0 {
 		return nil, fmt.Errorf("%w: %s has %d dimensions, expected a 2-D Conv1D weight", ErrConfigMismatch, t.Name, len(t.Dims))
 	}
 	cols, rows := t.Dims[0], t.Dims[1]
@@ -525,26 +526,11 @@ func transposed(t *Tensor) (*Tensor, error) {
 	if n == 0 || int64(len(t.data))%n != 0 {
 		return nil, fmt.Errorf("tensor %q: %s: cannot transpose %d bytes of %d elements", t.Name, t.DType, len(t.data), n)
 	}
-	es := int64(len(t.data)) / n
-	src := t.data
-	if t.rowMap != nil {
-		src = t.rawRows(0, rows)
-	}
-	dst := make([]byte, len(src))
-	// Blocks of 64x64 elements keep both sides in cache.
-	const blk = 64
-	for r0 := int64(0); r0 < rows; r0 += blk {
-		for c0 := int64(0); c0 < cols; c0 += blk {
-			for r := r0; r < min(r0+blk, rows); r++ {
-				for c := c0; c < min(c0+blk, cols); c++ {
-					// stored (row r, column c) -> output (row c, column r)
-					copy(dst[(c*rows+r)*es:(c*rows+r+1)*es], src[(r*cols+c)*es:(r*cols+c+1)*es])
-				}
-			}
-		}
+	if t.stDT == 0 && t.Type.BlockSize() != 1 {
+		return nil, fmt.Errorf("tensor %q: cannot transpose a %s tensor (blocks of %d)", t.Name, t.Type, t.Type.BlockSize())
 	}
 	c := *t
-	c.data, c.rowMap = dst, nil
+	c.transposed = int64(len(t.data)) / n
 	c.Dims = []int64{rows, cols}
 	c.rowLen = rows
 	return &c, nil

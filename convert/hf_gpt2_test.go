@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"bytes"
 	"math"
 	"slices"
 	"testing"
@@ -245,4 +246,58 @@ func TestHFGPT2Synthetic(t *testing.T) {
 	wantOpenError(t, edit("extra", func(c map[string]any, ts []synthTensor) []synthTensor {
 		return append(ts, synthTensor{name: "h.0.attn.c_attn2.weight", shape: []int64{2}})
 	}), ErrConfigMismatch, "h.0.attn.c_attn2.weight", "gpt2")
+}
+
+// TestTransposedRows checks the lazy transpose against a plain one for
+// every element size GPT-2 checkpoints use (and 8-byte elements), with
+// dimensions that are not multiples of its 64-element blocks and row
+// ranges that start and end anywhere, through both rawRows and ReadRows.
+func TestTransposedRows(t *testing.T) {
+	const inRows, inCols = 70, 131 // stored [in=70, out=131]: 131 output rows of 70
+	for _, dt := range []safetensors.DType{safetensors.F32, safetensors.F16, safetensors.BF16, safetensors.F64} {
+		es := int64(dt.Size())
+		data := make([]byte, inRows*inCols*es)
+		for i := range data {
+			data[i] = byte(i*31 + i/7)
+		}
+		if dt != safetensors.F64 {
+			// keep the values finite for ReadRows: clear each element's top byte bits
+			for i := es - 1; i < int64(len(data)); i += es {
+				data[i] &= 0x3f
+			}
+		}
+		st := &Tensor{Name: "w", Dims: []int64{inCols, inRows}, Type: gguf.TypeF32, data: data, stDT: dt, rowLen: inCols}
+		tr, err := transposed(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr.Rows() != inCols || tr.RowLen() != inRows {
+			t.Fatalf("%s: %d rows of %d, want %d of %d", dt, tr.Rows(), tr.RowLen(), inCols, inRows)
+		}
+		for _, rg := range [][2]int64{{0, inCols}, {0, 1}, {5, 64}, {63, 2}, {100, 31}, {130, 1}} {
+			got := tr.rawRows(rg[0], rg[1])
+			for c := rg[0]; c < rg[0]+rg[1]; c++ {
+				for r := int64(0); r < inRows; r++ {
+					o := ((c-rg[0])*inRows + r) * es
+					i := (r*inCols + c) * es
+					if !bytes.Equal(got[o:o+es], data[i:i+es]) {
+						t.Fatalf("%s rows %v: output (%d,%d) is %x, want stored (%d,%d) %x", dt, rg, c, r, got[o:o+es], r, c, data[i:i+es])
+					}
+				}
+			}
+			f := make([]float32, rg[1]*inRows)
+			if err := tr.ReadRows(rg[0], rg[1], f); err != nil {
+				t.Fatal(err)
+			}
+			want := make([]float32, len(f))
+			if err := safetensors.ToFloat32(want, got, dt); err != nil {
+				t.Fatal(err)
+			}
+			for i := range f {
+				if f[i] != want[i] && !(f[i] != f[i] && want[i] != want[i]) {
+					t.Fatalf("%s rows %v: ReadRows value %d = %v, want %v", dt, rg, i, f[i], want[i])
+				}
+			}
+		}
+	}
 }

@@ -2,6 +2,7 @@ package convert
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -47,6 +48,12 @@ type Tensor struct {
 	// of the mapped file) with the same dims, row length and stored type.
 	// data is then nil: nothing is copied until rows are read.
 	parts []*Tensor
+	// transposed, when non-zero, is the element size of a tensor whose
+	// stored bytes are its transpose (GPT-2's Conv1D weights, stored [in,
+	// out]): stored row r holds element r of every output row, so output
+	// row c is stored column c. Rows are gathered when read; nothing is
+	// copied at open.
+	transposed int64
 }
 
 // stackTensors returns the tensor whose rows are the rows of parts one
@@ -153,6 +160,9 @@ func (t *Tensor) rawRows(row0, n int64) []byte {
 	if t.tile != 0 {
 		return t.untiledRows(row0, n)
 	}
+	if t.transposed != 0 {
+		return t.transposedRows(row0, n)
+	}
 	if t.rowMap == nil {
 		return t.data[row0*rb : (row0+n)*rb]
 	}
@@ -180,7 +190,7 @@ func (t *Tensor) release(rel func([]byte), row0, n int64) {
 		})
 		return
 	}
-	if t.rowMap != nil && (row0 != 0 || n != t.Rows()) {
+	if (t.rowMap != nil || t.transposed != 0) && (row0 != 0 || n != t.Rows()) {
 		return
 	}
 	rb := t.rowBytes()
@@ -188,6 +198,36 @@ func (t *Tensor) release(rel func([]byte), row0, n int64) {
 	if hi > lo {
 		rel(t.data[lo:hi])
 	}
+}
+
+// transposedRows gathers the bytes of output rows [row0, row0+n) of a
+// tensor stored transposed, in blocks of 64 x 64 elements so that both
+// sides stay in cache.
+func (t *Tensor) transposedRows(row0, n int64) []byte {
+	es, rows, cols := t.transposed, t.rowLen, t.Rows()
+	out := make([]byte, n*rows*es)
+	const blk = 64
+	for r0 := int64(0); r0 < rows; r0 += blk {
+		for c0 := row0; c0 < row0+n; c0 += blk {
+			c1 := min(c0+blk, row0+n)
+			for r := r0; r < min(r0+blk, rows); r++ {
+				in := t.data[r*cols*es : (r+1)*cols*es]
+				for c := c0; c < c1; c++ {
+					// stored (row r, column c) -> output (row c, column r)
+					o := ((c-row0)*rows + r) * es
+					switch es {
+					case 2:
+						binary.LittleEndian.PutUint16(out[o:], binary.LittleEndian.Uint16(in[c*2:]))
+					case 4:
+						binary.LittleEndian.PutUint32(out[o:], binary.LittleEndian.Uint32(in[c*4:]))
+					default:
+						copy(out[o:o+es], in[c*es:(c+1)*es])
+					}
+				}
+			}
+		}
+	}
+	return out
 }
 
 // rowBytes is the stored size of one row.
@@ -259,9 +299,12 @@ func (t *Tensor) ReadRows(row0, n int64, dst []float32) error {
 func (t *Tensor) readStored(row0, n int64, dst []float32) error {
 	rb := t.rowBytes()
 	var src []byte
-	if t.tile != 0 {
+	switch {
+	case t.tile != 0:
 		src = t.untiledRows(row0, n)
-	} else {
+	case t.transposed != 0:
+		src = t.transposedRows(row0, n)
+	default:
 		src = t.data[row0*rb : (row0+n)*rb]
 	}
 	if t.stDT != 0 {
