@@ -539,10 +539,37 @@ func transposed(t *Tensor) (*Tensor, error) {
 // generalKVs writes the general.* keys gguf-py writes for every model:
 // type, name (the directory's name: qconv reads no model card) and the
 // size label of h.out's parameter count.
+//
+// For a mixture of experts the label is gguf-py's "{experts}x{size}": size
+// counts the shared tensors once and each expert tensor ("_exps.") divided
+// by its expert count, that is one expert's worth of every expert tensor.
 func (h *hfCheckpoint) generalKVs() {
-	var params int64
+	var params, shared, perExpert, expertSum, expertTensors int64
 	for _, t := range h.out {
-		params += t.Elements()
+		n := t.Elements()
+		params += n
+		if strings.Contains(t.Name, "_exps.") {
+			// gguf-py takes the experts from numpy's shape[-3] (weights)
+			// or shape[-2] (biases): ggml's Dims[2] or Dims[1].
+			var count int64
+			switch {
+			case strings.Contains(t.Name, ".bias") && len(t.Dims) >= 2:
+				count = t.Dims[1]
+			case len(t.Dims) >= 3:
+				count = t.Dims[2]
+			}
+			if count > 0 {
+				perExpert += n / count
+				expertSum += count
+				expertTensors++
+				continue
+			}
+		}
+		shared += n
+	}
+	label := sizeLabel(params)
+	if expertTensors > 0 {
+		label = fmt.Sprintf("%dx%s", expertSum/expertTensors, sizeLabel(shared+perExpert))
 	}
 	name := filepath.Base(h.dir)
 	if abs, err := filepath.Abs(h.dir); err == nil {
@@ -550,7 +577,7 @@ func (h *hfCheckpoint) generalKVs() {
 	}
 	h.setKV("general.type", gguf.String("model"))
 	h.setKV("general.name", gguf.String(name))
-	h.setKV("general.size_label", gguf.String(sizeLabel(params)))
+	h.setKV("general.size_label", gguf.String(label))
 }
 
 // u32 is a uint32 metadata value.

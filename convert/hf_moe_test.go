@@ -88,6 +88,12 @@ func TestHFMixtral(t *testing.T) {
 	s := openSynth(t, sc.dir)
 	checkLlamaCppRuns(t, sc.dir)
 	wantTensors(t, s, mixtralWant(2, nExpert, nEmbd, nFF, 8, 4, nVocab))
+	// gguf-py's MoE size label: shared tensors once (token_embd and
+	// output 12x8 each, output_norm 8, per layer two norms of 8, q and o
+	// 8x8, k and v 4x8, the router 8x4: 96+96+8+2*240 = 680) plus one
+	// expert of each expert tensor (3 x 16x8 per layer: 768): 1448 weights,
+	// "1.4K", with 4 experts.
+	wantKVs(t, s, map[string]any{"general.size_label": gguf.String("4x1.4K")})
 	m := tensorMap(s)
 	for l := range 2 {
 		for kind, w := range map[string]string{"ffn_gate_exps": "w1", "ffn_down_exps": "w2", "ffn_up_exps": "w3"} {
