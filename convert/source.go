@@ -496,6 +496,14 @@ func (s *Source) release(b []byte) {
 	}
 }
 
+// Release hands the resident memory behind rows [row0, row0+n) of tensor
+// t, one of s.Tensors (all of t when n < 0), back to the kernel once a
+// reader is done with them: their mapped pages leave the resident set (the
+// page cache keeps them; reading them again faults them back in
+// unchanged). Bytes that are not mapped are left alone, and rows that
+// ReadRows reorders or gathers are released only with the whole tensor.
+func (s *Source) Release(t *Tensor, row0, n int64) { t.release(s.release, row0, n) }
+
 // Close releases the mapped files.
 func (s *Source) Close() error {
 	var errs []error

@@ -133,12 +133,18 @@ func Run(ctx context.Context, f *gguf.File, opts Options) (*Report, error) {
 	g.SetLimit(opts.Jobs)
 	for i := range infos {
 		g.Go(func() error {
-			c := &checker{opts: &opts, info: infos[i], data: f.TensorData(i), against: opts.Source != nil}
+			c := &checker{opts: &opts, info: infos[i], data: f.TensorData(i), against: opts.Source != nil, releaseFile: f.Release}
 			if c.against {
 				c.src = src[infos[i].Name]
 			}
 			r, err := c.run(gctx)
 			results[i] = r
+			// Done with both sides: their mapped pages leave the resident
+			// set, which stays bounded by the tensors in flight.
+			f.Release(c.data)
+			if c.src != nil {
+				opts.Source.Release(c.src, 0, -1)
+			}
 			return err
 		})
 	}
@@ -166,6 +172,26 @@ type checker struct {
 	data    []byte
 	against bool
 	src     *convert.Tensor // nil when !against or the source lacks it
+	// releaseFile drops mapped pages of the file from the resident set
+	// (gguf.File.Release); nil does nothing.
+	releaseFile func([]byte)
+}
+
+// releaseBytes is how many bytes of checked rows a checker reads before it
+// hands their pages back.
+const releaseBytes = 8 << 20
+
+// releaseRows hands the mapped pages of checked rows [row0, row0+n) of the
+// file (row-major tensors) and of the source back to the kernel, so that
+// verify's resident memory stays bounded by the rows in flight rather than
+// by the models' sizes. Whole tensors are released when their check ends.
+func (c *checker) releaseRows(row0, n, rowBytes int64, layout kernels.Layout) {
+	if c.releaseFile != nil && layout == kernels.RowMajor {
+		c.releaseFile(c.data[row0*rowBytes : (row0+n)*rowBytes])
+	}
+	if c.src != nil {
+		c.opts.Source.Release(c.src, row0, n)
+	}
 }
 
 // span is a run of consecutive rows.
@@ -260,6 +286,7 @@ func (c *checker) run(ctx context.Context) (TensorResult, error) {
 	}
 	var acc Accumulator
 	var st statsAcc
+	released := int64(0) // rows before this one have been released
 	var bad int64
 	first := int64(-1)
 	for _, sp := range spans(ti.Name, rows, c.opts.Sample, chunk) {
@@ -285,6 +312,12 @@ func (c *checker) run(ctx context.Context) (TensorResult, error) {
 			acc.Add(w, g)
 		}
 		r.RowsChecked += sp.n
+		// Hand back what was read in batches of releaseBytes (one
+		// madvise per span would cost more than the reading).
+		if c.opts.Sample <= 0 && (sp.row0+sp.n-released)*rowBytes >= releaseBytes {
+			c.releaseRows(released, sp.row0+sp.n-released, rowBytes, layout)
+			released = sp.row0 + sp.n
+		}
 	}
 	stats := st.stats()
 	stats.BadScales, stats.FirstBadBlock = bad, first
