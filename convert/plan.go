@@ -3,6 +3,7 @@ package convert
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/qconv/qconv/gguf"
@@ -22,6 +23,18 @@ type Options struct {
 	AllowNonFinite bool
 	// KVOverrides are set after everything else (--override-kv).
 	KVOverrides []gguf.KV
+	// KeepSplit writes one output file per file of a split GGUF input,
+	// each with the tensors of its input file, as llama-quantize
+	// --keep-split does (see Plan.Write for the names). An input in one
+	// file gives one output file.
+	KeepSplit bool
+	// SplitMaxSize and SplitMaxTensors, when positive, split the output
+	// into files of at most that many bytes of tensor data (a larger
+	// tensor gets a file of its own) or that many tensors, as llama.cpp's
+	// gguf-split --split-max-size / --split-max-tensors do; an output that
+	// fits in one file is written as one. Not with KeepSplit.
+	SplitMaxSize    int64
+	SplitMaxTensors int
 	// Layout is the layout of the output's quantized matrices: RowMajor
 	// (the zero value, standard GGUF) or a block-major layout, which
 	// tiles every matrix whose type has a block-major form (see
@@ -35,6 +48,9 @@ type PlannedTensor struct {
 	Src    *Tensor
 	Choice Choice
 	Out    gguf.TensorInfo // Type and Dims; offsets set by the layout
+	// File is the index of the output file holding the tensor (in
+	// Plan.Splits), 0 for a single output file.
+	File int
 	// Imatrix is the tensor's importance vector (RowLen entries per 2-D
 	// slice, experts one after another), nil when quantized without one.
 	Imatrix []float32
@@ -47,7 +63,22 @@ type Plan struct {
 	Options Options
 	Tensors []PlannedTensor // in output order
 	KVs     []gguf.KV
-	Layout  *gguf.Layout
+	Layout  *gguf.Layout // the output file's (the first file's when split)
+	// Splits are the layouts of the output files when the output is split
+	// (Options.KeepSplit with a split input), nil for a single file.
+	Splits []*gguf.Layout
+}
+
+// OutputBytes is the size of the output, all its files together.
+func (p *Plan) OutputBytes() int64 {
+	if p.Splits == nil {
+		return p.Layout.FileSize
+	}
+	var n int64
+	for _, l := range p.Splits {
+		n += l.FileSize
+	}
+	return n
 }
 
 // SourceBytes is the total stored size of the input tensors.
@@ -71,8 +102,8 @@ func (p *Plan) Elements() int64 {
 // TensorBytes is the total size of the output tensor data.
 func (p *Plan) TensorBytes() int64 {
 	var n int64
-	for _, t := range p.Layout.Tensors {
-		n += t.Size
+	for _, t := range p.Tensors {
+		n += t.Out.Size
 	}
 	return n
 }
@@ -155,7 +186,22 @@ func NewPlan(s *Source, o Options) (*Plan, error) {
 	for i := range order {
 		order[i] = i
 	}
-	if s.Format == "gguf" {
+	nSplit := 1
+	if o.KeepSplit && len(s.ggufSplits) > 1 {
+		nSplit = len(s.ggufSplits)
+	}
+	switch {
+	case nSplit > 1:
+		// Each output file gets its input file's tensors, in their
+		// order in the file (llama-quantize sorts by split, then offset).
+		sort.SliceStable(order, func(a, b int) bool {
+			ta, tb := s.Tensors[order[a]], s.Tensors[order[b]]
+			if ta.split != tb.split {
+				return ta.split < tb.split
+			}
+			return ta.offset < tb.offset
+		})
+	case s.Format == "gguf":
 		order = LlamaOrder(names)
 	}
 	infos := make([]gguf.TensorInfo, 0, len(order))
@@ -176,6 +222,9 @@ func NewPlan(s *Source, o Options) (*Plan, error) {
 		}
 		out := gguf.TensorInfo{Name: t.Name, Type: typ, Dims: t.Dims}
 		pt := PlannedTensor{Src: t, Choice: c, Out: out}
+		if nSplit > 1 {
+			pt.File = t.split
+		}
 		if c.Quantize && c.UseImatrix {
 			if pt.Imatrix, err = tensorImatrix(o.Imatrix, t); err != nil {
 				return nil, fmt.Errorf("%s: %w", s.Path, err)
@@ -185,6 +234,21 @@ func NewPlan(s *Source, o Options) (*Plan, error) {
 		infos = append(infos, out)
 	}
 	p.KVs = outputKVs(s, o, ts.FileType(), choices, infos)
+	if o.SplitMaxSize > 0 || o.SplitMaxTensors > 0 {
+		if o.KeepSplit {
+			return nil, fmt.Errorf("keeping the input's splits and splitting by size or count are exclusive")
+		}
+		nSplit, err = p.assignSplits(o.SplitMaxSize, o.SplitMaxTensors, infos)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.Path, err)
+		}
+	}
+	if nSplit > 1 {
+		if err := p.layoutSplits(nSplit, infos); err != nil {
+			return nil, fmt.Errorf("%s: laying out the output: %w", s.Path, err)
+		}
+		return p, nil
+	}
 	l, err := gguf.NewLayout(p.KVs, infos)
 	if err != nil {
 		return nil, fmt.Errorf("%s: laying out the output: %w", s.Path, err)
@@ -194,6 +258,71 @@ func NewPlan(s *Source, o Options) (*Plan, error) {
 		p.Tensors[i].Out = l.Tensors[i]
 	}
 	return p, nil
+}
+
+// assignSplits puts the tensors, in output order, into files as
+// gguf-split does: a new file starts before a tensor when the file already
+// holds maxTensors tensors, or when its tensor data, each tensor padded to
+// the alignment, would grow past maxSize with it. It returns the number of
+// files.
+func (p *Plan) assignSplits(maxSize int64, maxTensors int, infos []gguf.TensorInfo) (int, error) {
+	whole, err := gguf.NewLayout(p.KVs, infos) // for the tensors' sizes
+	if err != nil {
+		return 0, err
+	}
+	a := whole.Alignment
+	file, inFile, size := 0, 0, int64(0)
+	for i, ti := range whole.Tensors {
+		n := (ti.Size + a - 1) / a * a
+		if inFile > 0 && ((maxTensors > 0 && inFile >= maxTensors) || (maxSize > 0 && size+n > maxSize)) {
+			file, inFile, size = file+1, 0, 0
+		}
+		if file >= 1<<16-1 {
+			return 0, fmt.Errorf("splitting into more than %d files", 1<<16-1)
+		}
+		p.Tensors[i].File = file
+		inFile++
+		size += n
+	}
+	return file + 1, nil
+}
+
+// layoutSplits lays out n output files, as llama-quantize --keep-split
+// writes them: the first holds the metadata, every one the split.* keys
+// (after the rest), and file i the tensors of input file i.
+func (p *Plan) layoutSplits(n int, infos []gguf.TensorInfo) error {
+	splitKVs := func(i int) []gguf.KV {
+		return []gguf.KV{
+			{Key: keySplitNo, Value: gguf.Uint16(uint16(i))},
+			{Key: keySplitCount, Value: gguf.Uint16(uint16(n))},
+			{Key: keySplitTensors, Value: gguf.Int32(int32(len(infos)))},
+		}
+	}
+	files := make([][]int, n) // plan tensor indexes per file
+	for i, pt := range p.Tensors {
+		files[pt.File] = append(files[pt.File], i)
+	}
+	p.KVs = append(p.KVs, splitKVs(0)...)
+	for f, idx := range files {
+		kvs := splitKVs(f)
+		if f == 0 {
+			kvs = p.KVs
+		}
+		fi := make([]gguf.TensorInfo, len(idx))
+		for k, i := range idx {
+			fi[k] = infos[i]
+		}
+		l, err := gguf.NewLayout(kvs, fi)
+		if err != nil {
+			return fmt.Errorf("split %d of %d: %w", f+1, n, err)
+		}
+		for k, i := range idx {
+			p.Tensors[i].Out = l.Tensors[k]
+		}
+		p.Splits = append(p.Splits, l)
+	}
+	p.Layout = p.Splits[0]
+	return nil
 }
 
 // tensorImatrix returns t's importance vector. As in llama-quantize, a

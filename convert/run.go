@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,9 +71,24 @@ type Report struct {
 	BitsPerWeight float64        `json:"bits_per_weight"`
 	Seconds       float64        `json:"seconds"`
 	Jobs          int            `json:"jobs"`
-	SHA256        string         `json:"sha256,omitempty"`
+	SHA256        string         `json:"sha256,omitempty"` // single-file output only
+	// Outputs are the files written for a split output (Plan.Splits);
+	// Output is then the prefix they were named from.
+	Outputs []string `json:"outputs,omitempty"`
 	// Warnings are the source's non-fatal problems (Source.Warnings).
 	Warnings []string `json:"warnings,omitempty"`
+}
+
+// SplitOutputNames are the files of an output split in n, named from out
+// as llama.cpp names splits: out without its .gguf extension, then
+// -00001-of-0000n.gguf and so on.
+func SplitOutputNames(out string, n int) []string {
+	prefix := strings.TrimSuffix(out, ".gguf")
+	names := make([]string, n)
+	for i := range names {
+		names[i] = SplitPath(prefix, i, n)
+	}
+	return names
 }
 
 // task is one unit of work: rows [row0, row0+rows) of one tensor.
@@ -85,6 +101,9 @@ type task struct {
 // parallel and written to their laid-out offsets in a temporary file that
 // is renamed to out only when complete. On any error or cancellation the
 // temporary file is removed and out is left as it was.
+//
+// A split plan (Plan.Splits) writes the files SplitOutputNames(out, n)
+// instead, all renamed only once every one is complete.
 func (p *Plan) Write(ctx context.Context, out string, ro RunOptions) (*Report, error) {
 	start := time.Now()
 	jobs := ro.Jobs
@@ -95,19 +114,27 @@ func (p *Plan) Write(ctx context.Context, out string, ro RunOptions) (*Report, e
 	if budget <= 0 {
 		budget = DefaultMaxMemory
 	}
-	f, err := atomicfile.Create(out, atomicfile.Options{Force: ro.Force, Inputs: p.Source.Files})
-	if err != nil {
-		return nil, err
+	names, layouts := []string{out}, []*gguf.Layout{p.Layout}
+	if p.Splits != nil {
+		names, layouts = SplitOutputNames(out, len(p.Splits)), p.Splits
 	}
-	defer f.Abort()
-	if err := f.Reserve(p.Layout.FileSize); err != nil {
-		return nil, err
-	}
-	if err := p.Layout.WriteHeader(io.NewOffsetWriter(f, 0)); err != nil {
-		return nil, fmt.Errorf("writing %s: %w", out, err)
+	files := make([]*atomicfile.File, len(names))
+	for i, name := range names {
+		f, err := atomicfile.Create(name, atomicfile.Options{Force: ro.Force, Inputs: p.Source.Files})
+		if err != nil {
+			return nil, err
+		}
+		defer f.Abort()
+		files[i] = f
+		if err := f.Reserve(layouts[i].FileSize); err != nil {
+			return nil, err
+		}
+		if err := layouts[i].WriteHeader(io.NewOffsetWriter(f, 0)); err != nil {
+			return nil, fmt.Errorf("writing %s: %w", name, err)
+		}
 	}
 
-	r := &runner{plan: p, f: f, sem: semaphore.NewWeighted(budget), budget: budget, progress: ro.Progress}
+	r := &runner{plan: p, files: files, sem: semaphore.NewWeighted(budget), budget: budget, progress: ro.Progress}
 	r.nanos = make([]atomic.Int64, len(p.Tensors))
 	r.left = make([]atomic.Int64, len(p.Tensors))
 	tasks := p.tasks()
@@ -131,12 +158,21 @@ func (p *Plan) Write(ctx context.Context, out string, ro RunOptions) (*Report, e
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := f.Commit(); err != nil {
-		return nil, err
+	for i, f := range files {
+		if err := f.Commit(); err != nil {
+			// Leave no partial set of splits under the output names.
+			for _, done := range names[:i] {
+				os.Remove(done)
+			}
+			return nil, err
+		}
 	}
 	rep := p.report(out, jobs, r.nanos)
+	if p.Splits != nil {
+		rep.Outputs = names
+	}
 	rep.Seconds = time.Since(start).Seconds()
-	if ro.SHA256 {
+	if ro.SHA256 && p.Splits == nil {
 		sum, err := fileSHA256(out)
 		if err != nil {
 			return nil, err
@@ -186,7 +222,7 @@ func (pt *PlannedTensor) tileRows() int {
 
 type runner struct {
 	plan     *Plan
-	f        *atomicfile.File
+	files    []*atomicfile.File // the output files, indexed by PlannedTensor.File
 	sem      *semaphore.Weighted
 	budget   int64
 	nanos    []atomic.Int64 // per tensor, summed over its tasks
@@ -228,7 +264,7 @@ func (r *runner) run(ctx context.Context, t task) error {
 			packRows(tiled, b, src, pt.Out.Type.Base(), R, t.row0, t.rows, outRow)
 			b = tiled
 		}
-		_, err = r.f.WriteAt(b, off)
+		_, err = r.files[pt.File].WriteAt(b, off)
 	} else {
 		err = r.convert(ctx, pt, t, off, outRow)
 	}
@@ -323,8 +359,8 @@ func (r *runner) convert(ctx context.Context, pt *PlannedTensor, t task, off, ou
 		packRows(tiled, out, src, typ, R, t.row0, t.rows, outRow)
 		out = tiled
 	}
-	if _, err := r.f.WriteAt(out, off); err != nil {
-		return fmt.Errorf("writing %s: %w", r.f.Final(), err)
+	if _, err := r.files[pt.File].WriteAt(out, off); err != nil {
+		return fmt.Errorf("writing %s: %w", r.files[pt.File].Final(), err)
 	}
 	return nil
 }
@@ -344,7 +380,7 @@ func (t *Tensor) storedAs(ty gguf.Type) bool {
 func (p *Plan) report(out string, jobs int, nanos []atomic.Int64) *Report {
 	rep := &Report{
 		Input: p.Source.Path, Output: out, FileType: p.Options.Target.FileType.String(),
-		InputBytes: p.SourceBytes(), OutputBytes: p.Layout.FileSize, Elements: p.Elements(),
+		InputBytes: p.SourceBytes(), OutputBytes: p.OutputBytes(), Elements: p.Elements(),
 		BitsPerWeight: p.BitsPerWeight(), Jobs: jobs, Warnings: p.Source.Warnings,
 	}
 	for i, t := range p.Tensors {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 
@@ -54,6 +55,11 @@ type Tensor struct {
 	// row c is stored column c. Rows are gathered when read; nothing is
 	// copied at open.
 	transposed int64
+	// split is the index of the file holding the tensor in a GGUF model
+	// split over several files, 0 otherwise; offset is the tensor's data
+	// offset in its GGUF file.
+	split  int
+	offset int64
 }
 
 // stackTensors returns the tensor whose rows are the rows of parts one
@@ -329,8 +335,12 @@ type Source struct {
 	// KVs is the metadata to carry into the output: a GGUF input's
 	// key-value pairs, or a safetensors input's __metadata__ as strings.
 	KVs []gguf.KV
-	// GGUF is the input file when Format is "gguf".
+	// GGUF is the input file when Format is "gguf" (the first file, which
+	// holds the metadata, of a model split over several files).
 	GGUF *gguf.File
+	// ggufSplits are all the files of a GGUF input, in split order (just
+	// GGUF when it is not split).
+	ggufSplits []*gguf.File
 	// Checkpoint is the input when Format is "safetensors".
 	Checkpoint *safetensors.Checkpoint
 	// Files are the paths of every file the source reads (shards included),
@@ -408,23 +418,110 @@ func openGGUFSource(path string) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{Path: path, Format: "gguf", GGUF: f, KVs: f.KVs(), Files: []string{path}}
-	for i, ti := range f.Tensors() {
-		t := &Tensor{Name: ti.Name, Dims: ti.Dims, Type: ti.Type, DType: ti.Type.String(), data: f.TensorData(i)}
-		if base, r, ok := ti.Type.Tiled(); ok {
-			if !kernels.Tileable(base) {
-				f.Close()
-				return nil, fmt.Errorf("%s: tensor %q: block-major type %s is not one this build knows how to read", path, ti.Name, ti.Type)
+	files := []*gguf.File{f}
+	if n, ok := f.Uint(keySplitCount); ok && n > 1 {
+		if files, err = openGGUFSplits(path, f, n); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	s := &Source{Path: path, Format: "gguf", GGUF: files[0], KVs: files[0].KVs(), ggufSplits: files}
+	seen := map[string]string{}
+	for k, f := range files {
+		s.Files = append(s.Files, f.Name())
+		for i, ti := range f.Tensors() {
+			if other, dup := seen[ti.Name]; dup {
+				s.Close()
+				return nil, fmt.Errorf("%s: tensor %q is also in %s", f.Name(), ti.Name, other)
 			}
-			t.Type, t.tile = base, r
+			seen[ti.Name] = f.Name()
+			t := &Tensor{Name: ti.Name, Dims: ti.Dims, Type: ti.Type, DType: ti.Type.String(), data: f.TensorData(i), split: k, offset: ti.Offset}
+			if base, r, ok := ti.Type.Tiled(); ok {
+				if !kernels.Tileable(base) {
+					s.Close()
+					return nil, fmt.Errorf("%s: tensor %q: block-major type %s is not one this build knows how to read", f.Name(), ti.Name, ti.Type)
+				}
+				t.Type, t.tile = base, r
+			}
+			t.rowLen = 1
+			if len(ti.Dims) > 0 {
+				t.rowLen = ti.Dims[0]
+			}
+			s.Tensors = append(s.Tensors, t)
 		}
-		t.rowLen = 1
-		if len(ti.Dims) > 0 {
-			t.rowLen = ti.Dims[0]
+	}
+	if len(files) > 1 {
+		if want, ok := files[0].Int(keySplitTensors); ok && want != int64(len(s.Tensors)) {
+			s.Close()
+			return nil, fmt.Errorf("%s: %s is %d but the %d splits hold %d tensors", files[0].Name(), keySplitTensors, want, len(files), len(s.Tensors))
 		}
-		s.Tensors = append(s.Tensors, t)
 	}
 	return s, nil
+}
+
+// The keys of a GGUF model split over several files (llama.cpp's
+// gguf-split and llama-quantize --keep-split): every file has them, the
+// first also holds the model's metadata.
+const (
+	keySplitNo      = "split.no"
+	keySplitCount   = "split.count"
+	keySplitTensors = "split.tensors.count"
+)
+
+// splitName matches llama.cpp's split file names, PREFIX-00001-of-00003.gguf
+// (split numbers from 1 in the name, from 0 in split.no).
+var splitName = regexp.MustCompile(`^(.*)-([0-9]{5})-of-([0-9]{5})\.gguf$`)
+
+// SplitPath is the name of split i (from 0) of n of a GGUF model written
+// with prefix, as llama.cpp names them: PREFIX-00001-of-00003.gguf.
+func SplitPath(prefix string, i, n int) string {
+	return fmt.Sprintf("%s-%05d-of-%05d.gguf", prefix, i+1, n)
+}
+
+// openGGUFSplits opens every file of a split GGUF model, of which f (at
+// path) is one, in split order. Any of the files may be named: the others
+// are found by llama.cpp's naming rule, and each must declare the same
+// split count and its own position.
+func openGGUFSplits(path string, f *gguf.File, n uint64) ([]*gguf.File, error) {
+	no, ok := f.Uint(keySplitNo)
+	if !ok {
+		return nil, fmt.Errorf("%s: %s is %d but %s is missing", path, keySplitCount, n, keySplitNo)
+	}
+	m := splitName.FindStringSubmatch(path)
+	if m == nil || m[3] != fmt.Sprintf("%05d", n) || m[2] != fmt.Sprintf("%05d", no+1) {
+		return nil, fmt.Errorf("%s: split %d of %d, but the name is not PREFIX-%05d-of-%05d.gguf, so the other splits cannot be found", path, no+1, n, no+1, n)
+	}
+	if no >= n {
+		return nil, fmt.Errorf("%s: %s %d is not below %s %d", path, keySplitNo, no, keySplitCount, n)
+	}
+	files := make([]*gguf.File, n)
+	files[no] = f
+	fail := func(err error) ([]*gguf.File, error) {
+		for i, g := range files {
+			if g != nil && uint64(i) != no {
+				g.Close()
+			}
+		}
+		return nil, err
+	}
+	for i := range files {
+		if files[i] != nil {
+			continue
+		}
+		p := SplitPath(m[1], i, int(n))
+		g, err := gguf.Open(p)
+		if err != nil {
+			return fail(fmt.Errorf("split %d of %d of %s: %w", i+1, n, path, err))
+		}
+		files[i] = g
+		if c, _ := g.Uint(keySplitCount); c != n {
+			return fail(fmt.Errorf("%s: %s is %d, but %s says %d", p, keySplitCount, c, path, n))
+		}
+		if k, ok := g.Uint(keySplitNo); !ok || k != uint64(i) {
+			return fail(fmt.Errorf("%s: %s is %d, want %d for the name", p, keySplitNo, k, i))
+		}
+	}
+	return files, nil
 }
 
 // keepTypes maps the safetensors dtypes that ggml stores as they are.
@@ -488,8 +585,8 @@ func openSafetensorsSource(path string) (*Source, error) {
 // release drops the pages of b, a view of one of the source's mapped
 // files, from the resident set; it does nothing for bytes elsewhere.
 func (s *Source) release(b []byte) {
-	if s.GGUF != nil {
-		s.GGUF.Release(b)
+	for _, f := range s.ggufSplits {
+		f.Release(b)
 	}
 	if s.Checkpoint != nil {
 		s.Checkpoint.Release(b)
@@ -507,8 +604,8 @@ func (s *Source) Release(t *Tensor, row0, n int64) { t.release(s.release, row0, 
 // Close releases the mapped files.
 func (s *Source) Close() error {
 	var errs []error
-	if s.GGUF != nil {
-		errs = append(errs, s.GGUF.Close())
+	for _, f := range s.ggufSplits {
+		errs = append(errs, f.Close())
 	}
 	if s.Checkpoint != nil {
 		errs = append(errs, s.Checkpoint.Close())

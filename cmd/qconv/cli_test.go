@@ -200,3 +200,54 @@ func TestKernelFlag(t *testing.T) {
 		t.Errorf("QCONV_KERNEL=purego bench: exit %d %s %s", code, out, stderr)
 	}
 }
+
+// TestConvertSplitCLI converts a split GGUF model from the command line:
+// without --keep-split into one file named after the model (the split
+// suffix dropped), with it into the same number of files.
+func TestConvertSplitCLI(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "m.gguf")
+	if code, _, stderr := qconv(t, "synth", model, "-q"); code != 0 {
+		t.Fatal(stderr)
+	}
+	// Two splits of 20 and 19 tensors, the first with the metadata (the
+	// layout llama.cpp's gguf-split writes).
+	if code, out, stderr := qconv(t, "convert", model, "--to", "copy", "--split-max-tensors", "20", "-o", filepath.Join(dir, "m.gguf"), "-f"); code != 0 || !strings.Contains(out, "wrote 2 files") {
+		t.Fatalf("splitting: exit %d: %s %s", code, out, stderr)
+	}
+	first := filepath.Join(dir, "m-00001-of-00002.gguf")
+	code, out, stderr := qconv(t, "convert", first, "--to", "q8_0")
+	if code != 0 || !strings.Contains(out, filepath.Join(dir, "m-Q8_0.gguf")) {
+		t.Fatalf("exit %d: %s %s", code, out, stderr)
+	}
+	code, out, stderr = qconv(t, "convert", filepath.Join(dir, "m-00002-of-00002.gguf"), "--to", "q8_0", "--keep-split", "-o", filepath.Join(dir, "k.gguf"), "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rep struct{ Outputs []string }
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(dir, "k-00001-of-00002.gguf"), filepath.Join(dir, "k-00002-of-00002.gguf")}
+	if fmt.Sprint(rep.Outputs) != fmt.Sprint(want) {
+		t.Errorf("outputs %v, want %v", rep.Outputs, want)
+	}
+	for _, w := range want {
+		if code, _, stderr := qconv(t, "inspect", w); code != 0 {
+			t.Errorf("inspect %s: %s", w, stderr)
+		}
+	}
+}
+
+func TestSplitFlagErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"--keep-split", "--split-max-tensors", "3"},
+		{"--split-max-size", "lots"},
+		{"--split-max-tensors", "-1"},
+	} {
+		code, _, stderr := qconv(t, append([]string{"convert", "in.gguf", "--to", "q8_0"}, args...)...)
+		if code != exitUsage || !strings.Contains(stderr, "split") {
+			t.Errorf("%v: exit %d, %q", args, code, stderr)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -47,6 +48,9 @@ type convertOptions struct {
 	excludeWeights     []string
 	raw                bool
 	layout             string
+	keepSplit          bool
+	splitMaxSize       string
+	splitMaxTensors    int
 }
 
 func newConvertCmd(g *globalOptions, s streams) *cobra.Command {
@@ -58,7 +62,9 @@ func newConvertCmd(g *globalOptions, s streams) *cobra.Command {
 choosing each tensor's type exactly as llama-quantize does.
 
 INPUT is a .gguf file (v1, v2 or v3; already-quantized tensors need
---allow-requantize), a .safetensors file, a sharded checkpoint's
+--allow-requantize; any file of a model split as NAME-00001-of-00003.gguf
+reads the whole model, written as one file or, with --keep-split, as the
+same splits), a .safetensors file, a sharded checkpoint's
 model.safetensors.index.json, or a checkpoint directory. A Hugging Face
 checkpoint directory (config.json naming a supported architecture, see
 docs/architectures.md) is converted as convert_hf_to_gguf.py does: GGUF
@@ -115,6 +121,9 @@ are the same for every -j and every CPU.`,
 	f.BoolVar(&o.allowRequantize, "allow-requantize", false, "allow quantized input tensors (dequantized, then quantized again)")
 	f.BoolVar(&o.allowNonFinite, "allow-non-finite", false, "convert tensors holding NaN or Inf instead of failing")
 	f.StringVar(&o.layout, "layout", "row", "row (standard GGUF) or block (qconv's block-major tiles; only qconv reads them)")
+	f.BoolVar(&o.keepSplit, "keep-split", false, "split GGUF input: write one output file per input file (OUTPUT without .gguf, then -00001-of-0000N.gguf, ...)")
+	f.StringVar(&o.splitMaxSize, "split-max-size", "", "split the output into files of at most this much tensor data (45GB = 45e9 bytes, 40GiB = 40*2^30), named OUTPUT without .gguf, then -00001-of-0000N.gguf, ...")
+	f.IntVar(&o.splitMaxTensors, "split-max-tensors", 0, "split the output into files of at most this many tensors (named as with --split-max-size)")
 	f.BoolVar(&o.raw, "raw", false, "checkpoint directory: keep tensor names and metadata as stored, skipping the architecture conversion")
 	cmd.MarkFlagRequired("to")
 	return cmd
@@ -125,7 +134,18 @@ func (o *convertOptions) options() (convert.Options, error) {
 	if err != nil {
 		return convert.Options{}, usageErrorf("--to: %v", err)
 	}
-	opts := convert.Options{Target: tgt, AllowNonFinite: o.allowNonFinite}
+	opts := convert.Options{Target: tgt, AllowNonFinite: o.allowNonFinite, KeepSplit: o.keepSplit, SplitMaxTensors: o.splitMaxTensors}
+	if o.splitMaxSize != "" {
+		if opts.SplitMaxSize, err = parseSize(o.splitMaxSize); err != nil {
+			return opts, usageErrorf("--split-max-size: %v", err)
+		}
+	}
+	if o.splitMaxTensors < 0 {
+		return opts, usageErrorf("--split-max-tensors must not be negative")
+	}
+	if o.keepSplit && (opts.SplitMaxSize > 0 || opts.SplitMaxTensors > 0) {
+		return opts, usageErrorf("--keep-split cannot be combined with --split-max-size or --split-max-tensors")
+	}
 	if opts.Layout, err = kernels.ParseLayout(o.layout); err != nil {
 		return convert.Options{}, usageErrorf("--layout: %v", err)
 	}
@@ -263,16 +283,20 @@ func parseSize(s string) (int64, error) {
 
 // defaultOutput names the output beside the input: model-f16.gguf with
 // Q4_K_M gives model-f16-Q4_K_M.gguf; a directory gives DIR-Q4_K_M.gguf
-// beside it.
+// beside it; a split model-00001-of-00003.gguf gives model-Q4_K_M.gguf.
 func defaultOutput(input, typ string) string {
 	clean := filepath.Clean(input)
 	base := filepath.Base(clean)
 	if ext := filepath.Ext(base); ext == ".gguf" || ext == ".safetensors" || ext == ".json" {
 		base = strings.TrimSuffix(base, ext)
 	}
+	base = splitSuffix.ReplaceAllString(base, "")
 	base = strings.TrimSuffix(base, ".safetensors.index")
 	return filepath.Join(filepath.Dir(clean), base+"-"+typ+".gguf")
 }
+
+// splitSuffix is the -00001-of-00003 of a split GGUF file's name.
+var splitSuffix = regexp.MustCompile(`-[0-9]{5}-of-[0-9]{5}$`)
 
 func runConvert(cmd *cobra.Command, s streams, o *convertOptions, input string) error {
 	ctx := commandContext(cmd)
@@ -344,6 +368,9 @@ func runConvert(cmd *cobra.Command, s streams, o *convertOptions, input string) 
 		return enc.Encode(jsonReport{rep, peakRSS()})
 	}
 	if !o.quiet {
+		if len(rep.Outputs) > 0 {
+			out = fmt.Sprintf("%d files %s ... %s", len(rep.Outputs), rep.Outputs[0], filepath.Base(rep.Outputs[len(rep.Outputs)-1]))
+		}
 		fmt.Fprintf(s.out, "wrote %s: %d tensors, %s (%.2f bits per weight) in %s with %d workers\n",
 			out, len(rep.Tensors), humanBytes(rep.OutputBytes), rep.BitsPerWeight, time.Duration(rep.Seconds*float64(time.Second)).Round(time.Millisecond), rep.Jobs)
 	}
@@ -389,7 +416,7 @@ func printPlan(w io.Writer, p *convert.Plan, asJSON bool) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(map[string]any{
 			"input": p.Source.Path, "file_type": p.Options.Target.FileType.String(), "tensors": recs,
-			"output_bytes": p.Layout.FileSize, "tensor_bytes": p.TensorBytes(), "elements": p.Elements(),
+			"output_bytes": p.OutputBytes(), "tensor_bytes": p.TensorBytes(), "elements": p.Elements(),
 			"bits_per_weight": p.BitsPerWeight(),
 		})
 	}
@@ -400,6 +427,6 @@ func printPlan(w io.Writer, p *convert.Plan, asJSON bool) error {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\n%d tensors, %s of weights -> %s (%.2f bits per weight); nothing written (--dry-run)\n",
-		len(recs), humanBytes(p.SourceBytes()), humanBytes(p.Layout.FileSize), p.BitsPerWeight())
+		len(recs), humanBytes(p.SourceBytes()), humanBytes(p.OutputBytes()), p.BitsPerWeight())
 	return nil
 }

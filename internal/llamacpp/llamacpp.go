@@ -100,11 +100,11 @@ func (x *Tools) Runs(tb testing.TB, model string) {
 }
 
 // Quantize runs llama-quantize on in to out with the file type ftype (a
-// name llama-quantize takes, such as Q4_K_M) and, unless empty, an
-// importance matrix.
-func (x *Tools) Quantize(tb testing.TB, in, out, ftype, imatrix string) {
+// name llama-quantize takes, such as Q4_K_M), unless empty an importance
+// matrix, and any other flags (--keep-split, ...).
+func (x *Tools) Quantize(tb testing.TB, in, out, ftype, imatrix string, flags ...string) {
 	tb.Helper()
-	var args []string
+	args := flags
 	if imatrix != "" {
 		args = append(args, "--imatrix", imatrix)
 	}
