@@ -65,7 +65,8 @@ type Plan struct {
 	KVs     []gguf.KV
 	Layout  *gguf.Layout // the output file's (the first file's when split)
 	// Splits are the layouts of the output files when the output is split
-	// (Options.KeepSplit with a split input), nil for a single file.
+	// (Options.KeepSplit with a split input, or SplitMaxSize /
+	// SplitMaxTensors needing more than one file), nil for a single file.
 	Splits []*gguf.Layout
 }
 
@@ -288,8 +289,9 @@ func (p *Plan) assignSplits(maxSize int64, maxTensors int, infos []gguf.TensorIn
 }
 
 // layoutSplits lays out n output files, as llama-quantize --keep-split
-// writes them: the first holds the metadata, every one the split.* keys
-// (after the rest), and file i the tensors of input file i.
+// and gguf-split write them: the first holds the metadata, every one the
+// split.* keys (after the rest), and file i the tensors whose
+// PlannedTensor.File is i, in plan order.
 func (p *Plan) layoutSplits(n int, infos []gguf.TensorInfo) error {
 	splitKVs := func(i int) []gguf.KV {
 		return []gguf.KV{
